@@ -1,0 +1,264 @@
+/*
+ * tiercache: a two-tier cache for C services.
+ *
+ * L1 is an in-process, sharded, bounded store; L2 is Redis. Values are
+ * opaque bytes, stored in Redis inside a small MessagePack envelope.
+ *
+ * Thread-safety: every function may be called concurrently from any thread
+ * on the same tc_cache, except tc_close, which must not race with any other
+ * call on that cache. Callbacks (log, clock, compute) run on the calling
+ * thread, with no tiercache lock held.
+ *
+ * Ownership: functions that take a key or value copy it; tc_value objects
+ * handed out by tc_get/tc_fetch are new references, to be released with
+ * tc_value_release.
+ *
+ * See docs/api.md for the full contract.
+ */
+#ifndef TIERCACHE_H
+#define TIERCACHE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define TC_EXTERN __attribute__((visibility("default")))
+#else
+#define TC_EXTERN
+#endif
+
+#define TC_VERSION_MAJOR 0
+#define TC_VERSION_MINOR 1
+#define TC_VERSION_PATCH 0
+#define TC_VERSION_HEX                                                         \
+    ((TC_VERSION_MAJOR << 16) | (TC_VERSION_MINOR << 8) | TC_VERSION_PATCH)
+
+/*
+ * Status codes. 0 = done, > 0 = a non-error outcome, < 0 = an error.
+ * The enum, tc_strerror and tc_err_name are generated from this one map.
+ * Codes are only ever appended, never renumbered.
+ */
+#define TC_STATUS_MAP(XX)                                                      \
+    XX(OK, 0, "success")                                                       \
+    XX(MISS, 1, "not found")                                                   \
+    XX(EINVAL, -1, "invalid argument or configuration")                        \
+    XX(ENOMEM, -2, "out of memory")                                            \
+    XX(ETOOBIG, -3, "key or value over its size limit")                        \
+    XX(EBACKEND, -4, "redis failed or is unreachable")                         \
+    XX(ECODEC, -5, "stored bytes are not a valid tiercache value")             \
+    XX(ECOMPUTE, -6, "the compute callback failed")                            \
+    XX(ETIMEOUT, -7, "waited too long for another computation")
+
+typedef enum {
+#define TC_STATUS_ENUM_(name, code, msg) TC_##name = (code),
+    TC_STATUS_MAP(TC_STATUS_ENUM_)
+#undef TC_STATUS_ENUM_
+} tc_status;
+
+/* A static, human-readable description; never NULL (unknown codes too). */
+TC_EXTERN const char *tc_strerror(int status);
+/* The symbolic name, e.g. "TC_EINVAL"; "TC_UNKNOWN" for unknown codes. */
+TC_EXTERN const char *tc_err_name(int status);
+
+typedef struct tc_cache tc_cache; /* opaque, shared by threads */
+typedef struct tc_value tc_value; /* immutable, reference-counted */
+
+typedef enum {
+    TC_LOG_DEBUG = 0,
+    TC_LOG_INFO = 1,
+    TC_LOG_WARN = 2,
+    TC_LOG_ERROR = 3,
+    TC_LOG_OFF = 4
+} tc_log_level;
+
+/* Called on the thread that hit the event, with no tiercache lock held.
+   `msg` is borrowed for the duration of the call. It must not call
+   tc_close on the cache that logs. */
+typedef void (*tc_log_fn)(void *ud, int level, const char *msg);
+
+/* A millisecond clock for L1 expiry (tests inject one); must be monotonic. */
+typedef uint64_t (*tc_clock_fn)(void *ud);
+
+typedef enum {
+    TC_POLICY_LRU = 0 /* LFU and W-TinyLFU are reserved for later */
+} tc_policy;
+
+typedef enum {
+    TC_COHERENCE_AUTO = 0, /* tracking where the server has it */
+    TC_COHERENCE_NONE = 1  /* no cross-process invalidation */
+} tc_coherence;
+
+#define TC_HOST_MAX 256
+#define TC_SOCKET_MAX 108
+#define TC_CRED_MAX 256
+#define TC_NS_MAX 64
+#define TC_ENV_ERROR_MAX 160
+
+/*
+ * Plain data; fill it with tc_options_init, change what you need, pass it
+ * to tc_open, which copies it. Strings are fixed arrays, so the struct may
+ * be copied freely. An empty redis_host and redis_socket mean: no L2 at
+ * all (L1-only; no connection is ever attempted).
+ */
+typedef struct tc_options {
+    char redis_host[TC_HOST_MAX];     /* REDIS_HOST, "localhost" */
+    int redis_port;                   /* REDIS_PORT, 6379 */
+    int redis_db;                     /* REDIS_DB, 0 */
+    char redis_socket[TC_SOCKET_MAX]; /* REDIS_SOCKET; wins over host */
+    char redis_username[TC_CRED_MAX]; /* REDIS_USERNAME (ACL, Redis >= 6) */
+    char redis_password[TC_CRED_MAX]; /* REDIS_PASSWORD */
+    uint32_t connect_timeout_ms;      /* 200 */
+    uint32_t command_timeout_ms;      /* 100 */
+    uint32_t pool_size;               /* 8 connections at most */
+
+    char ns[TC_NS_MAX];      /* TC_NAMESPACE, "tc": keys are <ns>:{<key>} */
+    uint32_t default_ttl_ms; /* TC_DEFAULT_TTL_MS, 300000 */
+    uint32_t max_key_bytes;  /* 512 */
+    uint32_t max_value_bytes; /* 1 MiB */
+
+    uint64_t l1_max_entries; /* TC_L1_MAX_ENTRIES, 100000; 0 = no L1 */
+    uint64_t l1_max_bytes;   /* TC_L1_MAX_BYTES, 64 MiB; 0 = no L1 */
+    uint32_t l1_shards;      /* a power of two, 16 */
+    int policy;              /* tc_policy */
+    int coherence;           /* tc_coherence */
+
+    int strict; /* 1: Redis failures return TC_EBACKEND, codec TC_ECODEC */
+    uint32_t breaker_failures;    /* consecutive failures that open it, 3 */
+    uint32_t breaker_cooldown_ms; /* back-off cap before a probe, 1000 */
+
+    tc_log_fn log_fn; /* NULL: lines at or above log_level go to stderr */
+    void *log_ud;
+    int log_level; /* TC_LOG_LEVEL, TC_LOG_WARN */
+
+    tc_clock_fn clock_fn; /* NULL: CLOCK_MONOTONIC */
+    void *clock_ud;
+
+    /* Set by tc_options_init when an environment variable is malformed:
+       tc_open then fails with TC_EINVAL and logs this text. */
+    char env_error[TC_ENV_ERROR_MAX];
+
+    uint64_t reserved[16]; /* zero; room to grow without an ABI break */
+} tc_options;
+
+/* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/
+   PASSWORD/USERNAME/SOCKET; TC_NAMESPACE, TC_DEFAULT_TTL_MS,
+   TC_L1_MAX_ENTRIES, TC_L1_MAX_BYTES, TC_LOG_LEVEL). Never fails: a
+   malformed variable is recorded in opt->env_error for tc_open. */
+TC_EXTERN void tc_options_init(tc_options *opt);
+
+/* Opens a cache. `opt` is copied; NULL means tc_options_init defaults.
+   Redis being unreachable is not an error (see tc_health).
+   Returns TC_OK, TC_EINVAL (bad option or environment, logged),
+   TC_ENOMEM. On error *out is NULL. */
+TC_EXTERN int tc_open(tc_cache **out, const tc_options *opt);
+/* NULL-safe. Frees everything; must not race with other calls. */
+TC_EXTERN void tc_close(tc_cache *c);
+
+/* Stores a copy of val[0..len) under key in Redis and the L1.
+   ttl_ms 0 = the default TTL. TC_OK, TC_EINVAL, TC_ETOOBIG, TC_ENOMEM,
+   TC_EBACKEND (strict mode only). */
+TC_EXTERN int tc_set(tc_cache *c, const char *key, const void *val,
+                     size_t len, uint32_t ttl_ms);
+/* TC_OK with *out a new reference (release it), or TC_MISS with *out NULL.
+   Errors: TC_EINVAL, TC_ETOOBIG, TC_ENOMEM; strict: TC_EBACKEND,
+   TC_ECODEC. */
+TC_EXTERN int tc_get(tc_cache *c, const char *key, tc_value **out);
+/* Copies the value into buf. *len (required) gets the value's length, also
+   when buf is too small: then TC_ETOOBIG and buf is untouched. */
+TC_EXTERN int tc_get_into(tc_cache *c, const char *key, void *buf,
+                          size_t cap, size_t *len);
+/* Removes key (and its lease) from the L1 and Redis. TC_OK whether or not
+   it existed. */
+TC_EXTERN int tc_del(tc_cache *c, const char *key);
+/* Removes every key starting with prefix (non-empty), L1 and Redis. */
+TC_EXTERN int tc_del_prefix(tc_cache *c, const char *prefix);
+/* Removes every key of the namespace, L1 and Redis (never FLUSHDB). */
+TC_EXTERN int tc_flush(tc_cache *c);
+
+/* Borrowed views into an immutable value; valid until it is released. */
+TC_EXTERN const void *tc_value_data(const tc_value *v);
+TC_EXTERN size_t tc_value_len(const tc_value *v);
+/* Drops one reference; NULL-safe. */
+TC_EXTERN void tc_value_release(tc_value *v);
+
+/*
+ * Get-or-compute, the C form of @cached(expire=...). On a miss, `fn` runs
+ * on the calling thread with no lock held; on success (return 0) it hands
+ * over a malloc'd buffer in *val/*len (tiercache frees it) and may lower
+ * *ttl_ms. A non-zero return is TC_ECOMPUTE and nothing is stored.
+ */
+typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
+                             uint32_t *ttl_ms);
+TC_EXTERN int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms,
+                       tc_compute_fn fn, void *ud, tc_value **out);
+
+/*
+ * Builds "fn:<32 hex digits>" into out: XXH3-128 over the MessagePack
+ * array of the arguments described by fmt: 'i' int64_t, 'u' uint64_t,
+ * 'd' double, 's' const char * (NULL = nil), 'b' const void *, size_t,
+ * 'n' nil (no argument). TC_OK, TC_EINVAL (bad fn or fmt), TC_ETOOBIG
+ * (cap too small; out is then "").
+ */
+TC_EXTERN int tc_key(char *out, size_t cap, const char *fn, const char *fmt,
+                     ...);
+TC_EXTERN int tc_keyv(char *out, size_t cap, const char *fn, const char *fmt,
+                      va_list ap);
+
+typedef enum {
+    TC_BREAKER_CLOSED = 0, /* Redis is used */
+    TC_BREAKER_OPEN = 1,   /* Redis is skipped until the next probe */
+    TC_BREAKER_HALF_OPEN = 2 /* one probe is under way */
+} tc_breaker_state;
+
+typedef struct tc_health_info {
+    int l2_configured;   /* 0: L1-only */
+    int l2_connected;    /* the last Redis call succeeded */
+    int breaker;         /* tc_breaker_state */
+    uint64_t down_since_ms; /* monotonic ms when Redis was lost; 0 if up */
+    char last_error[128];   /* the last Redis error text, "" if none */
+    uint64_t reserved[8];
+} tc_health_info;
+
+/* Fills *out with a snapshot; never fails (NULL c or out: no-op). */
+TC_EXTERN void tc_health(tc_cache *c, tc_health_info *out);
+
+typedef struct tc_stats_info {
+    uint64_t l1_hits, l1_misses;
+    uint64_t l2_hits, l2_misses;
+    uint64_t sets, deletes;
+    uint64_t l1_evictions, l1_expirations;
+    uint64_t backend_errors; /* Redis calls that failed */
+    uint64_t degraded_ops;   /* calls served without Redis because of it */
+    uint64_t codec_errors;   /* foreign or corrupt bytes read from Redis */
+    uint64_t reconnects;     /* new connections after a failure */
+    uint64_t breaker_opens;
+    uint64_t computes; /* tc_fetch callback runs */
+    uint64_t l1_entries, l1_bytes; /* current */
+    uint64_t breaker; /* tc_breaker_state */
+    uint64_t reserved[16];
+} tc_stats_info;
+
+/* Fills *out with a snapshot of the counters (NULL-safe no-op). */
+TC_EXTERN void tc_stats(tc_cache *c, tc_stats_info *out);
+
+typedef enum { TC_FORMAT_PROMETHEUS = 0, TC_FORMAT_JSON = 1 } tc_format;
+
+/* Writes the stats as text, NUL-terminated, truncated to cap. Returns the
+   length the full text needs (without the NUL), like snprintf; 0 on bad
+   arguments. */
+TC_EXTERN size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf,
+                                 size_t cap);
+
+/* TC_VERSION_HEX of the library actually linked, and its text. */
+TC_EXTERN unsigned tc_version(void);
+TC_EXTERN const char *tc_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIERCACHE_H */
