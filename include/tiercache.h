@@ -35,7 +35,7 @@ extern "C" {
 #define TC_VERSION_MAJOR 0
 #define TC_VERSION_MINOR 1
 #define TC_VERSION_PATCH 0
-#define TC_VERSION_HEX                                                         \
+#define TC_VERSION_HEX                                                        \
     ((TC_VERSION_MAJOR << 16) | (TC_VERSION_MINOR << 8) | TC_VERSION_PATCH)
 
 /*
@@ -43,15 +43,15 @@ extern "C" {
  * The enum, tc_strerror and tc_err_name are generated from this one map.
  * Codes are only ever appended, never renumbered.
  */
-#define TC_STATUS_MAP(XX)                                                      \
-    XX(OK, 0, "success")                                                       \
-    XX(MISS, 1, "not found")                                                   \
-    XX(EINVAL, -1, "invalid argument or configuration")                        \
-    XX(ENOMEM, -2, "out of memory")                                            \
-    XX(ETOOBIG, -3, "key or value over its size limit")                        \
-    XX(EBACKEND, -4, "redis failed or is unreachable")                         \
-    XX(ECODEC, -5, "stored bytes are not a valid tiercache value")             \
-    XX(ECOMPUTE, -6, "the compute callback failed")                            \
+#define TC_STATUS_MAP(XX)                                                     \
+    XX(OK, 0, "success")                                                      \
+    XX(MISS, 1, "not found")                                                  \
+    XX(EINVAL, -1, "invalid argument or configuration")                       \
+    XX(ENOMEM, -2, "out of memory")                                           \
+    XX(ETOOBIG, -3, "key or value over its size limit")                       \
+    XX(EBACKEND, -4, "redis failed or is unreachable")                        \
+    XX(ECODEC, -5, "stored bytes are not a valid tiercache value")            \
+    XX(ECOMPUTE, -6, "the compute callback failed")                           \
     XX(ETIMEOUT, -7, "waited too long for another computation")
 
 typedef enum {
@@ -116,9 +116,9 @@ typedef struct tc_options {
     uint32_t command_timeout_ms;      /* 100 */
     uint32_t pool_size;               /* 8 connections at most */
 
-    char ns[TC_NS_MAX];      /* TC_NAMESPACE, "tc": keys are <ns>:{<key>} */
-    uint32_t default_ttl_ms; /* TC_DEFAULT_TTL_MS, 300000 */
-    uint32_t max_key_bytes;  /* 512 */
+    char ns[TC_NS_MAX];       /* TC_NAMESPACE, "tc": keys are <ns>:{<key>} */
+    uint32_t default_ttl_ms;  /* TC_DEFAULT_TTL_MS, 300000 */
+    uint32_t max_key_bytes;   /* 512 */
     uint32_t max_value_bytes; /* 1 MiB */
 
     uint64_t l1_max_entries; /* TC_L1_MAX_ENTRIES, 100000; 0 = no L1 */
@@ -162,16 +162,16 @@ TC_EXTERN void tc_close(tc_cache *c);
 /* Stores a copy of val[0..len) under key in Redis and the L1.
    ttl_ms 0 = the default TTL. TC_OK, TC_EINVAL, TC_ETOOBIG, TC_ENOMEM,
    TC_EBACKEND (strict mode only). */
-TC_EXTERN int tc_set(tc_cache *c, const char *key, const void *val,
-                     size_t len, uint32_t ttl_ms);
+TC_EXTERN int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
+                     uint32_t ttl_ms);
 /* TC_OK with *out a new reference (release it), or TC_MISS with *out NULL.
    Errors: TC_EINVAL, TC_ETOOBIG, TC_ENOMEM; strict: TC_EBACKEND,
    TC_ECODEC. */
 TC_EXTERN int tc_get(tc_cache *c, const char *key, tc_value **out);
 /* Copies the value into buf. *len (required) gets the value's length, also
    when buf is too small: then TC_ETOOBIG and buf is untouched. */
-TC_EXTERN int tc_get_into(tc_cache *c, const char *key, void *buf,
-                          size_t cap, size_t *len);
+TC_EXTERN int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
+                          size_t *len);
 /* Removes key (and its lease) from the L1 and Redis. TC_OK whether or not
    it existed. */
 TC_EXTERN int tc_del(tc_cache *c, const char *key);
@@ -189,7 +189,7 @@ TC_EXTERN void tc_value_release(tc_value *v);
 /*
  * Get-or-compute, the C form of @cached(expire=...). On a miss, `fn` runs
  * on the calling thread with no lock held; on success (return 0) it hands
- * over a malloc'd buffer in *val/*len (tiercache frees it) and may lower
+ * over a malloc'd buffer in *val and *len (tiercache frees it) and may lower
  * *ttl_ms. A non-zero return is TC_ECOMPUTE and nothing is stored.
  */
 typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
@@ -210,15 +210,15 @@ TC_EXTERN int tc_keyv(char *out, size_t cap, const char *fn, const char *fmt,
                       va_list ap);
 
 typedef enum {
-    TC_BREAKER_CLOSED = 0, /* Redis is used */
-    TC_BREAKER_OPEN = 1,   /* Redis is skipped until the next probe */
+    TC_BREAKER_CLOSED = 0,   /* Redis is used */
+    TC_BREAKER_OPEN = 1,     /* Redis is skipped until the next probe */
     TC_BREAKER_HALF_OPEN = 2 /* one probe is under way */
 } tc_breaker_state;
 
 typedef struct tc_health_info {
-    int l2_configured;   /* 0: L1-only */
-    int l2_connected;    /* the last Redis call succeeded */
-    int breaker;         /* tc_breaker_state */
+    int l2_configured;      /* 0: L1-only */
+    int l2_connected;       /* the last Redis call succeeded */
+    int breaker;            /* tc_breaker_state */
     uint64_t down_since_ms; /* monotonic ms when Redis was lost; 0 if up */
     char last_error[128];   /* the last Redis error text, "" if none */
     uint64_t reserved[8];
@@ -237,9 +237,9 @@ typedef struct tc_stats_info {
     uint64_t codec_errors;   /* foreign or corrupt bytes read from Redis */
     uint64_t reconnects;     /* new connections after a failure */
     uint64_t breaker_opens;
-    uint64_t computes; /* tc_fetch callback runs */
+    uint64_t computes;             /* tc_fetch callback runs */
     uint64_t l1_entries, l1_bytes; /* current */
-    uint64_t breaker; /* tc_breaker_state */
+    uint64_t breaker;              /* tc_breaker_state */
     uint64_t reserved[16];
 } tc_stats_info;
 

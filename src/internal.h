@@ -67,8 +67,8 @@ static inline tc_value *tc__value_ref(tc_value *v)
 #define TC__ENV_VERSION 1
 typedef struct tc__envelope {
     uint32_t flags;
-    uint64_t expires_at_ms; /* wall-clock ms; 0 = none */
-    uint32_t delta_ms;      /* time the value took to compute */
+    uint64_t expires_at_ms;       /* wall-clock ms; 0 = none */
+    uint32_t delta_ms;            /* time the value took to compute */
     const unsigned char *payload; /* borrowed */
     size_t payload_len;
 } tc__envelope;
@@ -86,14 +86,13 @@ int tc__options_check(const tc_options *o, char *err, size_t cap);
 /* Parses redis://[user[:pass]@]host[:port][/db], rediss:// (rejected:
    no TLS), unix:///path[?db=N], or "none" (L1-only) into o. TC_OK or
    TC_EINVAL with a message in err; o is unchanged on error. */
-int tc__parse_redis_url(const char *url, tc_options *o, char *err,
-                        size_t cap);
+int tc__parse_redis_url(const char *url, tc_options *o, char *err, size_t cap);
 
 /* ---- stats ---- */
 typedef struct tc__counters {
-    atomic_uint_fast64_t l1_hits, l1_misses, l2_hits, l2_misses, sets,
-        deletes, backend_errors, degraded_ops, codec_errors, reconnects,
-        breaker_opens, computes;
+    atomic_uint_fast64_t l1_hits, l1_misses, l2_hits, l2_misses, sets, deletes,
+        backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
+        computes;
 } tc__counters;
 #define TC__INC(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
 #define TC__GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)

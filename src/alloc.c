@@ -1,0 +1,56 @@
+/* The one allocation wrapper: tests fail the Nth allocation through it. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* < 0: never fail. Otherwise the number of allocations still allowed. */
+static atomic_long fail_countdown = -1;
+
+void tc__alloc_fail_after(long n)
+{
+    atomic_store(&fail_countdown, n);
+}
+
+static int should_fail(void)
+{
+    long left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    while (left >= 0) {
+        if (left == 0)
+            return 1;
+        if (atomic_compare_exchange_weak(&fail_countdown, &left, left - 1))
+            return 0;
+    }
+    return 0;
+}
+
+void *tc__malloc(size_t n)
+{
+    return should_fail() ? NULL : malloc(n ? n : 1);
+}
+
+void *tc__calloc(size_t n, size_t size)
+{
+    return should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+}
+
+void *tc__realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : realloc(p, n ? n : 1);
+}
+
+void tc__free(void *p)
+{
+    free(p);
+}
+
+char *tc__strndup(const char *s, size_t n)
+{
+    char *d = tc__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}

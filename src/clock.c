@@ -1,0 +1,22 @@
+/* Clocks: monotonic for the L1 and timeouts, wall for expiry in Redis
+   (which other processes and hosts read). */
+#include <time.h>
+
+#include "internal.h"
+
+static uint64_t ms_of(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t tc__mono_ms(void)
+{
+    return ms_of(CLOCK_MONOTONIC);
+}
+
+uint64_t tc__wall_ms(void)
+{
+    return ms_of(CLOCK_REALTIME);
+}

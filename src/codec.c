@@ -1,0 +1,264 @@
+/*
+ * The value envelope stored in Redis:
+ *   [1 (format version), flags, expires_at_ms, delta_ms, payload (bin)]
+ *
+ * Encoding packs straight into one exact-size buffer. Decoding reads bytes
+ * anyone may have written, and msgpack-c's unpacker allocates from a
+ * container's declared size alone, so a bounded checker walks the bytes
+ * first; only an envelope-shaped input ever reaches the unpacker.
+ */
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "internal.h"
+
+#define ENV_ITEMS 5
+/* The longest envelope header: array32, four uint64s, bin32. */
+#define ENV_HEAD_MAX (5 + 4 * 9 + 5)
+
+/* ---- encode ---- */
+
+/* The packer's sink: the sizing pass only counts (dst NULL), the writing
+   pass copies into the buffer the sizing pass measured. */
+typedef struct env_sink {
+    char *dst;
+    size_t len;
+    size_t cap;
+} env_sink;
+
+static int sink_write(void *data, const char *buf, size_t len)
+{
+    env_sink *s = data;
+
+    if (s->dst != NULL) {
+        if (len > s->cap - s->len)
+            return -1;
+        if (len > 0) /* an empty payload may be NULL */
+            memcpy(s->dst + s->len, buf, len);
+    }
+    s->len += len;
+    return 0;
+}
+
+static int pack_envelope(env_sink *s, const tc__envelope *e)
+{
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, s, sink_write);
+    if (msgpack_pack_array(&pk, ENV_ITEMS) != 0 ||
+        msgpack_pack_uint8(&pk, TC__ENV_VERSION) != 0 ||
+        msgpack_pack_uint32(&pk, e->flags) != 0 ||
+        msgpack_pack_uint64(&pk, e->expires_at_ms) != 0 ||
+        msgpack_pack_uint32(&pk, e->delta_ms) != 0 ||
+        msgpack_pack_bin(&pk, e->payload_len) != 0 ||
+        msgpack_pack_bin_body(&pk, e->payload, e->payload_len) != 0)
+        return -1;
+    return 0;
+}
+
+int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen)
+{
+    env_sink s = {NULL, 0, 0};
+
+    if (e == NULL || out == NULL || outlen == NULL ||
+        (e->payload == NULL && e->payload_len > 0))
+        return TC_EINVAL;
+    *out = NULL;
+    *outlen = 0;
+    /* bin32 is the largest bin; msgpack_pack_bin would silently truncate
+       a longer length. */
+    if (e->payload_len > UINT32_MAX ||
+        e->payload_len > SIZE_MAX - ENV_HEAD_MAX)
+        return TC_ETOOBIG;
+    pack_envelope(&s, e);
+    s.cap = s.len;
+    s.len = 0;
+    s.dst = tc__malloc(s.cap);
+    if (s.dst == NULL)
+        return TC_ENOMEM;
+    if (pack_envelope(&s, e) != 0 || s.len != s.cap) {
+        tc__free(s.dst); /* unreachable: both passes pack the same items */
+        return TC_ENOMEM;
+    }
+    *out = s.dst;
+    *outlen = s.len;
+    return TC_OK;
+}
+
+/* ---- decode: the bounded checker ---- */
+
+/* A cursor over untrusted bytes; every read is checked against what is
+   left. */
+typedef struct rd {
+    const unsigned char *p;
+    size_t left;
+} rd;
+
+static int rd_take(rd *r, size_t n, const unsigned char **out)
+{
+    if (n > r->left)
+        return -1;
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+/* An n-byte big-endian unsigned integer (n <= 8). */
+static int rd_be(rd *r, size_t n, uint64_t *v)
+{
+    const unsigned char *p;
+
+    if (rd_take(r, n, &p) != 0)
+        return -1;
+    *v = 0;
+    for (size_t i = 0; i < n; i++)
+        *v = (*v << 8) | p[i];
+    return 0;
+}
+
+/* Other writers may use array16/32 for a short array: accept any header
+   that declares exactly five items. */
+static int check_array5(rd *r)
+{
+    const unsigned char *tag;
+    uint64_t n;
+
+    if (rd_take(r, 1, &tag) != 0)
+        return -1;
+    if ((*tag & 0xf0) == 0x90)
+        n = *tag & 0x0f;
+    else if (*tag == 0xdc || *tag == 0xdd) {
+        if (rd_be(r, *tag == 0xdc ? 2 : 4, &n) != 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    return n == ENV_ITEMS ? 0 : -1;
+}
+
+/* A non-negative integer of any width. Signed formats are accepted when
+   their sign bit is clear, since some writers pack every integer signed;
+   the value is then the same read as unsigned. */
+static int check_uint(rd *r)
+{
+    const unsigned char *tag;
+    uint64_t v;
+    size_t n;
+
+    if (rd_take(r, 1, &tag) != 0)
+        return -1;
+    if (*tag <= 0x7f)
+        return 0;
+    if (*tag >= 0xcc && *tag <= 0xcf)
+        return rd_be(r, (size_t)1 << (*tag - 0xcc), &v);
+    if (*tag < 0xd0 || *tag > 0xd3)
+        return -1;
+    n = (size_t)1 << (*tag - 0xd0);
+    if (rd_be(r, n, &v) != 0)
+        return -1;
+    return v >> (8 * n - 1) ? -1 : 0;
+}
+
+/* bin8/16/32 whose declared length is present and within the limit. */
+static int check_bin(rd *r, size_t max_payload, const unsigned char **p,
+                     size_t *len)
+{
+    const unsigned char *tag;
+    uint64_t n;
+
+    if (rd_take(r, 1, &tag) != 0 || *tag < 0xc4 || *tag > 0xc6)
+        return -1;
+    if (rd_be(r, (size_t)1 << (*tag - 0xc4), &n) != 0 || n > max_payload)
+        return -1;
+    *len = (size_t)n;
+    return rd_take(r, *len, p);
+}
+
+/* The whole input must be exactly one envelope: trailing bytes mean the
+   value is not what we wrote. */
+static int check_envelope(const char *buf, size_t len, size_t max_payload,
+                          const unsigned char **payload, size_t *payload_len)
+{
+    rd r = {(const unsigned char *)buf, len};
+
+    if (check_array5(&r) != 0)
+        return -1;
+    for (int i = 0; i < ENV_ITEMS - 1; i++)
+        if (check_uint(&r) != 0)
+            return -1;
+    if (check_bin(&r, max_payload, payload, payload_len) != 0)
+        return -1;
+    return r.left == 0 ? 0 : -1;
+}
+
+/* ---- decode: the unpacker's object into the envelope ---- */
+
+static int object_to_env(const msgpack_object *o, tc__envelope *e)
+{
+    const msgpack_object *it;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != ENV_ITEMS)
+        return -1;
+    it = o->via.array.ptr;
+    for (int i = 0; i < ENV_ITEMS - 1; i++)
+        if (it[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return -1;
+    if (it[4].type != MSGPACK_OBJECT_BIN)
+        return -1;
+    if (it[0].via.u64 != TC__ENV_VERSION || it[1].via.u64 > UINT32_MAX ||
+        it[3].via.u64 > UINT32_MAX)
+        return -1;
+    e->flags = (uint32_t)it[1].via.u64;
+    e->expires_at_ms = it[2].via.u64;
+    e->delta_ms = (uint32_t)it[3].via.u64;
+    e->payload_len = it[4].via.bin.size;
+    return 0;
+}
+
+/* Only checked bytes get here, so the unpacker allocates room for five
+   objects in one fixed-size zone chunk, whatever the input. */
+static int unpack_checked(const char *buf, size_t len, tc__envelope *e)
+{
+    msgpack_unpacked u;
+    msgpack_unpack_return ret;
+    size_t off = 0;
+    int rc = TC_ECODEC;
+
+    msgpack_unpacked_init(&u);
+    ret = msgpack_unpack_next(&u, buf, len, &off);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        rc = TC_ENOMEM;
+    else if (ret == MSGPACK_UNPACK_SUCCESS && off == len &&
+             object_to_env(&u.data, e) == 0)
+        rc = TC_OK;
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int tc__env_decode(const char *buf, size_t len, size_t max_payload,
+                   tc__envelope *e)
+{
+    const unsigned char *payload = NULL;
+    size_t payload_len = 0;
+    tc__envelope tmp;
+    int rc;
+
+    if (e == NULL)
+        return TC_EINVAL;
+    memset(e, 0, sizeof(*e)); /* no stale payload pointer on failure */
+    if (buf == NULL ||
+        check_envelope(buf, len, max_payload, &payload, &payload_len) != 0)
+        return TC_ECODEC;
+    rc = unpack_checked(buf, len, &tmp);
+    if (rc != TC_OK)
+        return rc;
+    if (tmp.payload_len != payload_len)
+        return TC_ECODEC; /* the two readers disagree: trust neither */
+    /* msgpack-c 4 points bin objects into the input; the checker's
+       pointer is the same address and cannot dangle into a freed zone. */
+    tmp.payload = payload;
+    *e = tmp;
+    return TC_OK;
+}

@@ -1,0 +1,53 @@
+/* L1: the in-process store. Sharded by key hash; each shard is a mutex, a
+   uthash table, an LRU list and its own share of the entry and byte
+   bounds. Values are reference-counted: a hit is a lookup plus an
+   increment, and a value stays alive for its holders after eviction. */
+#ifndef TC_L1_H
+#define TC_L1_H
+
+#include "internal.h"
+
+typedef struct tc__l1 tc__l1;
+
+typedef struct tc__l1_config {
+    uint64_t max_entries; /* 0 (or max_bytes 0): an L1 that keeps nothing */
+    uint64_t max_bytes;   /* value + key + per-entry overhead */
+    uint32_t shards;      /* a power of two; fewer if the bounds are small */
+    tc_clock_fn clock;    /* NULL: tc__mono_ms */
+    void *clock_ud;
+} tc__l1_config;
+
+typedef struct tc__l1_counts {
+    uint64_t entries, bytes, evictions, expirations;
+} tc__l1_stats;
+
+/* Matches any epoch: for puts that need no invalidation check. */
+#define TC__EPOCH_ANY UINT64_MAX
+
+int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg);
+void tc__l1_destroy(tc__l1 *l1); /* NULL-safe */
+uint32_t tc__l1_shards(const tc__l1 *l1);
+
+/* A new reference to the live value under key, or NULL. */
+tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash);
+
+/* The fill epoch of key's shard. Every invalidation that touches the
+   shard bumps it; a fill that read the epoch before its Redis GET and
+   finds it changed at insert time must not insert (tc__l1_put). */
+uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash);
+
+/* Stores a new reference to v under key for ttl_ms, replacing any older
+   entry, if the shard's epoch still equals `epoch` (or it is
+   TC__EPOCH_ANY). TC_OK stored; TC_MISS not stored (epoch moved, L1 off,
+   or v larger than a shard's byte bound); TC_ENOMEM. */
+int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+               tc_value *v, uint64_t ttl_ms, uint64_t epoch);
+
+/* Invalidations: remove and bump the epoch(s). */
+void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash);
+void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen);
+void tc__l1_clear(tc__l1 *l1);
+
+void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out);
+
+#endif

@@ -1,0 +1,478 @@
+/* L2: see l2.h. A call takes a slot from the pool (under the pool mutex),
+   does its I/O with no lock held, and gives the slot back. The circuit
+   breaker lives under the same mutex. */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "l2.h"
+
+typedef struct slot {
+    redisContext *ctx; /* NULL: not connected (yet, or since an error) */
+    int dropped;       /* the last context was dropped after an error */
+} slot;
+
+struct tc__l2 {
+    tc_options o; /* connection settings, copied */
+    const tc__logger *lg;
+    tc__counters *ctr;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a slot was given back */
+    slot *slots;
+    uint32_t *free_ids; /* stack of free slot indexes */
+    uint32_t nfree;
+
+    /* circuit breaker, under mu */
+    int state;           /* tc_breaker_state */
+    int probing;         /* a half-open probe is under way */
+    uint32_t fails;      /* consecutive failures */
+    uint32_t attempt;    /* probes failed since the breaker opened */
+    uint64_t retry_at;   /* mono ms: when the next probe may go */
+    uint64_t down_since; /* mono ms, 0 when up */
+    uint64_t rng;
+    char last_error[128];
+};
+
+#define BACKOFF_BASE_MS 25
+
+static uint64_t next_rand(tc__l2 *l2)
+{
+    /* xorshift64*: enough for jitter; under mu */
+    uint64_t x = l2->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    l2->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Full jitter (AWS architecture blog): uniform in [0, min(cap, base*2^n)]. */
+static uint64_t backoff_ms(tc__l2 *l2)
+{
+    uint32_t n = l2->attempt < 16 ? l2->attempt : 16;
+    uint64_t ceil = (uint64_t)BACKOFF_BASE_MS << n;
+    if (ceil > l2->o.breaker_cooldown_ms)
+        ceil = l2->o.breaker_cooldown_ms;
+    return next_rand(l2) % (ceil + 1);
+}
+
+static struct timeval tv_of(uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* ---- breaker (all *_locked: mu held) ---- */
+
+/* May this call use Redis? Sets *probe when it is the half-open probe. */
+static int admit_locked(tc__l2 *l2, int *probe)
+{
+    *probe = 0;
+    if (l2->state == TC_BREAKER_CLOSED)
+        return 1;
+    if (l2->probing || tc__mono_ms() < l2->retry_at)
+        return 0;
+    l2->state = TC_BREAKER_HALF_OPEN;
+    l2->probing = 1;
+    *probe = 1;
+    return 1;
+}
+
+static void success_locked(tc__l2 *l2, int probe, uint64_t *down_ms)
+{
+    *down_ms = 0;
+    if (probe)
+        l2->probing = 0;
+    l2->fails = 0;
+    if (l2->state != TC_BREAKER_CLOSED) {
+        *down_ms = tc__mono_ms() - l2->down_since;
+        l2->state = TC_BREAKER_CLOSED;
+        l2->attempt = 0;
+        l2->down_since = 0;
+    }
+}
+
+static void open_locked(tc__l2 *l2)
+{
+    l2->state = TC_BREAKER_OPEN;
+    l2->attempt = 0;
+    l2->down_since = tc__mono_ms();
+    l2->retry_at = l2->down_since + backoff_ms(l2);
+}
+
+/* Returns 1 when this failure opened the breaker (log it once). */
+static int failure_locked(tc__l2 *l2, int probe, const char *err)
+{
+    snprintf(l2->last_error, sizeof(l2->last_error), "%s", err);
+    if (probe) {
+        l2->probing = 0;
+        l2->attempt++;
+        l2->state = TC_BREAKER_OPEN;
+        l2->retry_at = tc__mono_ms() + backoff_ms(l2);
+        return 0;
+    }
+    if (l2->state != TC_BREAKER_CLOSED || ++l2->fails < l2->o.breaker_failures)
+        return 0;
+    open_locked(l2);
+    return 1;
+}
+
+static void note_success(tc__l2 *l2, int probe)
+{
+    uint64_t down_ms;
+    pthread_mutex_lock(&l2->mu);
+    success_locked(l2, probe, &down_ms);
+    pthread_mutex_unlock(&l2->mu);
+    if (down_ms)
+        tc__log(l2->lg, TC_LOG_WARN, "redis back after %.1f s",
+                (double)down_ms / 1000.0);
+}
+
+static void note_failure(tc__l2 *l2, int probe, const char *err)
+{
+    TC__INC(l2->ctr->backend_errors);
+    pthread_mutex_lock(&l2->mu);
+    int opened = failure_locked(l2, probe, err);
+    pthread_mutex_unlock(&l2->mu);
+    if (opened) {
+        TC__INC(l2->ctr->breaker_opens);
+        tc__log(l2->lg, TC_LOG_WARN, "redis unreachable: %s", err);
+    }
+}
+
+/* ---- connections ---- */
+
+static redisReply *command_ok(redisContext *ctx, const char *fmt,
+                              const char *a, const char *b)
+{
+    redisReply *r =
+        b ? redisCommand(ctx, fmt, a, b)
+          : (a ? redisCommand(ctx, fmt, a) : redisCommand(ctx, fmt));
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* A ready context (connected, authenticated, db selected), or NULL with
+   the reason in err. */
+static redisContext *connect_one(const tc_options *o, char *err, size_t cap)
+{
+    struct timeval tv = tv_of(o->connect_timeout_ms);
+    redisContext *ctx =
+        o->redis_socket[0]
+            ? redisConnectUnixWithTimeout(o->redis_socket, tv)
+            : redisConnectWithTimeout(o->redis_host, o->redis_port, tv);
+    if (!ctx) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    if (ctx->err) {
+        snprintf(err, cap, "connect: %.100s", ctx->errstr);
+        redisFree(ctx);
+        return NULL;
+    }
+    struct timeval ctv = tv_of(o->command_timeout_ms);
+    redisSetTimeout(ctx, ctv);
+    if (!o->redis_socket[0])
+        redisEnableKeepAlive(ctx);
+    redisReply *r = NULL;
+    int ok = 1;
+    if (o->redis_password[0]) {
+        r = o->redis_username[0]
+                ? command_ok(ctx, "AUTH %s %s", o->redis_username,
+                             o->redis_password)
+                : command_ok(ctx, "AUTH %s", o->redis_password, NULL);
+        ok = r != NULL;
+        freeReplyObject(r);
+    }
+    if (ok && o->redis_db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", o->redis_db);
+        r = command_ok(ctx, "SELECT %s", db, NULL);
+        ok = r != NULL;
+        freeReplyObject(r);
+    }
+    if (!ok) {
+        snprintf(err, cap, "%s",
+                 ctx->err ? ctx->errstr : "AUTH/SELECT refused");
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Takes a free slot, waiting up to the command timeout for one. */
+static int take_slot_locked(tc__l2 *l2, uint32_t *id)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    uint64_t ns = (uint64_t)deadline.tv_nsec +
+                  (uint64_t)l2->o.command_timeout_ms * 1000000ULL;
+    deadline.tv_sec += (time_t)(ns / 1000000000ULL);
+    deadline.tv_nsec = (long)(ns % 1000000000ULL);
+    while (l2->nfree == 0)
+        if (pthread_cond_timedwait(&l2->cv, &l2->mu, &deadline) == ETIMEDOUT)
+            return 0;
+    *id = l2->free_ids[--l2->nfree];
+    return 1;
+}
+
+static void give_slot(tc__l2 *l2, uint32_t id)
+{
+    pthread_mutex_lock(&l2->mu);
+    l2->free_ids[l2->nfree++] = id;
+    pthread_cond_signal(&l2->cv);
+    pthread_mutex_unlock(&l2->mu);
+}
+
+/* A call in progress: the slot and whether it is the breaker's probe. */
+typedef struct call {
+    uint32_t id;
+    int probe;
+    redisContext *ctx;
+} call;
+
+/* TC_OK with a connected context in cl->ctx, or TC_EBACKEND (skipped by
+   the breaker, pool exhausted, or connecting failed). */
+static int call_begin(tc__l2 *l2, call *cl)
+{
+    pthread_mutex_lock(&l2->mu);
+    int admitted = admit_locked(l2, &cl->probe);
+    int got = admitted && take_slot_locked(l2, &cl->id);
+    if (admitted && !got && cl->probe)
+        l2->probing = 0; /* no slot: let a later call probe */
+    pthread_mutex_unlock(&l2->mu);
+    if (!got)
+        return TC_EBACKEND;
+    slot *s = &l2->slots[cl->id];
+    if (!s->ctx) {
+        char err[128];
+        s->ctx = connect_one(&l2->o, err, sizeof(err));
+        if (!s->ctx) {
+            note_failure(l2, cl->probe, err);
+            give_slot(l2, cl->id);
+            return TC_EBACKEND;
+        }
+        if (s->dropped)
+            TC__INC(l2->ctr->reconnects);
+        s->dropped = 0;
+    }
+    cl->ctx = s->ctx;
+    return TC_OK;
+}
+
+/* Ends a call. A NULL reply means the context failed (I/O error or
+   timeout): it is freed, never reused. An error reply leaves it usable. */
+static int call_end(tc__l2 *l2, call *cl, redisReply *r)
+{
+    slot *s = &l2->slots[cl->id];
+    int rc = TC_OK;
+    if (!r) {
+        char err[128];
+        snprintf(err, sizeof(err), "%s",
+                 s->ctx->err ? s->ctx->errstr : "no reply");
+        redisFree(s->ctx);
+        s->ctx = NULL;
+        s->dropped = 1;
+        note_failure(l2, cl->probe, err);
+        rc = TC_EBACKEND;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        TC__INC(l2->ctr->backend_errors);
+        tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", r->str);
+        note_success(l2, cl->probe); /* the server is there */
+        rc = TC_EBACKEND;
+    } else {
+        note_success(l2, cl->probe);
+    }
+    give_slot(l2, cl->id);
+    return rc;
+}
+
+int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
+                  tc__counters *ctr)
+{
+    *out = NULL;
+    tc__l2 *l2 = tc__calloc(1, sizeof(*l2));
+    if (!l2)
+        return TC_ENOMEM;
+    l2->o = *o;
+    l2->lg = lg;
+    l2->ctr = ctr;
+    l2->slots = tc__calloc(o->pool_size, sizeof(slot));
+    l2->free_ids = tc__calloc(o->pool_size, sizeof(uint32_t));
+    if (!l2->slots || !l2->free_ids) {
+        tc__free(l2->slots);
+        tc__free(l2->free_ids);
+        tc__free(l2);
+        return TC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < o->pool_size; i++)
+        l2->free_ids[l2->nfree++] = o->pool_size - 1 - i;
+    l2->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)l2 ^ 0x9E3779B97F4A7C15ULL;
+    pthread_mutex_init(&l2->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l2->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* The first connection, eagerly: a Redis that is down at open opens
+       the breaker at once (and is logged once), rather than after the
+       first few calls have each waited for it. */
+    call cl;
+    if (call_begin(l2, &cl) == TC_OK) {
+        give_slot(l2, cl.id);
+    } else {
+        pthread_mutex_lock(&l2->mu);
+        int opened_here = l2->state == TC_BREAKER_CLOSED;
+        if (opened_here)
+            open_locked(l2);
+        pthread_mutex_unlock(&l2->mu);
+        if (opened_here) {
+            TC__INC(ctr->breaker_opens);
+            tc__log(lg, TC_LOG_WARN, "redis unreachable: %s", l2->last_error);
+        }
+    }
+    *out = l2;
+    return TC_OK;
+}
+
+void tc__l2_destroy(tc__l2 *l2)
+{
+    if (!l2)
+        return;
+    for (uint32_t i = 0; i < l2->o.pool_size; i++)
+        if (l2->slots[i].ctx)
+            redisFree(l2->slots[i].ctx);
+    pthread_cond_destroy(&l2->cv);
+    pthread_mutex_destroy(&l2->mu);
+    tc__free(l2->slots);
+    tc__free(l2->free_ids);
+    tc__free(l2);
+}
+
+int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
+               void *ud)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *r = redisCommand(cl.ctx, "GET %b", rkey, rlen);
+    int rc = call_end(l2, &cl, r);
+    if (rc == TC_OK) {
+        if (r->type == REDIS_REPLY_STRING)
+            rc = fn(ud, r->str, r->len);
+        else
+            rc = r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,
+               size_t len, uint32_t ttl_ms)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *r = redisCommand(cl.ctx, "SET %b %b PX %u", rkey, rlen, val,
+                                 len, (unsigned)ttl_ms);
+    int rc = call_end(l2, &cl, r);
+    freeReplyObject(r);
+    return rc;
+}
+
+int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *r =
+        redisCommand(cl.ctx, "DEL %b %b:lease", rkey, rlen, rkey, rlen);
+    int rc = call_end(l2, &cl, r);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* UNLINK the string keys of one SCAN page (r->element[1]). */
+static redisReply *unlink_page(redisContext *ctx, const redisReply *keys)
+{
+    if (keys->elements == 0)
+        return redisCommand(ctx, "PING");
+    size_t n = keys->elements + 1;
+    const char **argv = tc__malloc(n * sizeof(*argv));
+    size_t *lens = tc__malloc(n * sizeof(*lens));
+    redisReply *r = NULL;
+    if (argv && lens) {
+        argv[0] = "UNLINK";
+        lens[0] = 6;
+        for (size_t i = 0; i < keys->elements; i++) {
+            argv[i + 1] = keys->element[i]->str;
+            lens[i + 1] = keys->element[i]->len;
+        }
+        r = redisCommandArgv(ctx, (int)n, argv, lens);
+    }
+    tc__free(argv);
+    tc__free(lens);
+    return r;
+}
+
+static int scan_reply_ok(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+           r->element[0]->type == REDIS_REPLY_STRING &&
+           r->element[1]->type == REDIS_REPLY_ARRAY;
+}
+
+int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
+{
+    *n = 0;
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    char cursor[32] = "0";
+    redisReply *r = NULL;
+    int done = 0;
+    /* Each round trip is bounded by the command timeout; the loop ends
+       when SCAN hands back cursor 0 or anything fails. */
+    while (!done) {
+        r = redisCommand(cl.ctx, "SCAN %s MATCH %s COUNT 1000", cursor,
+                         pattern);
+        if (!scan_reply_ok(r))
+            break;
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *u = unlink_page(cl.ctx, r->element[1]);
+        freeReplyObject(r);
+        r = u;
+        if (!u || u->type == REDIS_REPLY_ERROR)
+            break;
+        if (u->type == REDIS_REPLY_INTEGER)
+            *n += (uint64_t)u->integer;
+        freeReplyObject(u);
+        r = NULL;
+        done = strcmp(cursor, "0") == 0;
+    }
+    if (!done) { /* r: NULL (I/O failed) or the reply that was wrong */
+        int rc = call_end(l2, &cl, r);
+        freeReplyObject(r);
+        return rc == TC_OK ? TC_EBACKEND : rc;
+    }
+    redisReply ok = {.type = REDIS_REPLY_STATUS};
+    return call_end(l2, &cl, &ok);
+}
+
+void tc__l2_health(tc__l2 *l2, tc_health_info *out)
+{
+    pthread_mutex_lock(&l2->mu);
+    out->breaker = l2->state;
+    out->l2_connected = l2->state == TC_BREAKER_CLOSED && l2->fails == 0;
+    out->down_since_ms = l2->down_since;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", l2->last_error);
+    pthread_mutex_unlock(&l2->mu);
+}

@@ -1,0 +1,34 @@
+/* L2: Redis through a pool of hiredis connections, with timeouts and a
+   circuit breaker. Each context is used by one thread at a time; one that
+   erred or timed out is freed, never reused. */
+#ifndef TC_L2_H
+#define TC_L2_H
+
+#include "internal.h"
+
+typedef struct tc__l2 tc__l2;
+
+/* Connects one connection eagerly so tc_health is right from the start;
+   Redis being down is not an error here. TC_OK or TC_ENOMEM. */
+int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
+                  tc__counters *ctr);
+void tc__l2_destroy(tc__l2 *l2); /* NULL-safe */
+
+/* Called with the reply bytes of a GET (borrowed: valid during the call,
+   on the calling thread, no lock held); its return is tc__l2_get's. */
+typedef int (*tc__l2_reader)(void *ud, const char *buf, size_t len);
+
+/* Each returns TC_OK, TC_MISS (GET: no such key), or TC_EBACKEND (Redis
+   failed, timed out, answered an error, or the breaker skipped it). */
+int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
+               void *ud);
+int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,
+               size_t len, uint32_t ttl_ms);
+/* DEL <rkey> <rkey>:lease */
+int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen);
+/* SCAN MATCH pattern + UNLINK of every key found; *n gets the count. */
+int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n);
+
+void tc__l2_health(tc__l2 *l2, tc_health_info *out);
+
+#endif

@@ -1,0 +1,130 @@
+/* Counters, health, and their text forms (Prometheus, JSON). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache.h"
+
+void tc_health(tc_cache *c, tc_health_info *out)
+{
+    if (!c || !out)
+        return;
+    memset(out, 0, sizeof(*out));
+    out->l2_configured = c->l2 != NULL;
+    if (c->l2)
+        tc__l2_health(c->l2, out);
+}
+
+void tc_stats(tc_cache *c, tc_stats_info *out)
+{
+    if (!c || !out)
+        return;
+    memset(out, 0, sizeof(*out));
+    const tc__counters *k = &c->ctr;
+    out->l1_hits = TC__GET(k->l1_hits);
+    out->l1_misses = TC__GET(k->l1_misses);
+    out->l2_hits = TC__GET(k->l2_hits);
+    out->l2_misses = TC__GET(k->l2_misses);
+    out->sets = TC__GET(k->sets);
+    out->deletes = TC__GET(k->deletes);
+    out->backend_errors = TC__GET(k->backend_errors);
+    out->degraded_ops = TC__GET(k->degraded_ops);
+    out->codec_errors = TC__GET(k->codec_errors);
+    out->reconnects = TC__GET(k->reconnects);
+    out->breaker_opens = TC__GET(k->breaker_opens);
+    out->computes = TC__GET(k->computes);
+    tc__l1_stats n;
+    tc__l1_counts(c->l1, &n);
+    out->l1_entries = n.entries;
+    out->l1_bytes = n.bytes;
+    out->l1_evictions = n.evictions;
+    out->l1_expirations = n.expirations;
+    tc_health_info h;
+    tc_health(c, &h);
+    out->breaker = (uint64_t)h.breaker;
+}
+
+/* One row of the text forms: name, kind, help, value. */
+typedef struct metric {
+    const char *name;
+    const char *type; /* "counter" or "gauge" */
+    const char *help;
+    uint64_t value;
+} metric;
+
+/* snprintf that keeps counting past the end of buf, like snprintf. */
+typedef struct out {
+    char *buf;
+    size_t cap, len;
+} out;
+
+static void put(out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->len < o->cap ? o->cap - o->len : 0;
+    int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->len += (size_t)n;
+}
+
+static size_t collect(tc_cache *c, metric *m)
+{
+    tc_stats_info s;
+    tc_stats(c, &s);
+    const metric rows[] = {
+        {"l1_hits_total", "counter", "L1 hits", s.l1_hits},
+        {"l1_misses_total", "counter", "L1 misses", s.l1_misses},
+        {"l2_hits_total", "counter", "Redis hits", s.l2_hits},
+        {"l2_misses_total", "counter", "Redis misses", s.l2_misses},
+        {"sets_total", "counter", "tc_set calls", s.sets},
+        {"deletes_total", "counter", "tc_del calls", s.deletes},
+        {"l1_evictions_total", "counter", "L1 evictions", s.l1_evictions},
+        {"l1_expirations_total", "counter", "L1 expirations",
+         s.l1_expirations},
+        {"backend_errors_total", "counter", "failed Redis calls",
+         s.backend_errors},
+        {"degraded_ops_total", "counter", "calls served without Redis",
+         s.degraded_ops},
+        {"codec_errors_total", "counter", "foreign or corrupt values",
+         s.codec_errors},
+        {"reconnects_total", "counter", "reconnections after a failure",
+         s.reconnects},
+        {"breaker_opens_total", "counter", "circuit breaker openings",
+         s.breaker_opens},
+        {"computes_total", "counter", "tc_fetch computations", s.computes},
+        {"l1_entries", "gauge", "entries in the L1", s.l1_entries},
+        {"l1_bytes", "gauge", "bytes charged to the L1", s.l1_bytes},
+        {"breaker_state", "gauge", "0 closed, 1 open, 2 half-open", s.breaker},
+    };
+    memcpy(m, rows, sizeof(rows));
+    return sizeof(rows) / sizeof(rows[0]);
+}
+
+size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
+{
+    if (!c || (!buf && cap) ||
+        (fmt != TC_FORMAT_PROMETHEUS && fmt != TC_FORMAT_JSON))
+        return 0;
+    metric m[32];
+    size_t n = collect(c, m);
+    out o = {buf, cap, 0};
+    if (cap)
+        buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long v = (unsigned long long)m[i].value;
+        if (fmt == TC_FORMAT_PROMETHEUS)
+            put(&o,
+                "# HELP tiercache_%s %s\n# TYPE tiercache_%s %s\n"
+                "tiercache_%s %llu\n",
+                m[i].name, m[i].help, m[i].name, m[i].type, m[i].name, v);
+        else
+            put(&o, "%s\"%s\":%llu", i ? "," : "{", m[i].name, v);
+    }
+    if (fmt == TC_FORMAT_JSON)
+        put(&o, "}\n");
+    return o.len;
+}

@@ -1,0 +1,40 @@
+/* Immutable, reference-counted values: a hit hands out a reference, no
+   copy. The last release frees. */
+#include <string.h>
+
+#include "internal.h"
+
+tc_value *tc__value_new(const void *data, size_t len)
+{
+    if (len > SIZE_MAX - sizeof(tc_value) - 1)
+        return NULL;
+    tc_value *v = tc__malloc(sizeof(*v) + len + 1);
+    if (!v)
+        return NULL;
+    atomic_init(&v->refs, 1);
+    v->len = len;
+    if (len)
+        memcpy(v->data, data, len);
+    v->data[len] = '\0';
+    return v;
+}
+
+const void *tc_value_data(const tc_value *v)
+{
+    return v ? v->data : NULL;
+}
+
+size_t tc_value_len(const tc_value *v)
+{
+    return v ? v->len : 0;
+}
+
+void tc_value_release(tc_value *v)
+{
+    if (!v)
+        return;
+    /* acq_rel: the thread that frees must see every write made before the
+       other holders let go (the data itself is never written after new). */
+    if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1)
+        tc__free(v);
+}

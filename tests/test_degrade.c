@@ -1,0 +1,221 @@
+/* Degradation: Redis down at open, killed mid-run, frozen, restarted.
+   Calls keep succeeding, none waits much past the timeouts, the breaker
+   opens and closes, and each state change is logged once. */
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Generous bound on one call while Redis is down or frozen: a hang would
+   take far longer, a slow shared machine should not fail it. */
+#define CALL_BOUND_MS 1500
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int unreachable_lines, back_lines;
+
+static void count_log(void *ud, int level, const char *msg)
+{
+    (void)ud, (void)level;
+    pthread_mutex_lock(&log_mu);
+    if (strstr(msg, "redis unreachable"))
+        unreachable_lines++;
+    if (strstr(msg, "redis back"))
+        back_lines++;
+    pthread_mutex_unlock(&log_mu);
+}
+
+static tc_cache *open_logged(th_redis *r, const char *ns, int strict)
+{
+    tc_options o;
+    th_options(r, &o);
+    snprintf(o.ns, sizeof(o.ns), "%s", ns);
+    o.strict = strict;
+    o.log_fn = count_log;
+    o.log_level = TC_LOG_WARN;
+    tc_cache *c = NULL;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    return c;
+}
+
+static void reset_log(void)
+{
+    pthread_mutex_lock(&log_mu);
+    unreachable_lines = back_lines = 0;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Runs n set+get pairs; returns the slowest call in ms; every call must
+   succeed (set) or hit/miss (get). */
+static uint64_t hammer(tc_cache *c, int n, int *hits)
+{
+    uint64_t worst = 0;
+    char key[16];
+    *hits = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "k%d", i % 8);
+        uint64_t t0 = th_now_ms();
+        CU_ASSERT_EQUAL(tc_set(c, key, "v", 1, 0), TC_OK);
+        tc_value *v = NULL;
+        int rc = tc_get(c, key, &v);
+        CU_ASSERT(rc == TC_OK || rc == TC_MISS);
+        *hits += rc == TC_OK;
+        tc_value_release(v);
+        uint64_t dt = th_now_ms() - t0;
+        worst = dt > worst ? dt : worst;
+    }
+    return worst;
+}
+
+static void test_down_at_open(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    th_redis_kill(r);
+    reset_log();
+    tc_cache *c = open_logged(r, "downopen", 0);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_configured, 1);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_NOT_EQUAL(h.breaker, TC_BREAKER_CLOSED);
+    CU_ASSERT(strlen(h.last_error) > 0);
+    int hits;
+    uint64_t worst = hammer(c, 200, &hits);
+    CU_ASSERT(worst < CALL_BOUND_MS);
+    CU_ASSERT_EQUAL(hits, 200); /* served from the L1 */
+    CU_ASSERT_EQUAL(unreachable_lines, 1);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    CU_ASSERT(s.degraded_ops > 0);
+
+    tc_cache *strict = open_logged(r, "downopen", 1);
+    CU_ASSERT_EQUAL(tc_set(strict, "k", "v", 1, 0), TC_EBACKEND);
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_get(strict, "other", &v), TC_EBACKEND);
+    CU_ASSERT_EQUAL(tc_del(strict, "k"), TC_EBACKEND);
+    tc_close(strict);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+/* Waits (bounded) until a set through c lands in Redis again. */
+static int wait_l2_back(th_redis *r, tc_cache *c, const char *rkey)
+{
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < 10000;) {
+        tc_set(c, "probe", "p", 1, 0);
+        redisReply *rep = th_redis_cmd(r, "EXISTS %s", rkey);
+        int yes = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer;
+        freeReplyObject(rep);
+        if (yes)
+            return 1;
+        usleep(20000);
+    }
+    return 0;
+}
+
+static void test_killed_and_restarted(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    reset_log();
+    tc_cache *c = open_logged(r, "kill", 0);
+    int hits;
+    hammer(c, 20, &hits);
+    CU_ASSERT_EQUAL(hits, 20);
+
+    th_redis_kill(r);
+    uint64_t worst = hammer(c, 300, &hits);
+    CU_ASSERT(worst < CALL_BOUND_MS);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_NOT_EQUAL(h.breaker, TC_BREAKER_CLOSED);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    CU_ASSERT(s.breaker_opens >= 1);
+    CU_ASSERT(s.backend_errors >= 3);
+    CU_ASSERT_EQUAL(unreachable_lines, 1); /* once, not per call */
+
+    CU_ASSERT_FATAL(th_redis_restart(r) == 0);
+    CU_ASSERT(wait_l2_back(r, c, "kill:{probe}"));
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.breaker, TC_BREAKER_CLOSED);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    tc_stats(c, &s);
+    CU_ASSERT(s.reconnects >= 1);
+    CU_ASSERT_EQUAL(back_lines, 1);
+    /* L2 is really used again: another cache reads c's write */
+    tc_cache *other = open_logged(r, "kill", 0);
+    CU_ASSERT_EQUAL(tc_set(c, "after", "yes", 3, 0), TC_OK);
+    char buf[8];
+    size_t len;
+    CU_ASSERT_EQUAL(tc_get_into(other, "after", buf, sizeof(buf), &len),
+                    TC_OK);
+    tc_close(other);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+static void test_frozen(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    reset_log();
+    tc_cache *c = open_logged(r, "frozen", 0);
+    int hits;
+    hammer(c, 5, &hits);
+    th_redis_freeze(r);
+    uint64_t t0 = th_now_ms();
+    uint64_t worst = hammer(c, 100, &hits);
+    uint64_t total = th_now_ms() - t0;
+    CU_ASSERT(worst < CALL_BOUND_MS);
+    /* the breaker stops the waiting: 100 round trips at the command
+       timeout each would take 20 s */
+    CU_ASSERT(total < 10000);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_NOT_EQUAL(h.breaker, TC_BREAKER_CLOSED);
+    th_redis_thaw(r);
+    CU_ASSERT(wait_l2_back(r, c, "frozen:{probe}"));
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+static void test_redis_url_none(void)
+{
+    setenv("REDIS_URL", "none", 1);
+    tc_options o;
+    tc_options_init(&o);
+    unsetenv("REDIS_URL");
+    o.log_fn = count_log;
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_configured, 0);
+    int hits;
+    hammer(c, 50, &hits);
+    CU_ASSERT_EQUAL(hits, 50);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    CU_ASSERT_EQUAL(s.backend_errors, 0);
+    CU_ASSERT_EQUAL(s.degraded_ops, 0);
+    CU_ASSERT_EQUAL(unreachable_lines, 0);
+    tc_close(c);
+}
+
+int main(void)
+{
+    static const th_test tests[] = {
+        {"down_at_open", test_down_at_open},
+        {"killed_and_restarted", test_killed_and_restarted},
+        {"frozen", test_frozen},
+        {"redis_url_none", test_redis_url_none},
+        {NULL, NULL},
+    };
+    return th_run("degrade", tests);
+}
