@@ -72,21 +72,42 @@ typedef struct tc__envelope {
     const unsigned char *payload; /* borrowed */
     size_t payload_len;
 } tc__envelope;
-/* Encodes e into a new tc__malloc'd buffer (*out, *outlen). TC_OK/ENOMEM. */
+/* Encodes e into a new tc__malloc'd buffer (*out, *outlen). TC_OK,
+   TC_ENOMEM, TC_EINVAL (NULL arguments), TC_ETOOBIG (payload >= 4 GiB). */
 int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen);
 /* Decodes buf[0..len) into *e; e->payload points into buf. Checks every
    declared size against the bytes present before the unpacker sees them,
-   and rejects a payload over max_payload. TC_OK or TC_ECODEC. */
+   and rejects a payload over max_payload. TC_OK or TC_ECODEC (TC_EINVAL
+   for NULL arguments, TC_ENOMEM if the unpacker's zone cannot be had). */
 int tc__env_decode(const char *buf, size_t len, size_t max_payload,
                    tc__envelope *e);
 
 /* ---- options.c ---- */
 /* TC_OK, or TC_EINVAL with a message naming the bad field in err. */
 int tc__options_check(const tc_options *o, char *err, size_t cap);
-/* Parses redis://[user[:pass]@]host[:port][/db], rediss:// (rejected:
-   no TLS), unix:///path[?db=N], or "none" (L1-only) into o. TC_OK or
-   TC_EINVAL with a message in err; o is unchanged on error. */
+
+/* ---- url.c ---- */
+/* Parses redis://[[user]:pass@]host[:port][/db][?db=N] (a lone "x@" is a
+   password, as redis-cli reads it), unix:///path[?db=N], or "none" (any
+   case; L1-only) into o; rediss:// is rejected (no TLS in this build).
+   TC_OK or TC_EINVAL with a message in err; o is unchanged on error. */
 int tc__parse_redis_url(const char *url, tc_options *o, char *err, size_t cap);
+
+/* ---- options.c helpers shared with url.c ---- */
+/* The port when neither REDIS_URL nor REDIS_PORT names one. */
+#define TC__DEFAULT_PORT 6379
+/* Writes the message into err (if there is room); returns TC_EINVAL. */
+int tc__fail(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* v for a log line, in buf: <= 40 bytes, unprintables as '?'. */
+const char *tc__shown(const char *v, char *buf, size_t cap);
+/* NULL when p is usable as a socket path, else the reason it is not. */
+const char *tc__path_problem(const char *p);
+/* What tc__parse_whole found. */
+typedef enum { TC__NUM_OK, TC__NUM_SYNTAX, TC__NUM_RANGE } tc__num_result;
+/* The whole of s is a decimal number in min..max, stored in *out. */
+tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
+                               uint64_t *out);
 
 /* ---- stats ---- */
 typedef struct tc__counters {

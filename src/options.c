@@ -1,6 +1,6 @@
 /*
- * Options: the defaults, the environment, REDIS_URL, and the check that
- * tc_open runs on a whole tc_options before using it.
+ * Options: the defaults, the environment, and the check that tc_open runs
+ * on a whole tc_options before using it. REDIS_URL is parsed in url.c.
  *
  * Nothing here allocates: every string lands in a fixed array of
  * tc_options, and anything longer than its array is an error.
@@ -21,16 +21,12 @@
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
 
-#define DEFAULT_PORT 6379
 #define OFF(field) offsetof(tc_options, field)
 
 /* ---------------------------------------------------------------- errors */
 
-static int fail(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Writes the message (if there is room) and returns TC_EINVAL. */
-static int fail(char *err, size_t cap, const char *fmt, ...)
+int tc__fail(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
 
@@ -44,7 +40,7 @@ static int fail(char *err, size_t cap, const char *fmt, ...)
 
 /* A value as it may appear in a log line: at most 40 bytes, with anything
    unprintable shown as '?' so a stray newline cannot forge a log line. */
-static const char *shown(const char *v, char *buf, size_t cap)
+const char *tc__shown(const char *v, char *buf, size_t cap)
 {
     size_t i, max = cap - 4;
 
@@ -92,7 +88,7 @@ static const char *host_problem(const char *h)
     return NULL;
 }
 
-static const char *path_problem(const char *p)
+const char *tc__path_problem(const char *p)
 {
     for (; *p; p++)
         if (iscntrl((unsigned char)*p))
@@ -102,350 +98,72 @@ static const char *path_problem(const char *p)
 
 /* ------------------------------------------------------------- numbers */
 
-typedef enum { NUM_OK, NUM_SYNTAX, NUM_RANGE } num_result;
-
 /* Reads the leading decimal digits of s. strtoull alone would skip
    whitespace and accept a sign (wrapping "-1" to UINT64_MAX), so the first
    character must be a digit. *end gets the first byte after the digits,
    also on overflow, so that trailing junk is found before the range. */
-static num_result read_digits(const char *s, uint64_t *out, const char **end)
+static tc__num_result read_digits(const char *s, uint64_t *out,
+                                  const char **end)
 {
     char *e;
     unsigned long long v;
 
     if (!isdigit((unsigned char)*s))
-        return NUM_SYNTAX;
+        return TC__NUM_SYNTAX;
     errno = 0;
     v = strtoull(s, &e, 10);
     *out = v;
     *end = e;
-    return errno == ERANGE ? NUM_RANGE : NUM_OK;
+    return errno == ERANGE ? TC__NUM_RANGE : TC__NUM_OK;
 }
 
 /* The whole of s is a number in min..max. */
-static num_result parse_whole(const char *s, uint64_t min, uint64_t max,
-                              uint64_t *out)
+tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
+                               uint64_t *out)
 {
     const char *end;
-    num_result r = read_digits(s, out, &end);
+    tc__num_result r = read_digits(s, out, &end);
 
-    if (r == NUM_SYNTAX || *end != '\0')
-        return NUM_SYNTAX;
-    return r == NUM_RANGE || *out < min || *out > max ? NUM_RANGE : NUM_OK;
+    if (r == TC__NUM_SYNTAX || *end != '\0')
+        return TC__NUM_SYNTAX;
+    return r == TC__NUM_RANGE || *out < min || *out > max ? TC__NUM_RANGE
+                                                          : TC__NUM_OK;
 }
 
 /* A byte count: digits, then optionally one of k/m/g (KiB, MiB, GiB). */
-static num_result parse_bytes(const char *s, uint64_t *out)
+static tc__num_result parse_bytes(const char *s, uint64_t *out)
 {
     static const char units[] = "kmg";
     const char *end, *u = NULL;
     unsigned shift = 0;
-    num_result r = read_digits(s, out, &end);
+    tc__num_result r = read_digits(s, out, &end);
 
-    if (r == NUM_SYNTAX)
+    if (r == TC__NUM_SYNTAX)
         return r;
     if (*end) {
         u = strchr(units, tolower((unsigned char)*end));
         if (!u || end[1])
-            return NUM_SYNTAX;
+            return TC__NUM_SYNTAX;
         shift = 10 * (unsigned)(u - units + 1);
     }
-    if (r == NUM_RANGE || *out > UINT64_MAX >> shift)
-        return NUM_RANGE;
+    if (r == TC__NUM_RANGE || *out > UINT64_MAX >> shift)
+        return TC__NUM_RANGE;
     *out <<= shift;
-    return NUM_OK;
+    return TC__NUM_OK;
 }
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "off"};
 
-static num_result parse_level(const char *s, uint64_t *out)
+static tc__num_result parse_level(const char *s, uint64_t *out)
 {
     for (size_t i = 0; i < sizeof level_names / sizeof *level_names; i++) {
         if (strcasecmp(s, level_names[i]) == 0) {
             *out = i;
-            return NUM_OK;
+            return TC__NUM_OK;
         }
     }
-    return parse_whole(s, TC_LOG_DEBUG, TC_LOG_OFF, out);
-}
-
-/* ----------------------------------------------------------- REDIS_URL */
-
-/* A piece of the URL: not NUL-terminated. */
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
-static span span_of(const char *from, const char *to)
-{
-    span s = {from, (size_t)(to - from)};
-    return s;
-}
-
-static int span_copy(span s, char *dst, size_t cap)
-{
-    if (s.n >= cap)
-        return -1;
-    memcpy(dst, s.p, s.n);
-    dst[s.n] = '\0';
-    return 0;
-}
-
-static int span_number(span s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char buf[24];
-
-    if (span_copy(s, buf, sizeof buf) != 0)
-        return -1;
-    return parse_whole(buf, min, max, out) == NUM_OK ? 0 : -1;
-}
-
-static const char *span_rchr(span s, char c)
-{
-    for (size_t i = s.n; i > 0; i--)
-        if (s.p[i - 1] == c)
-            return s.p + i - 1;
-    return NULL;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes %XX escapes of s into dst. %00 is refused: it would cut the
-   credential short without anyone noticing. */
-static int pct_decode(span s, char *dst, size_t cap, const char *what,
-                      char *err, size_t ecap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < s.n; i++) {
-        int c = (unsigned char)s.p[i];
-        if (c == '%') {
-            int hi = i + 2 < s.n ? hex_value(s.p[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(s.p[i + 2]) : -1;
-            if (lo < 0 || (hi | lo) == 0)
-                return fail(err, ecap, "%s has a bad %%-escape", what);
-            c = hi << 4 | lo;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return fail(err, ecap, "%s is longer than %zu bytes", what,
-                        cap - 1);
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return TC_OK;
-}
-
-/* [[user]:password@] -- a userinfo without ':' is a password alone, as
-   redis-cli reads it (AUTH with one argument). */
-static int parse_userinfo(span ui, tc_options *t, char *err, size_t cap)
-{
-    const char *colon = memchr(ui.p, ':', ui.n);
-    span pass = ui;
-    int rc;
-
-    if (colon) {
-        rc = pct_decode(span_of(ui.p, colon), t->redis_username,
-                        sizeof t->redis_username, "username", err, cap);
-        if (rc != TC_OK)
-            return rc;
-        pass = span_of(colon + 1, ui.p + ui.n);
-    }
-    return pct_decode(pass, t->redis_password, sizeof t->redis_password,
-                      "password", err, cap);
-}
-
-static int host_char_ok(char c, int bracketed)
-{
-    if (bracketed)
-        return isxdigit((unsigned char)c) || c == ':' || c == '.';
-    return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_';
-}
-
-static int set_host(span h, int bracketed, tc_options *t, char *err,
-                    size_t cap)
-{
-    if (h.n == 0)
-        return fail(err, cap, "no host");
-    for (size_t i = 0; i < h.n; i++)
-        if (!host_char_ok(h.p[i], bracketed))
-            return fail(err, cap,
-                        bracketed ? "bad IPv6 address" : "bad host name");
-    if (bracketed && !memchr(h.p, ':', h.n))
-        return fail(err, cap, "bad IPv6 address");
-    if (span_copy(h, t->redis_host, sizeof t->redis_host) != 0)
-        return fail(err, cap, "host is longer than %d bytes", TC_HOST_MAX - 1);
-    return TC_OK;
-}
-
-/* host[:port] or [v6]:port */
-static int parse_hostport(span hp, tc_options *t, char *err, size_t cap)
-{
-    const char *end = hp.p + hp.n, *port = NULL;
-    span host = hp;
-    int bracketed = hp.n > 0 && hp.p[0] == '[', rc;
-    uint64_t v;
-
-    if (bracketed) {
-        const char *close = memchr(hp.p, ']', hp.n);
-        if (!close || (close + 1 < end && close[1] != ':'))
-            return fail(err, cap, "bad IPv6 address");
-        host = span_of(hp.p + 1, close);
-        port = close + 1 < end ? close + 1 : NULL;
-    } else if ((port = memchr(hp.p, ':', hp.n)) != NULL) {
-        if (memchr(port + 1, ':', (size_t)(end - port - 1)))
-            return fail(err, cap,
-                        "IPv6 addresses go in brackets: "
-                        "redis://[::1]:6379");
-        host = span_of(hp.p, port);
-    }
-    rc = set_host(host, bracketed, t, err, cap);
-    if (rc != TC_OK || !port)
-        return rc;
-    if (span_number(span_of(port + 1, end), 1, 65535, &v) != 0)
-        return fail(err, cap, "port is not a number in 1..65535");
-    t->redis_port = (int)v;
-    return TC_OK;
-}
-
-static int set_db(span s, tc_options *t, char *err, size_t cap)
-{
-    uint64_t v;
-
-    if (span_number(s, 0, INT_MAX, &v) != 0)
-        return fail(err, cap, "db is not a number in 0..%d", INT_MAX);
-    t->redis_db = (int)v;
-    return TC_OK;
-}
-
-/* ?db=N[&...]: the only parameter known; any other is an error rather
-   than something quietly ignored. */
-static int parse_query(const char *q, int have_db, tc_options *t, char *err,
-                       size_t cap)
-{
-    while (*q) {
-        const char *amp = q + strcspn(q, "&");
-        if (amp > q) {
-            if (strncmp(q, "db=", 3) != 0)
-                return fail(err, cap,
-                            "unknown parameter (only db=N is supported)");
-            if (have_db)
-                return fail(err, cap, "db is given twice");
-            have_db = 1;
-            if (set_db(span_of(q + 3, amp), t, err, cap) != TC_OK)
-                return TC_EINVAL;
-        }
-        q = *amp ? amp + 1 : amp;
-    }
-    return TC_OK;
-}
-
-/* redis://[[user]:password@]host[:port][/db][?db=N] */
-static int parse_tcp(const char *rest, tc_options *t, char *err, size_t cap)
-{
-    const char *end = rest + strcspn(rest, "/?"), *at, *q;
-    span auth = span_of(rest, end);
-    int rc, have_db = 0;
-
-    /* The last '@': a password may hold a literal one. */
-    if ((at = span_rchr(auth, '@')) != NULL) {
-        rc = parse_userinfo(span_of(rest, at), t, err, cap);
-        if (rc != TC_OK)
-            return rc;
-        auth = span_of(at + 1, end);
-    }
-    rc = parse_hostport(auth, t, err, cap);
-    if (rc != TC_OK)
-        return rc;
-    q = end + strcspn(end, "?");
-    if (*end == '/' && q > end + 1) {
-        rc = set_db(span_of(end + 1, q), t, err, cap);
-        if (rc != TC_OK)
-            return rc;
-        have_db = 1;
-    }
-    return *q ? parse_query(q + 1, have_db, t, err, cap) : TC_OK;
-}
-
-/* unix:///path/to/socket[?db=N] */
-static int parse_unix(const char *rest, tc_options *t, char *err, size_t cap)
-{
-    const char *q = rest + strcspn(rest, "?"), *why;
-    span path = span_of(rest, q);
-
-    if (*rest != '/')
-        return fail(err, cap,
-                    "unix:// needs an absolute path: unix:///path/to/sock");
-    if (span_copy(path, t->redis_socket, sizeof t->redis_socket) != 0)
-        return fail(err, cap, "socket path is longer than %d bytes",
-                    TC_SOCKET_MAX - 1);
-    if ((why = path_problem(t->redis_socket)) != NULL)
-        return fail(err, cap, "socket path %s", why);
-    t->redis_host[0] = '\0';
-    return *q ? parse_query(q + 1, 0, t, err, cap) : TC_OK;
-}
-
-/* The URL names the whole endpoint: what it leaves out is the default,
-   not whatever the struct held before. */
-static void reset_endpoint(tc_options *t)
-{
-    t->redis_host[0] = '\0';
-    t->redis_socket[0] = '\0';
-    t->redis_username[0] = '\0';
-    t->redis_password[0] = '\0';
-    t->redis_port = DEFAULT_PORT;
-    t->redis_db = 0;
-}
-
-/* No message quotes the URL: it may carry a password into a log. */
-static int parse_url(const char *url, tc_options *t, char *err, size_t cap)
-{
-    const char *sep = strstr(url, "://");
-    char scheme[16], buf[24];
-
-    if (strcasecmp(url, "none") == 0)
-        return TC_OK;
-    if (!sep || span_copy(span_of(url, sep), scheme, sizeof scheme) != 0)
-        return fail(err, cap,
-                    "not a URL: expected redis://host[:port][/db], "
-                    "unix:///path[?db=N] or none");
-    if (strcasecmp(scheme, "redis") == 0)
-        return parse_tcp(sep + 3, t, err, cap);
-    if (strcasecmp(scheme, "unix") == 0)
-        return parse_unix(sep + 3, t, err, cap);
-    if (strcasecmp(scheme, "rediss") == 0)
-        return fail(err, cap,
-                    "TLS (rediss://) is not supported by this build");
-    return fail(err, cap,
-                "unsupported scheme \"%s\" (expected redis://, unix:// "
-                "or none)",
-                shown(scheme, buf, sizeof buf));
-}
-
-int tc__parse_redis_url(const char *url, tc_options *o, char *err, size_t cap)
-{
-    tc_options t;
-    int rc;
-
-    if (!url || !o)
-        return fail(err, cap, "no URL");
-    t = *o;
-    reset_endpoint(&t);
-    rc = parse_url(url, &t, err, cap);
-    if (rc == TC_OK) {
-        *o = t;
-        if (err && cap > 0)
-            err[0] = '\0';
-    }
-    return rc;
+    return tc__parse_whole(s, TC_LOG_DEBUG, TC_LOG_OFF, out);
 }
 
 /* --------------------------------------------------------- environment */
@@ -481,8 +199,8 @@ static const env_var env_vars[] = {
      ENV_REDIS},
     {"REDIS_USERNAME", ENV_STR, OFF(redis_username), TC_CRED_MAX, NULL, 0, 0,
      ENV_REDIS},
-    {"REDIS_SOCKET", ENV_STR, OFF(redis_socket), TC_SOCKET_MAX, path_problem,
-     0, 0, ENV_REDIS},
+    {"REDIS_SOCKET", ENV_STR, OFF(redis_socket), TC_SOCKET_MAX,
+     tc__path_problem, 0, 0, ENV_REDIS},
     {"TC_NAMESPACE", ENV_STR, OFF(ns), TC_NS_MAX, ns_problem, 0, 0, 0},
     {"TC_DEFAULT_TTL_MS", ENV_U32, OFF(default_ttl_ms), 0, NULL, 1, UINT32_MAX,
      0},
@@ -531,14 +249,15 @@ static void env_string(tc_options *o, const env_var *ev, const char *v)
         return;
     }
     if (ev->problem && (why = ev->problem(v)) != NULL) {
-        env_fail(o, "%s: \"%s\" %s", ev->name, shown(v, buf, sizeof buf), why);
+        env_fail(o, "%s: \"%s\" %s", ev->name, tc__shown(v, buf, sizeof buf),
+                 why);
         return;
     }
     memcpy((char *)o + ev->off, v, n + 1);
 }
 
-static num_result env_parse_number(const env_var *ev, const char *v,
-                                   uint64_t *out)
+static tc__num_result env_parse_number(const env_var *ev, const char *v,
+                                       uint64_t *out)
 {
     switch (ev->kind) {
     case ENV_BYTES:
@@ -546,7 +265,7 @@ static num_result env_parse_number(const env_var *ev, const char *v,
     case ENV_LEVEL:
         return parse_level(v, out);
     default:
-        return parse_whole(v, ev->min, ev->max, out);
+        return tc__parse_whole(v, ev->min, ev->max, out);
     }
 }
 
@@ -582,14 +301,14 @@ static void env_number(tc_options *o, const env_var *ev, const char *v)
 {
     char buf[48];
     uint64_t n = 0;
-    num_result r = env_parse_number(ev, v, &n);
+    tc__num_result r = env_parse_number(ev, v, &n);
 
-    if (r == NUM_SYNTAX)
-        env_fail(o, "%s: \"%s\" %s", ev->name, shown(v, buf, sizeof buf),
+    if (r == TC__NUM_SYNTAX)
+        env_fail(o, "%s: \"%s\" %s", ev->name, tc__shown(v, buf, sizeof buf),
                  env_syntax_text(ev->kind));
-    else if (r == NUM_RANGE)
+    else if (r == TC__NUM_RANGE)
         env_fail(o, "%s: \"%s\" is out of range (%llu..%llu)", ev->name,
-                 shown(v, buf, sizeof buf), (unsigned long long)ev->min,
+                 tc__shown(v, buf, sizeof buf), (unsigned long long)ev->min,
                  (unsigned long long)ev->max);
     else
         store_number(o, ev, n);
@@ -607,7 +326,7 @@ static void set_defaults(tc_options *o)
 {
     memset(o, 0, sizeof *o);
     strcpy(o->redis_host, "localhost");
-    o->redis_port = DEFAULT_PORT;
+    o->redis_port = TC__DEFAULT_PORT;
     o->redis_db = 0;
     o->connect_timeout_ms = 200;
     o->command_timeout_ms = 100;
@@ -712,15 +431,16 @@ static int check_layout(const tc_options *o, char *err, size_t cap)
 {
     for (size_t i = 0; i < sizeof o->reserved / sizeof *o->reserved; i++)
         if (o->reserved[i] != 0)
-            return fail(err, cap,
-                        "reserved[%zu]: not zero (start from "
-                        "tc_options_init)",
-                        i);
+            return tc__fail(err, cap,
+                            "reserved[%zu]: not zero (start from "
+                            "tc_options_init)",
+                            i);
     for (size_t i = 0; i < sizeof str_fields / sizeof *str_fields; i++) {
         const str_field *f = &str_fields[i];
         if (!memchr((const char *)o + f->off, '\0', f->size))
-            return fail(err, cap, "%s: not NUL-terminated within %zu bytes",
-                        f->name, f->size);
+            return tc__fail(err, cap,
+                            "%s: not NUL-terminated within %zu bytes", f->name,
+                            f->size);
     }
     return TC_OK;
 }
@@ -733,9 +453,9 @@ static int check_ranges(const tc_options *o, char *err, size_t cap)
         if (v >= r->min && v <= r->max)
             continue;
         if (r->what)
-            return fail(err, cap, "%s: %lld %s", r->name, v, r->what);
-        return fail(err, cap, "%s: %lld is out of range (%lld..%lld)", r->name,
-                    v, r->min, r->max);
+            return tc__fail(err, cap, "%s: %lld %s", r->name, v, r->what);
+        return tc__fail(err, cap, "%s: %lld is out of range (%lld..%lld)",
+                        r->name, v, r->min, r->max);
     }
     return TC_OK;
 }
@@ -747,23 +467,23 @@ int tc__options_check(const tc_options *o, char *err, size_t cap)
     int rc;
 
     if (!o)
-        return fail(err, cap, "no options");
+        return tc__fail(err, cap, "no options");
     if ((rc = check_layout(o, err, cap)) != TC_OK)
         return rc;
     if (o->env_error[0])
-        return fail(err, cap, "%s", o->env_error);
+        return tc__fail(err, cap, "%s", o->env_error);
     if ((rc = check_ranges(o, err, cap)) != TC_OK)
         return rc;
     /* The port matters only when a TCP connection will be made. */
     if (o->redis_host[0] && !o->redis_socket[0] &&
         (o->redis_port < 1 || o->redis_port > 65535))
-        return fail(err, cap, "redis_port: %d is out of range (1..65535)",
-                    o->redis_port);
+        return tc__fail(err, cap, "redis_port: %d is out of range (1..65535)",
+                        o->redis_port);
     if (o->l1_shards & (o->l1_shards - 1))
-        return fail(err, cap, "l1_shards: %u is not a power of two",
-                    (unsigned)o->l1_shards);
+        return tc__fail(err, cap, "l1_shards: %u is not a power of two",
+                        (unsigned)o->l1_shards);
     if ((why = ns_problem(o->ns)) != NULL)
-        return fail(err, cap, "ns: \"%s\" %s", shown(o->ns, buf, sizeof buf),
-                    why);
+        return tc__fail(err, cap, "ns: \"%s\" %s",
+                        tc__shown(o->ns, buf, sizeof buf), why);
     return TC_OK;
 }
