@@ -89,8 +89,11 @@ typedef enum {
 } tc_policy;
 
 typedef enum {
-    TC_COHERENCE_AUTO = 0, /* tracking where the server has it */
-    TC_COHERENCE_NONE = 1  /* no cross-process invalidation */
+    TC_COHERENCE_AUTO = 0,   /* server-assisted tracking where Redis >= 6
+                                has it, else the channel */
+    TC_COHERENCE_NONE = 1,   /* no cross-process invalidation: one process */
+    TC_COHERENCE_CHANNEL = 2 /* only the library's own messages on
+                                <ns>:__tc:inval */
 } tc_coherence;
 
 #define TC_HOST_MAX 256
@@ -126,6 +129,12 @@ typedef struct tc_options {
     uint32_t l1_shards;      /* a power of two, 16 */
     int policy;              /* tc_policy */
     int coherence;           /* tc_coherence */
+    /* While the invalidation link is down the L1 cannot be trusted: 0 (the
+       default) bypasses it; > 0 lets it serve entries no older than this. */
+    uint32_t degraded_l1_ttl_ms;
+    uint32_t listener_ping_ms; /* PING on the link; dead after 2x, 1000 */
+    uint32_t replay_max; /* invalidations queued while Redis is away, 10000;
+                            past it the namespace is flushed on return */
 
     int strict; /* 1: Redis failures return TC_EBACKEND, codec TC_ECODEC */
     uint32_t breaker_failures;    /* consecutive failures that open it, 3 */
@@ -227,6 +236,8 @@ typedef struct tc_health_info {
 /* Fills *out with a snapshot; never fails (NULL c or out: no-op). */
 TC_EXTERN void tc_health(tc_cache *c, tc_health_info *out);
 
+#define TC_LAG_BUCKETS 24
+
 typedef struct tc_stats_info {
     uint64_t l1_hits, l1_misses;
     uint64_t l2_hits, l2_misses;
@@ -240,6 +251,18 @@ typedef struct tc_stats_info {
     uint64_t computes;             /* tc_fetch callback runs */
     uint64_t l1_entries, l1_bytes; /* current */
     uint64_t breaker;              /* tc_breaker_state */
+    /* coherence */
+    uint64_t coherent;      /* 1 while the invalidation link is subscribed */
+    uint64_t invalidations; /* messages received on the link */
+    uint64_t epoch_drops;   /* fills refused: an invalidation raced them */
+    uint64_t link_losses;   /* times the link went down */
+    uint64_t l1_flushes;    /* times the whole L1 was emptied */
+    uint64_t replay_queued; /* invalidations queued while Redis was away */
+    uint64_t replay_done;   /* ... and replayed when it came back */
+    uint64_t replay_overflows; /* queue overflowed: namespace flushed */
+    /* Lag of channel invalidations, sender's clock to the drop here:
+       bucket i counts lags in [2^i, 2^(i+1)) microseconds (0: < 2 us). */
+    uint64_t lag_hist[TC_LAG_BUCKETS];
     uint64_t reserved[16];
 } tc_stats_info;
 

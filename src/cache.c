@@ -7,6 +7,8 @@
 
 #include "cache.h"
 
+/* The c == NULL check of tc__enter makes its own check redundant: the
+   key checks below run after it. */
 uint64_t tc__hash(const void *key, size_t len)
 {
     return XXH3_64bits(key, len);
@@ -14,7 +16,7 @@ uint64_t tc__hash(const void *key, size_t len)
 
 /* ---- validation ---- */
 
-static int check_key(const tc_cache *c, const char *key, size_t *klen)
+int tc__check_key(const tc_cache *c, const char *key, size_t *klen)
 {
     if (!c || !key || !key[0])
         return TC_EINVAL;
@@ -25,40 +27,11 @@ static int check_key(const tc_cache *c, const char *key, size_t *klen)
     return TC_OK;
 }
 
-static int check_value(const tc_cache *c, const void *val, size_t len)
+int tc__check_value(const tc_cache *c, const void *val, size_t len)
 {
     if (!val && len)
         return TC_EINVAL;
     return len > c->opt.max_value_bytes ? TC_ETOOBIG : TC_OK;
-}
-
-/* ---- Redis key names: <ns>:{<key>} ---- */
-
-typedef struct rkey {
-    char *s;
-    size_t len;
-    char small[640]; /* fits the default key limit; longer keys: heap */
-} rkey;
-
-static int rkey_make(const tc_cache *c, const char *key, size_t klen, rkey *rk)
-{
-    size_t nslen = strlen(c->opt.ns);
-    size_t need = nslen + klen + 4; /* ":{", "}", NUL */
-    rk->s = need <= sizeof(rk->small) ? rk->small : tc__malloc(need);
-    if (!rk->s)
-        return TC_ENOMEM;
-    memcpy(rk->s, c->opt.ns, nslen);
-    memcpy(rk->s + nslen, ":{", 2);
-    memcpy(rk->s + nslen + 2, key, klen);
-    memcpy(rk->s + nslen + 2 + klen, "}", 2);
-    rk->len = need - 1;
-    return TC_OK;
-}
-
-static void rkey_done(rkey *rk)
-{
-    if (rk->s != rk->small)
-        tc__free(rk->s);
 }
 
 /* ---- open / close ---- */
@@ -102,6 +75,11 @@ int tc_open(tc_cache **out, const tc_options *opt)
     int rc = tc__l1_create(&c->l1, &lc);
     if (rc == TC_OK && has_l2(&o))
         rc = tc__l2_create(&c->l2, &c->opt, &c->lg, &c->ctr);
+    if (rc == TC_OK && c->l2)
+        rc = tc__replay_create(&c->replay, o.replay_max);
+    tc__fork_register(c); /* before the listener: its lock is in there */
+    if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)
+        rc = tc__coh_start(&c->coh, c);
     if (rc != TC_OK) {
         tc_close(c);
         return rc;
@@ -114,9 +92,49 @@ void tc_close(tc_cache *c)
 {
     if (!c)
         return;
+    if (c->l1) /* else tc_open failed before registering */
+        tc__fork_unregister(c);
+    tc__coh_stop(c->coh);
+    tc__replay_destroy(c->replay);
     tc__l2_destroy(c->l2);
     tc__l1_destroy(c->l1);
     tc__free(c);
+}
+
+/* Every call on a cache starts here. In a child after fork() the first
+   call rebuilds what cannot be shared with the parent (fork.c). */
+int tc__enter(tc_cache *c)
+{
+    if (!c)
+        return TC_EINVAL;
+    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
+        return tc__fork_rebuild(c);
+    return TC_OK;
+}
+
+/* ---- may the L1 be used? ---- */
+
+/* Without a listener the L1 is trusted (one process, or L1-only). While
+   the link is down it is bypassed, or with degraded_l1_ttl_ms serves
+   entries no older than that. Returns the age limit for reads, 0 for
+   "bypass". */
+static uint64_t l1_max_age(const tc_cache *c)
+{
+    if (!c->coh || tc__coh_ok(c->coh))
+        return UINT64_MAX;
+    return c->opt.degraded_l1_ttl_ms;
+}
+
+/* Puts into the L1 under the same rule, with the TTL cut to the degraded
+   lifetime while the link is down. */
+static void l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                    tc_value *v, uint64_t ttl, uint64_t epoch)
+{
+    uint64_t max_age = l1_max_age(c);
+    if (max_age == 0)
+        return;
+    tc__l1_put(c->l1, key, klen, hash, v, ttl < max_age ? ttl : max_age,
+               epoch);
 }
 
 /* ---- reads ---- */
@@ -133,7 +151,10 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
 {
     fill *f = ud;
     tc__envelope e;
-    if (tc__env_decode(buf, len, f->c->opt.max_value_bytes, &e) != TC_OK)
+    /* No flag is defined yet: a value with one (compressed by a newer
+       writer, say) must not be returned as if it were plain bytes. */
+    if (tc__env_decode(buf, len, f->c->opt.max_value_bytes, &e) != TC_OK ||
+        e.flags != 0)
         return TC_ECODEC;
     f->v = tc__value_new(e.payload, e.payload_len);
     f->expires_at = e.expires_at_ms;
@@ -144,14 +165,18 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
    left of its TTL. 0: do not keep it. */
 static uint64_t l1_ttl_of(const tc_cache *c, uint64_t expires_at)
 {
+    uint64_t now = tc__wall_ms(), left;
     if (!expires_at)
-        return c->opt.default_ttl_ms;
-    uint64_t now = tc__wall_ms();
-    return expires_at > now ? expires_at - now : 0;
+        left = c->opt.default_ttl_ms;
+    else
+        left = expires_at > now ? expires_at - now : 0;
+    /* The envelope is anyone's and the writer's clock may be off: never
+       longer than our own default. */
+    return left < c->opt.default_ttl_ms ? left : c->opt.default_ttl_ms;
 }
 
 /* L2 status → the caller's: Redis trouble is a miss unless strict. */
-static int soften(tc_cache *c, int rc)
+int tc__soften(tc_cache *c, int rc)
 {
     if (rc == TC_EBACKEND) {
         TC__INC(c->ctr.degraded_ops);
@@ -168,25 +193,29 @@ static int soften(tc_cache *c, int rc)
 static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                   tc_value **out)
 {
-    rkey rk;
-    if (rkey_make(c, key, klen, &rk) != TC_OK)
+    /* Invalidations that did not reach Redis go first: until they have,
+       Redis may hold what the caller deleted. */
+    if (tc__replay_run(c) != TC_OK)
+        return tc__soften(c, TC_EBACKEND);
+    tc__rkey rk;
+    if (tc__rkey_make(c, key, klen, &rk) != TC_OK)
         return TC_ENOMEM;
     /* The epoch is read before the GET is sent: see tc__l1_put. */
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
     fill f = {c, NULL, 0};
     int rc = tc__l2_get(c->l2, rk.s, rk.len, fill_from_reply, &f);
-    rkey_done(&rk);
+    tc__rkey_done(&rk);
     if (rc == TC_OK) {
         TC__INC(c->ctr.l2_hits);
         uint64_t ttl = l1_ttl_of(c, f.expires_at);
         if (ttl)
-            tc__l1_put(c->l1, key, klen, hash, f.v, ttl, epoch);
+            l1_fill(c, key, klen, hash, f.v, ttl, epoch);
         *out = f.v;
         return TC_OK;
     }
     if (rc == TC_MISS)
         TC__INC(c->ctr.l2_misses);
-    return soften(c, rc);
+    return tc__soften(c, rc);
 }
 
 int tc_get(tc_cache *c, const char *key, tc_value **out)
@@ -195,11 +224,14 @@ int tc_get(tc_cache *c, const char *key, tc_value **out)
         return TC_EINVAL;
     *out = NULL;
     size_t klen;
-    int rc = check_key(c, key, &klen);
+    int rc = tc__check_key(c, key, &klen);
+    if (rc == TC_OK)
+        rc = tc__enter(c);
     if (rc != TC_OK)
         return rc;
     uint64_t hash = tc__hash(key, klen);
-    tc_value *v = tc__l1_get(c->l1, key, klen, hash);
+    uint64_t max_age = l1_max_age(c);
+    tc_value *v = max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
     if (v) {
         TC__INC(c->ctr.l1_hits);
         *out = v;
@@ -231,41 +263,35 @@ int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
 /* ---- writes ---- */
 
 /* Writes v to Redis, then to the L1 under the fill rule. */
-static int store(tc_cache *c, const char *key, size_t klen, tc_value *v,
-                 uint32_t ttl_ms, uint32_t delta_ms)
+int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
+              uint32_t ttl_ms, uint32_t delta_ms)
 {
     uint64_t hash = tc__hash(key, klen);
     if (!c->l2) {
         tc__l1_put(c->l1, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
         return TC_OK;
     }
-    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), ttl_ms), delta_ms, v->data,
-                      v->len};
-    char *buf;
-    size_t blen;
-    rkey rk;
-    if (tc__env_encode(&e, &buf, &blen) != TC_OK)
-        return TC_ENOMEM;
-    if (rkey_make(c, key, klen, &rk) != TC_OK) {
-        tc__free(buf);
-        return TC_ENOMEM;
-    }
+    int rc = tc__replay_run(c) == TC_OK ? TC_OK : TC_EBACKEND;
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    int rc = tc__l2_set(c->l2, rk.s, rk.len, buf, blen, ttl_ms);
-    rkey_done(&rk);
-    tc__free(buf);
+    if (rc == TC_OK)
+        rc = tc__set_l2(c, key, klen, v, ttl_ms, delta_ms);
+    if (rc == TC_OK)
+        rc = tc__publish_set(c, key, klen);
     if (rc == TC_OK) {
-        tc__l1_put(c->l1, key, klen, hash, v, ttl_ms, epoch);
+        l1_fill(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
     }
+    if (rc == TC_ENOMEM)
+        return rc;
+    /* The SET may or may not have landed, and what Redis held before is
+       stale either way: have it deleted once Redis is back. */
     TC__INC(c->ctr.degraded_ops);
-    if (c->opt.strict) {
-        /* The SET may or may not have landed: keep no copy in the L1. */
-        tc__l1_del(c->l1, key, klen, hash);
+    tc__replay_push(c, TC__INVAL_KEY, key, klen);
+    tc__l1_del(c->l1, key, klen, hash);
+    if (c->opt.strict)
         return TC_EBACKEND;
-    }
-    /* Degraded: the L1 serves what it was given. */
-    tc__l1_put(c->l1, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
+    /* Degraded: the L1 serves what it was given, if the rule allows. */
+    l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
     return TC_OK;
 }
 
@@ -273,151 +299,77 @@ int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
            uint32_t ttl_ms)
 {
     size_t klen;
-    int rc = check_key(c, key, &klen);
+    int rc = tc__check_key(c, key, &klen);
     if (rc == TC_OK)
-        rc = check_value(c, val, len);
+        rc = tc__check_value(c, val, len);
+    if (rc == TC_OK)
+        rc = tc__enter(c);
     if (rc != TC_OK)
         return rc;
     tc_value *v = tc__value_new(val, len);
     if (!v)
         return TC_ENOMEM;
     TC__INC(c->ctr.sets);
-    rc = store(c, key, klen, v, ttl_ms ? ttl_ms : c->opt.default_ttl_ms, 0);
+    rc =
+        tc__store(c, key, klen, v, ttl_ms ? ttl_ms : c->opt.default_ttl_ms, 0);
     tc_value_release(v);
     return rc;
+}
+
+/* The L2 half of del/del_prefix/flush: now, or queued for later. */
+static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
+{
+    if (!c->l2)
+        return TC_OK;
+    int rc = tc__replay_run(c);
+    if (rc == TC_OK)
+        rc = tc__invalidate_l2(c, kind, arg, len);
+    if (rc == TC_OK)
+        return TC_OK;
+    tc__replay_push(c, kind, arg, len);
+    rc = tc__soften(c, TC_EBACKEND);
+    return rc == TC_MISS ? TC_OK : rc;
 }
 
 int tc_del(tc_cache *c, const char *key)
 {
     size_t klen;
-    int rc = check_key(c, key, &klen);
+    int rc = tc__check_key(c, key, &klen);
+    if (rc == TC_OK)
+        rc = tc__enter(c);
     if (rc != TC_OK)
         return rc;
-    rkey rk;
-    if (c->l2 && rkey_make(c, key, klen, &rk) != TC_OK)
-        return TC_ENOMEM;
     TC__INC(c->ctr.deletes);
-    tc__l1_del(c->l1, key, klen, tc__hash(key, klen));
-    if (!c->l2)
-        return TC_OK;
-    rc = tc__l2_del(c->l2, rk.s, rk.len);
-    rkey_done(&rk);
-    rc = soften(c, rc);
-    return rc == TC_MISS ? TC_OK : rc;
-}
-
-/* SCAN patterns treat * ? [ ] \ specially: escape them. */
-static char *glob_escape(const char *s, size_t n, size_t *outlen)
-{
-    char *out = tc__malloc(2 * n + 1);
-    size_t j = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("*?[]\\", s[i]))
-            out[j++] = '\\';
-        out[j++] = s[i];
-    }
-    out[j] = '\0';
-    *outlen = j;
-    return out;
-}
-
-/* Unlinks every Redis key <ns>:{<prefix>...}, leases included. */
-static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
-{
-    size_t nlen, elen;
-    char *ns = glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
-    char *esc = glob_escape(prefix, plen, &elen);
-    char *pattern = tc__malloc(nlen + elen + 4);
-    int rc = TC_ENOMEM;
-    if (ns && esc && pattern) {
-        memcpy(pattern, ns, nlen);
-        memcpy(pattern + nlen, ":{", 2);
-        memcpy(pattern + nlen + 2, esc, elen);
-        memcpy(pattern + nlen + 2 + elen, "*", 2);
-        uint64_t n;
-        rc = tc__l2_unlink_match(c->l2, pattern, &n);
-        tc__log(&c->lg, TC_LOG_DEBUG, "unlinked %llu keys matching %s",
-                (unsigned long long)n, pattern);
-    }
-    tc__free(ns);
-    tc__free(esc);
-    tc__free(pattern);
+    uint64_t hash = tc__hash(key, klen);
+    /* Before and after Redis: a read in between may have filled the L1
+       with the value being deleted (its epoch was read after ours). */
+    tc__l1_del(c->l1, key, klen, hash);
+    rc = invalidate(c, TC__INVAL_KEY, key, klen);
+    tc__l1_del(c->l1, key, klen, hash);
     return rc;
 }
 
 int tc_del_prefix(tc_cache *c, const char *prefix)
 {
     size_t plen;
-    int rc = check_key(c, prefix, &plen);
+    int rc = tc__check_key(c, prefix, &plen);
+    if (rc == TC_OK)
+        rc = tc__enter(c);
     if (rc != TC_OK)
         return rc;
+    tc__l1_del_prefix(c->l1, prefix, plen); /* twice: see tc_del */
+    rc = invalidate(c, TC__INVAL_PREFIX, prefix, plen);
     tc__l1_del_prefix(c->l1, prefix, plen);
-    if (!c->l2)
-        return TC_OK;
-    rc = soften(c, unlink_prefix(c, prefix, plen));
-    return rc == TC_MISS ? TC_OK : rc;
+    return rc;
 }
 
 int tc_flush(tc_cache *c)
 {
-    if (!c)
-        return TC_EINVAL;
+    int rc = tc__enter(c);
+    if (rc != TC_OK)
+        return rc;
+    tc__l1_clear(c->l1); /* twice: see tc_del */
+    rc = invalidate(c, TC__INVAL_FLUSH, "", 0);
     tc__l1_clear(c->l1);
-    if (!c->l2)
-        return TC_OK;
-    int rc = soften(c, unlink_prefix(c, "", 0));
-    return rc == TC_MISS ? TC_OK : rc;
-}
-
-/* ---- get-or-compute (plain: single-flight and leases come later) ---- */
-
-static int compute(tc_cache *c, const char *key, size_t klen, uint32_t ttl,
-                   tc_compute_fn fn, void *ud, tc_value **out)
-{
-    void *val = NULL;
-    size_t len = 0;
-    uint32_t want = ttl;
-    uint64_t t0 = tc__mono_ms();
-    TC__INC(c->ctr.computes);
-    if (fn(ud, &val, &len, &want) != 0 || (!val && len)) {
-        free(val);
-        return TC_ECOMPUTE;
-    }
-    uint64_t delta = tc__mono_ms() - t0;
-    int rc = check_value(c, val, len);
-    tc_value *v = rc == TC_OK ? tc__value_new(val, len) : NULL;
-    free(val); /* the callback's buffer is malloc'd: plain free */
-    if (rc != TC_OK)
-        return rc;
-    if (!v)
-        return TC_ENOMEM;
-    /* The callback may lower the TTL (0: return it, keep no copy). */
-    if (want > ttl)
-        want = ttl;
-    if (want)
-        store(c, key, klen, v, want,
-              delta > UINT32_MAX ? UINT32_MAX : (uint32_t)delta);
-    *out = v;
-    return TC_OK;
-}
-
-int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
-             void *ud, tc_value **out)
-{
-    if (!out)
-        return TC_EINVAL;
-    *out = NULL;
-    size_t klen;
-    int rc = check_key(c, key, &klen);
-    if (rc != TC_OK)
-        return rc;
-    if (!fn)
-        return TC_EINVAL;
-    rc = tc_get(c, key, out);
-    if (rc != TC_MISS)
-        return rc;
-    return compute(c, key, klen, ttl_ms ? ttl_ms : c->opt.default_ttl_ms, fn,
-                   ud, out);
+    return rc;
 }

@@ -1,17 +1,84 @@
-/* The cache handle, shared by cache.c (operations) and stats.c. */
+/* The cache handle, shared by the files that implement its operations. */
 #ifndef TC_CACHE_H
 #define TC_CACHE_H
 
+#include <pthread.h>
+
+#include "coherence.h"
 #include "internal.h"
 #include "l1.h"
 #include "l2.h"
+
+typedef struct tc__replay tc__replay;
 
 struct tc_cache {
     tc_options opt; /* a copy, fixed after tc_open */
     tc__logger lg;
     tc__l1 *l1;
-    tc__l2 *l2; /* NULL: L1-only */
+    tc__l2 *l2;         /* NULL: L1-only */
+    tc__coh *coh;       /* NULL: no invalidation listener */
+    tc__replay *replay; /* with l2 */
     tc__counters ctr;
+
+    /* fork.c: the fork generation this handle was made for, and the
+       registry of open caches that the atfork handlers walk. */
+    atomic_uint gen;
+    pthread_mutex_t fork_mu; /* serializes the rebuild after a fork */
+    tc_cache *prev, *next;
 };
+
+/* ---- cache.c ---- */
+/* Runs first in every public call: the fork check (fork.c). */
+int tc__enter(tc_cache *c);
+/* Argument checks: TC_OK, TC_EINVAL or TC_ETOOBIG. */
+int tc__check_key(const tc_cache *c, const char *key, size_t *klen);
+int tc__check_value(const tc_cache *c, const void *val, size_t len);
+/* Redis trouble (TC_EBACKEND, TC_ECODEC) becomes a miss unless strict;
+   counted. */
+int tc__soften(tc_cache *c, int rc);
+/* Writes v to Redis, then to the L1 under the fill rule; a write that did
+   not reach Redis is queued for replay. */
+int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
+              uint32_t ttl_ms, uint32_t delta_ms);
+
+/* ---- l2ops.c ---- */
+typedef struct tc__rkey {
+    char *s;
+    size_t len;
+    char small[640]; /* fits the default key limit; longer keys: heap */
+} tc__rkey;
+/* "<ns>:{<key>}" into rk (TC_OK or TC_ENOMEM); tc__rkey_done frees. */
+int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
+                  tc__rkey *rk);
+void tc__rkey_done(tc__rkey *rk);
+/* SET <ns>:{key} <envelope of v> PX ttl_ms. */
+int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
+               uint32_t ttl_ms, uint32_t delta_ms);
+/* After a SET: the channel message, when Redis does not track for us. */
+int tc__publish_set(tc_cache *c, const char *key, size_t klen);
+/* The Redis side of an invalidation (kind TC__INVAL_*): DEL a key and its
+   lease, UNLINK a prefix or the whole namespace, then the message on the
+   channel where one is needed. TC_OK, TC_EBACKEND or TC_ENOMEM. */
+int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len);
+
+/* ---- replay.c ---- */
+int tc__replay_create(tc__replay **out, size_t max);
+void tc__replay_destroy(tc__replay *q); /* NULL-safe */
+/* Queues an invalidation that did not reach Redis. */
+void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len);
+/* Replays the queue if there is one. TC_OK: nothing is pending, Redis may
+   be read; TC_EBACKEND: something still is (Redis away, or another
+   thread is replaying). */
+int tc__replay_run(tc_cache *c);
+void tc__replay_lock(tc__replay *q);
+void tc__replay_unlock(tc__replay *q);
+void tc__replay_after_fork(tc__replay *q);
+
+/* ---- fork.c ---- */
+void tc__fork_register(tc_cache *c);
+void tc__fork_unregister(tc_cache *c);
+unsigned tc__fork_gen(void);
+/* In a child, the first call on c: drop what belongs to the parent. */
+int tc__fork_rebuild(tc_cache *c);
 
 #endif

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #define ENV_ITEMS 5
+#define INVAL_ITEMS 4
 /* The longest envelope header: array32, four uint64s, bin32. */
 #define ENV_HEAD_MAX (5 + 4 * 9 + 5)
 
@@ -57,10 +58,36 @@ static int pack_envelope(env_sink *s, const tc__envelope *e)
     return 0;
 }
 
-int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen)
+typedef int (*pack_fn)(env_sink *s, const void *item);
+
+/* Packs item twice: once to measure, once into an exact-size buffer. */
+static int pack_exact(pack_fn pack, const void *item, char **out,
+                      size_t *outlen)
 {
     env_sink s = {NULL, 0, 0};
 
+    pack(&s, item);
+    s.cap = s.len;
+    s.len = 0;
+    s.dst = tc__malloc(s.cap);
+    if (s.dst == NULL)
+        return TC_ENOMEM;
+    if (pack(&s, item) != 0 || s.len != s.cap) {
+        tc__free(s.dst); /* unreachable: both passes pack the same items */
+        return TC_ENOMEM;
+    }
+    *out = s.dst;
+    *outlen = s.len;
+    return TC_OK;
+}
+
+static int pack_envelope_item(env_sink *s, const void *item)
+{
+    return pack_envelope(s, item);
+}
+
+int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen)
+{
     if (e == NULL || out == NULL || outlen == NULL ||
         (e->payload == NULL && e->payload_len > 0))
         return TC_EINVAL;
@@ -71,19 +98,35 @@ int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen)
     if (e->payload_len > UINT32_MAX ||
         e->payload_len > SIZE_MAX - ENV_HEAD_MAX)
         return TC_ETOOBIG;
-    pack_envelope(&s, e);
-    s.cap = s.len;
-    s.len = 0;
-    s.dst = tc__malloc(s.cap);
-    if (s.dst == NULL)
-        return TC_ENOMEM;
-    if (pack_envelope(&s, e) != 0 || s.len != s.cap) {
-        tc__free(s.dst); /* unreachable: both passes pack the same items */
-        return TC_ENOMEM;
-    }
-    *out = s.dst;
-    *outlen = s.len;
-    return TC_OK;
+    return pack_exact(pack_envelope_item, e, out, outlen);
+}
+
+static int pack_inval(env_sink *s, const void *item)
+{
+    const tc__inval *m = item;
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, s, sink_write);
+    if (msgpack_pack_array(&pk, INVAL_ITEMS) != 0 ||
+        msgpack_pack_uint8(&pk, TC__ENV_VERSION) != 0 ||
+        msgpack_pack_uint32(&pk, m->kind) != 0 ||
+        msgpack_pack_uint64(&pk, m->sent_at_ms) != 0 ||
+        msgpack_pack_bin(&pk, m->arg_len) != 0 ||
+        msgpack_pack_bin_body(&pk, m->arg, m->arg_len) != 0)
+        return -1;
+    return 0;
+}
+
+int tc__inval_encode(const tc__inval *m, char **out, size_t *outlen)
+{
+    if (m == NULL || out == NULL || outlen == NULL ||
+        (m->arg == NULL && m->arg_len > 0))
+        return TC_EINVAL;
+    *out = NULL;
+    *outlen = 0;
+    if (m->arg_len > UINT32_MAX)
+        return TC_ETOOBIG;
+    return pack_exact(pack_inval, m, out, outlen);
 }
 
 /* ---- decode: the bounded checker ---- */
@@ -119,8 +162,8 @@ static int rd_be(rd *r, size_t n, uint64_t *v)
 }
 
 /* Other writers may use array16/32 for a short array: accept any header
-   that declares exactly five items. */
-static int check_array5(rd *r)
+   that declares exactly `items` items. */
+static int check_array(rd *r, uint64_t items)
 {
     const unsigned char *tag;
     uint64_t n;
@@ -135,30 +178,31 @@ static int check_array5(rd *r)
     } else {
         return -1;
     }
-    return n == ENV_ITEMS ? 0 : -1;
+    return n == items ? 0 : -1;
 }
 
 /* A non-negative integer of any width. Signed formats are accepted when
    their sign bit is clear, since some writers pack every integer signed;
    the value is then the same read as unsigned. */
-static int check_uint(rd *r)
+static int read_uint(rd *r, uint64_t *v)
 {
     const unsigned char *tag;
-    uint64_t v;
     size_t n;
 
     if (rd_take(r, 1, &tag) != 0)
         return -1;
-    if (*tag <= 0x7f)
+    if (*tag <= 0x7f) {
+        *v = *tag;
         return 0;
+    }
     if (*tag >= 0xcc && *tag <= 0xcf)
-        return rd_be(r, (size_t)1 << (*tag - 0xcc), &v);
+        return rd_be(r, (size_t)1 << (*tag - 0xcc), v);
     if (*tag < 0xd0 || *tag > 0xd3)
         return -1;
     n = (size_t)1 << (*tag - 0xd0);
-    if (rd_be(r, n, &v) != 0)
+    if (rd_be(r, n, v) != 0)
         return -1;
-    return v >> (8 * n - 1) ? -1 : 0;
+    return *v >> (8 * n - 1) ? -1 : 0;
 }
 
 /* bin8/16/32 whose declared length is present and within the limit. */
@@ -183,10 +227,11 @@ static int check_envelope(const char *buf, size_t len, size_t max_payload,
 {
     rd r = {(const unsigned char *)buf, len};
 
-    if (check_array5(&r) != 0)
+    if (check_array(&r, ENV_ITEMS) != 0)
         return -1;
+    uint64_t v;
     for (int i = 0; i < ENV_ITEMS - 1; i++)
-        if (check_uint(&r) != 0)
+        if (read_uint(&r, &v) != 0)
             return -1;
     if (check_bin(&r, max_payload, payload, payload_len) != 0)
         return -1;
@@ -260,5 +305,29 @@ int tc__env_decode(const char *buf, size_t len, size_t max_payload,
        pointer is the same address and cannot dangle into a freed zone. */
     tmp.payload = payload;
     *e = tmp;
+    return TC_OK;
+}
+
+/* Messages on the namespace channel can be published by anyone: read
+   them with the checker alone, no unpacker and no allocation. */
+int tc__inval_decode(const char *buf, size_t len, size_t max_arg, tc__inval *m)
+{
+    rd r = {(const unsigned char *)buf, len};
+    uint64_t version, kind, sent;
+
+    if (m == NULL)
+        return TC_EINVAL;
+    memset(m, 0, sizeof(*m));
+    if (buf == NULL || check_array(&r, INVAL_ITEMS) != 0 ||
+        read_uint(&r, &version) != 0 || read_uint(&r, &kind) != 0 ||
+        read_uint(&r, &sent) != 0 ||
+        check_bin(&r, max_arg, &m->arg, &m->arg_len) != 0 || r.left != 0 ||
+        version != TC__ENV_VERSION || kind < TC__INVAL_KEY ||
+        kind > TC__INVAL_FLUSH) {
+        memset(m, 0, sizeof(*m));
+        return TC_ECODEC;
+    }
+    m->kind = (uint32_t)kind;
+    m->sent_at_ms = sent;
     return TC_OK;
 }

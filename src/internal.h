@@ -82,6 +82,23 @@ int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen);
 int tc__env_decode(const char *buf, size_t len, size_t max_payload,
                    tc__envelope *e);
 
+/* Invalidation messages on <ns>:__tc:inval, for every process's L1:
+   [1, kind, sent_at_ms (wall), arg (bin: the key or prefix; empty for a
+   flush)]. */
+enum { TC__INVAL_KEY = 1, TC__INVAL_PREFIX = 2, TC__INVAL_FLUSH = 3 };
+typedef struct tc__inval {
+    uint32_t kind;
+    uint64_t sent_at_ms;
+    const unsigned char *arg; /* borrowed */
+    size_t arg_len;
+} tc__inval;
+/* TC_OK, TC_ENOMEM, TC_EINVAL, TC_ETOOBIG; *out is tc__malloc'd. */
+int tc__inval_encode(const tc__inval *m, char **out, size_t *outlen);
+/* TC_OK or TC_ECODEC (anything but a well-formed message with an arg of
+   at most max_arg bytes); m->arg points into buf. */
+int tc__inval_decode(const char *buf, size_t len, size_t max_arg,
+                     tc__inval *m);
+
 /* ---- options.c ---- */
 /* TC_OK, or TC_EINVAL with a message naming the bad field in err. */
 int tc__options_check(const tc_options *o, char *err, size_t cap);
@@ -114,6 +131,10 @@ typedef struct tc__counters {
     atomic_uint_fast64_t l1_hits, l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
         computes;
+    /* coherence */
+    atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
+        replay_done, replay_overflows;
+    atomic_uint_fast64_t lag_hist[TC_LAG_BUCKETS];
 } tc__counters;
 #define TC__INC(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
 #define TC__GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)

@@ -17,6 +17,7 @@ typedef struct entry {
     UT_hash_handle hh;
     struct entry *prev, *next; /* LRU list: head is the most recent */
     tc_value *val;             /* one reference held by the entry */
+    uint64_t born;             /* clock ms when it entered */
     uint64_t expires_at;       /* clock ms */
     size_t charge;             /* bytes counted against the bound */
     size_t klen;
@@ -30,7 +31,7 @@ typedef struct shard {
     uint64_t epoch;
     uint64_t entries, bytes;
     uint64_t max_entries, max_bytes;
-    uint64_t evictions, expirations;
+    uint64_t evictions, expirations, epoch_drops;
 } shard;
 
 /* One shard per cache line pair at least, so two cores hitting two
@@ -174,7 +175,8 @@ static entry *find_locked(shard *s, const char *key, size_t klen,
     return e;
 }
 
-tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash)
+tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                     uint64_t max_age)
 {
     if (l1->off)
         return NULL;
@@ -186,7 +188,7 @@ tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash)
     if (e && e->expires_at <= now) {
         drop_locked(s, e);
         s->expirations++;
-    } else if (e) {
+    } else if (e && now - e->born <= max_age) {
         if (s->head != e) { /* exact LRU: move to the front */
             list_unlink_locked(s, e);
             push_front_locked(s, e);
@@ -226,7 +228,7 @@ static void make_room_locked(shard *s, size_t charge, uint64_t now)
 }
 
 static entry *entry_new(const char *key, size_t klen, tc_value *v,
-                        uint64_t expires_at)
+                        uint64_t now, uint64_t ttl)
 {
     entry *e = tc__malloc(sizeof(*e) + klen + 1);
     if (!e)
@@ -236,7 +238,8 @@ static entry *entry_new(const char *key, size_t klen, tc_value *v,
     e->key[klen] = '\0';
     e->klen = klen;
     e->val = v;
-    e->expires_at = expires_at;
+    e->born = now;
+    e->expires_at = tc__add_sat(now, ttl);
     e->charge = sizeof(*e) + klen + 1 + sizeof(tc_value) + v->len + 1;
     return e;
 }
@@ -261,24 +264,32 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
 int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
                tc_value *v, uint64_t ttl_ms, uint64_t epoch)
 {
-    if (l1->off || ttl_ms == 0)
+    if (l1->off)
         return TC_MISS;
     uint64_t now = now_ms(l1);
-    entry *e = entry_new(key, klen, v, tc__add_sat(now, ttl_ms));
-    if (!e)
-        return TC_ENOMEM;
+    entry *e = ttl_ms ? entry_new(key, klen, v, now, ttl_ms) : NULL;
     shard *s = shard_of(l1, hash);
     int rc = TC_MISS;
     pthread_mutex_lock(&s->mu);
     /* The fill rule (DESIGN 5): an invalidation that reached this shard
        after the caller read `epoch` may concern this very value, which
        is then stale; it must not enter. */
-    if ((epoch == TC__EPOCH_ANY || epoch == s->epoch) &&
-        e->charge <= s->max_bytes) {
+    if (epoch != TC__EPOCH_ANY && epoch != s->epoch) {
+        s->epoch_drops++;
+    } else if (!e) {
+        rc = ttl_ms ? TC_ENOMEM : TC_MISS;
+    } else if (e->charge <= s->max_bytes) {
         tc__value_ref(v);
         rc = insert_locked(s, e, hash, now);
         if (rc != TC_OK)
             tc_value_release(v);
+    }
+    /* A value that does not enter must not leave an older one behind:
+       the caller's write (or read) is newer than whatever is there. */
+    if (rc != TC_OK) {
+        entry *old = find_locked(s, key, klen, hash);
+        if (old)
+            drop_locked(s, old);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc != TC_OK)
@@ -333,6 +344,20 @@ void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)
         out->bytes += s->bytes;
         out->evictions += s->evictions;
         out->expirations += s->expirations;
+        out->epoch_drops += s->epoch_drops;
         pthread_mutex_unlock(&s->mu);
     }
+}
+
+/* fork(): every shard lock, in index order (no one else ever holds two). */
+void tc__l1_lock_all(tc__l1 *l1)
+{
+    for (uint32_t i = 0; i < l1->nshards; i++)
+        pthread_mutex_lock(&l1->shards[i].s.mu);
+}
+
+void tc__l1_unlock_all(tc__l1 *l1)
+{
+    for (uint32_t i = l1->nshards; i-- > 0;)
+        pthread_mutex_unlock(&l1->shards[i].s.mu);
 }

@@ -18,7 +18,7 @@ typedef struct tc__l1_config {
 } tc__l1_config;
 
 typedef struct tc__l1_counts {
-    uint64_t entries, bytes, evictions, expirations;
+    uint64_t entries, bytes, evictions, expirations, epoch_drops;
 } tc__l1_stats;
 
 /* Matches any epoch: for puts that need no invalidation check. */
@@ -28,8 +28,10 @@ int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg);
 void tc__l1_destroy(tc__l1 *l1); /* NULL-safe */
 uint32_t tc__l1_shards(const tc__l1 *l1);
 
-/* A new reference to the live value under key, or NULL. */
-tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash);
+/* A new reference to the live value under key that entered at most
+   max_age ms ago (UINT64_MAX: any age), or NULL. */
+tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                     uint64_t max_age);
 
 /* The fill epoch of key's shard. Every invalidation that touches the
    shard bumps it; a fill that read the epoch before its Redis GET and
@@ -49,5 +51,9 @@ void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen);
 void tc__l1_clear(tc__l1 *l1);
 
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out);
+
+/* For the atfork handlers: every shard lock, and back. */
+void tc__l1_lock_all(tc__l1 *l1);
+void tc__l1_unlock_all(tc__l1 *l1);
 
 #endif

@@ -13,6 +13,7 @@
 typedef struct slot {
     redisContext *ctx; /* NULL: not connected (yet, or since an error) */
     int dropped;       /* the last context was dropped after an error */
+    uint64_t gen;      /* conn_gen when ctx was connected */
 } slot;
 
 struct tc__l2 {
@@ -33,6 +34,10 @@ struct tc__l2 {
     uint32_t attempt;    /* probes failed since the breaker opened */
     uint64_t retry_at;   /* mono ms: when the next probe may go */
     uint64_t down_since; /* mono ms, 0 when up */
+    /* Bumped by every failure: an idle connection made before it (say,
+       to a Redis since restarted) is replaced before use, not tried and
+       counted as one more failure. */
+    uint64_t conn_gen;
     uint64_t rng;
     char last_error[128];
 };
@@ -82,18 +87,21 @@ static int admit_locked(tc__l2 *l2, int *probe)
     return 1;
 }
 
-static void success_locked(tc__l2 *l2, int probe, uint64_t *down_ms)
+/* Returns 1 when this success closed the breaker (log it once), with
+   how long Redis was away in *down_ms. */
+static int success_locked(tc__l2 *l2, int probe, uint64_t *down_ms)
 {
-    *down_ms = 0;
     if (probe)
         l2->probing = 0;
     l2->fails = 0;
-    if (l2->state != TC_BREAKER_CLOSED) {
-        *down_ms = tc__mono_ms() - l2->down_since;
-        l2->state = TC_BREAKER_CLOSED;
-        l2->attempt = 0;
-        l2->down_since = 0;
-    }
+    if (l2->state == TC_BREAKER_CLOSED)
+        return 0;
+    *down_ms = tc__mono_ms() - l2->down_since;
+    l2->state = TC_BREAKER_CLOSED;
+    l2->attempt = 0;
+    l2->down_since = 0;
+    l2->last_error[0] = '\0';
+    return 1;
 }
 
 static void open_locked(tc__l2 *l2)
@@ -108,8 +116,12 @@ static void open_locked(tc__l2 *l2)
 static int failure_locked(tc__l2 *l2, int probe, const char *err)
 {
     snprintf(l2->last_error, sizeof(l2->last_error), "%s", err);
-    if (probe) {
+    l2->conn_gen++; /* the other pooled connections are suspect too */
+    if (probe)
         l2->probing = 0;
+    /* A probe reopens the breaker, unless a call admitted before it
+       opened has closed it meanwhile: then this is an ordinary failure. */
+    if (probe && l2->state != TC_BREAKER_CLOSED) {
         l2->attempt++;
         l2->state = TC_BREAKER_OPEN;
         l2->retry_at = tc__mono_ms() + backoff_ms(l2);
@@ -123,11 +135,11 @@ static int failure_locked(tc__l2 *l2, int probe, const char *err)
 
 static void note_success(tc__l2 *l2, int probe)
 {
-    uint64_t down_ms;
+    uint64_t down_ms = 0;
     pthread_mutex_lock(&l2->mu);
-    success_locked(l2, probe, &down_ms);
+    int closed = success_locked(l2, probe, &down_ms);
     pthread_mutex_unlock(&l2->mu);
-    if (down_ms)
+    if (closed)
         tc__log(l2->lg, TC_LOG_WARN, "redis back after %.1f s",
                 (double)down_ms / 1000.0);
 }
@@ -159,9 +171,8 @@ static redisReply *command_ok(redisContext *ctx, const char *fmt,
     return r;
 }
 
-/* A ready context (connected, authenticated, db selected), or NULL with
-   the reason in err. */
-static redisContext *connect_one(const tc_options *o, char *err, size_t cap)
+redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
+                             char *err, size_t cap)
 {
     struct timeval tv = tv_of(o->connect_timeout_ms);
     redisContext *ctx =
@@ -177,7 +188,7 @@ static redisContext *connect_one(const tc_options *o, char *err, size_t cap)
         redisFree(ctx);
         return NULL;
     }
-    struct timeval ctv = tv_of(o->command_timeout_ms);
+    struct timeval ctv = tv_of(cmd_timeout_ms);
     redisSetTimeout(ctx, ctv);
     if (!o->redis_socket[0])
         redisEnableKeepAlive(ctx);
@@ -247,13 +258,20 @@ static int call_begin(tc__l2 *l2, call *cl)
     int got = admitted && take_slot_locked(l2, &cl->id);
     if (admitted && !got && cl->probe)
         l2->probing = 0; /* no slot: let a later call probe */
+    uint64_t gen = l2->conn_gen;
     pthread_mutex_unlock(&l2->mu);
     if (!got)
         return TC_EBACKEND;
     slot *s = &l2->slots[cl->id];
+    if (s->ctx && s->gen != gen) { /* dropped unused, nothing sent */
+        redisFree(s->ctx);
+        s->ctx = NULL;
+        s->dropped = 1;
+    }
     if (!s->ctx) {
         char err[128];
-        s->ctx = connect_one(&l2->o, err, sizeof(err));
+        s->ctx =
+            tc__l2_connect(&l2->o, l2->o.command_timeout_ms, err, sizeof(err));
         if (!s->ctx) {
             note_failure(l2, cl->probe, err);
             give_slot(l2, cl->id);
@@ -262,6 +280,7 @@ static int call_begin(tc__l2 *l2, call *cl)
         if (s->dropped)
             TC__INC(l2->ctr->reconnects);
         s->dropped = 0;
+        s->gen = gen;
     }
     cl->ctx = s->ctx;
     return TC_OK;
@@ -400,27 +419,32 @@ int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen)
     return rc;
 }
 
-/* UNLINK the string keys of one SCAN page (r->element[1]). */
-static redisReply *unlink_page(redisContext *ctx, const redisReply *keys)
+/* UNLINK the string keys of one SCAN page (r->element[1]) into *out.
+   -1: no memory for the command, nothing was sent. */
+static int unlink_page(redisContext *ctx, const redisReply *keys,
+                       redisReply **out)
 {
-    if (keys->elements == 0)
-        return redisCommand(ctx, "PING");
+    *out = NULL;
+    if (keys->elements == 0) {
+        *out = redisCommand(ctx, "PING");
+        return 0;
+    }
     size_t n = keys->elements + 1;
     const char **argv = tc__malloc(n * sizeof(*argv));
     size_t *lens = tc__malloc(n * sizeof(*lens));
-    redisReply *r = NULL;
-    if (argv && lens) {
+    int rc = argv && lens ? 0 : -1;
+    if (rc == 0) {
         argv[0] = "UNLINK";
         lens[0] = 6;
         for (size_t i = 0; i < keys->elements; i++) {
             argv[i + 1] = keys->element[i]->str;
             lens[i + 1] = keys->element[i]->len;
         }
-        r = redisCommandArgv(ctx, (int)n, argv, lens);
+        *out = redisCommandArgv(ctx, (int)n, argv, lens);
     }
     tc__free(argv);
     tc__free(lens);
-    return r;
+    return rc;
 }
 
 static int scan_reply_ok(const redisReply *r)
@@ -438,18 +462,21 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
         return TC_EBACKEND;
     char cursor[32] = "0";
     redisReply *r = NULL;
-    int done = 0;
+    int done = 0, oom = 0;
     /* Each round trip is bounded by the command timeout; the loop ends
        when SCAN hands back cursor 0 or anything fails. */
-    while (!done) {
+    while (!done && !oom) {
         r = redisCommand(cl.ctx, "SCAN %s MATCH %s COUNT 1000", cursor,
                          pattern);
         if (!scan_reply_ok(r))
             break;
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        redisReply *u = unlink_page(cl.ctx, r->element[1]);
+        redisReply *u;
+        oom = unlink_page(cl.ctx, r->element[1], &u) != 0;
         freeReplyObject(r);
         r = u;
+        if (oom)
+            break;
         if (!u || u->type == REDIS_REPLY_ERROR)
             break;
         if (u->type == REDIS_REPLY_INTEGER)
@@ -458,13 +485,57 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
         r = NULL;
         done = strcmp(cursor, "0") == 0;
     }
+    redisReply ok = {.type = REDIS_REPLY_STATUS};
+    if (oom) { /* the connection is fine: give it back as it is */
+        call_end(l2, &cl, &ok);
+        return TC_ENOMEM;
+    }
     if (!done) { /* r: NULL (I/O failed) or the reply that was wrong */
         int rc = call_end(l2, &cl, r);
         freeReplyObject(r);
         return rc == TC_OK ? TC_EBACKEND : rc;
     }
-    redisReply ok = {.type = REDIS_REPLY_STATUS};
     return call_end(l2, &cl, &ok);
+}
+
+int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
+                   size_t len)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *r = redisCommand(cl.ctx, "PUBLISH %s %b", channel, msg, len);
+    int rc = call_end(l2, &cl, r);
+    freeReplyObject(r);
+    return rc;
+}
+
+void tc__l2_lock(tc__l2 *l2)
+{
+    pthread_mutex_lock(&l2->mu);
+}
+
+void tc__l2_unlock(tc__l2 *l2)
+{
+    pthread_mutex_unlock(&l2->mu);
+}
+
+/* In a child after fork(): the parent's connections are closed without a
+   byte written (redisFree only closes the socket, and the parent keeps
+   its own descriptor open), and every slot is free again: the threads
+   that held some do not exist here. */
+void tc__l2_after_fork(tc__l2 *l2)
+{
+    l2->nfree = 0;
+    for (uint32_t i = 0; i < l2->o.pool_size; i++) {
+        slot *s = &l2->slots[i];
+        if (s->ctx)
+            redisFree(s->ctx);
+        s->ctx = NULL;
+        s->dropped = 0;
+        l2->free_ids[l2->nfree++] = l2->o.pool_size - 1 - i;
+    }
+    l2->probing = 0;
 }
 
 void tc__l2_health(tc__l2 *l2, tc_health_info *out)

@@ -29,6 +29,23 @@ int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen);
 /* SCAN MATCH pattern + UNLINK of every key found; *n gets the count. */
 int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n);
 
+/* PUBLISH channel msg. */
+int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
+                   size_t len);
+
 void tc__l2_health(tc__l2 *l2, tc_health_info *out);
+
+/* A new connection outside the pool (the invalidation listener's):
+   connected within the connect timeout, authenticated, db selected, with
+   cmd_timeout_ms on every command. NULL with the reason in err. */
+struct redisContext;
+struct redisContext *tc__l2_connect(const tc_options *o,
+                                    uint32_t cmd_timeout_ms, char *err,
+                                    size_t cap);
+
+/* fork(): the pool lock for the atfork handlers, and the child's reset. */
+void tc__l2_lock(tc__l2 *l2);
+void tc__l2_unlock(tc__l2 *l2);
+void tc__l2_after_fork(tc__l2 *l2);
 
 #endif

@@ -340,6 +340,9 @@ static void set_defaults(tc_options *o)
     o->l1_shards = 16;
     o->policy = TC_POLICY_LRU;
     o->coherence = TC_COHERENCE_AUTO;
+    o->degraded_l1_ttl_ms = 0;
+    o->listener_ping_ms = 1000;
+    o->replay_max = 10000;
     o->strict = 0;
     o->breaker_failures = 3;
     o->breaker_cooldown_ms = 1000;
@@ -402,8 +405,11 @@ static const range_rule range_rules[] = {
     {"l1_shards", OFF(l1_shards), 0, 1, 1024, NULL},
     {"policy", OFF(policy), 1, TC_POLICY_LRU, TC_POLICY_LRU,
      "is not TC_POLICY_LRU, the only policy so far"},
-    {"coherence", OFF(coherence), 1, TC_COHERENCE_AUTO, TC_COHERENCE_NONE,
-     "is not TC_COHERENCE_AUTO or TC_COHERENCE_NONE"},
+    {"coherence", OFF(coherence), 1, TC_COHERENCE_AUTO, TC_COHERENCE_CHANNEL,
+     "is not a tc_coherence (0..2)"},
+    {"degraded_l1_ttl_ms", OFF(degraded_l1_ttl_ms), 0, 0, 3600000, NULL},
+    {"listener_ping_ms", OFF(listener_ping_ms), 0, 10, 60000, NULL},
+    {"replay_max", OFF(replay_max), 0, 1, 10000000, NULL},
     {"strict", OFF(strict), 1, 0, 1, "is not 0 or 1"},
     {"breaker_failures", OFF(breaker_failures), 0, 1, UINT32_MAX, NULL},
     {"breaker_cooldown_ms", OFF(breaker_cooldown_ms), 0, 1, 600000, NULL},

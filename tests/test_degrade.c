@@ -28,10 +28,14 @@ static void count_log(void *ud, int level, const char *msg)
     pthread_mutex_unlock(&log_mu);
 }
 
+static tc_options base; /* what open_logged starts from */
+
 static tc_cache *open_logged(th_redis *r, const char *ns, int strict)
 {
-    tc_options o;
+    tc_options o = base;
     th_options(r, &o);
+    o.degraded_l1_ttl_ms = base.degraded_l1_ttl_ms;
+    o.coherence = base.coherence;
     snprintf(o.ns, sizeof(o.ns), "%s", ns);
     o.strict = strict;
     o.log_fn = count_log;
@@ -86,11 +90,26 @@ static void test_down_at_open(void)
     int hits;
     uint64_t worst = hammer(c, 200, &hits);
     CU_ASSERT(worst < CALL_BOUND_MS);
-    CU_ASSERT_EQUAL(hits, 200); /* served from the L1 */
+    /* No invalidation link: the L1 cannot be trusted and is bypassed. */
+    CU_ASSERT_EQUAL(hits, 0);
     CU_ASSERT_EQUAL(unreachable_lines, 1);
     tc_stats_info s;
     tc_stats(c, &s);
     CU_ASSERT(s.degraded_ops > 0);
+
+    /* With a degraded lifetime, or for one process, the L1 serves. */
+    base.degraded_l1_ttl_ms = 60000;
+    tc_cache *short_lived = open_logged(r, "downopen", 0);
+    base.degraded_l1_ttl_ms = 0;
+    hammer(short_lived, 200, &hits);
+    CU_ASSERT_EQUAL(hits, 200);
+    tc_close(short_lived);
+    base.coherence = TC_COHERENCE_NONE;
+    tc_cache *single = open_logged(r, "downopen", 0);
+    base.coherence = TC_COHERENCE_AUTO;
+    hammer(single, 200, &hits);
+    CU_ASSERT_EQUAL(hits, 200);
+    tc_close(single);
 
     tc_cache *strict = open_logged(r, "downopen", 1);
     CU_ASSERT_EQUAL(tc_set(strict, "k", "v", 1, 0), TC_EBACKEND);
@@ -210,6 +229,7 @@ static void test_redis_url_none(void)
 
 int main(void)
 {
+    tc_options_init(&base);
     static const th_test tests[] = {
         {"down_at_open", test_down_at_open},
         {"killed_and_restarted", test_killed_and_restarted},

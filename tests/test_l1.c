@@ -35,7 +35,8 @@ static int put(tc__l1 *l1, const char *key, const char *val, uint64_t ttl)
 /* 1 if key is present with exactly `val`. */
 static int has(tc__l1 *l1, const char *key, const char *val)
 {
-    tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)));
+    tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)),
+                              UINT64_MAX);
     int ok = v && v->len == strlen(val) && memcmp(v->data, val, v->len) == 0;
     tc_value_release(v);
     return ok;
@@ -43,7 +44,8 @@ static int has(tc__l1 *l1, const char *key, const char *val)
 
 static int present(tc__l1 *l1, const char *key)
 {
-    tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)));
+    tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)),
+                              UINT64_MAX);
     tc_value_release(v);
     return v != NULL;
 }
@@ -149,7 +151,7 @@ static void test_ref_survives_eviction(void)
 {
     tc__l1 *l1 = make_l1(1, 1 << 20, 1);
     CU_ASSERT_EQUAL(put(l1, "a", "alpha", 10000), TC_OK);
-    tc_value *v = tc__l1_get(l1, "a", 1, tc__hash("a", 1));
+    tc_value *v = tc__l1_get(l1, "a", 1, tc__hash("a", 1), UINT64_MAX);
     CU_ASSERT_PTR_NOT_NULL_FATAL(v);
     CU_ASSERT_EQUAL(put(l1, "b", "beta", 10000), TC_OK); /* evicts a */
     CU_ASSERT(!present(l1, "a"));

@@ -94,6 +94,9 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(o.l1_shards, 16);
     CU_ASSERT_EQUAL(o.policy, TC_POLICY_LRU);
     CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_AUTO);
+    CU_ASSERT_EQUAL(o.degraded_l1_ttl_ms, 0);
+    CU_ASSERT_EQUAL(o.listener_ping_ms, 1000);
+    CU_ASSERT_EQUAL(o.replay_max, 10000);
     CU_ASSERT_EQUAL(o.strict, 0);
     CU_ASSERT_EQUAL(o.breaker_failures, 3);
     CU_ASSERT_EQUAL(o.breaker_cooldown_ms, 1000);
@@ -706,7 +709,7 @@ static const char *break_field(tc_options *o, int i)
         o->policy = -1;
         return "policy";
     case 22:
-        o->coherence = 2;
+        o->coherence = 3;
         return "coherence";
     case 23:
         o->strict = 2;
@@ -756,6 +759,15 @@ static const char *break_field(tc_options *o, int i)
     case 38:
         strcpy(o->env_error, "TC_X: bad");
         return "TC_X: bad";
+    case 39:
+        o->degraded_l1_ttl_ms = 3600001;
+        return "degraded_l1_ttl_ms";
+    case 40:
+        o->listener_ping_ms = 9;
+        return "listener_ping_ms";
+    case 41:
+        o->replay_max = 0;
+        return "replay_max";
     default:
         return NULL;
     }
@@ -824,7 +836,10 @@ static void test_check_accepts_limits(void)
     o.l1_shards = 1024;
     o.l1_max_entries = 0;
     o.l1_max_bytes = UINT64_MAX;
-    o.coherence = TC_COHERENCE_NONE;
+    o.coherence = TC_COHERENCE_CHANNEL;
+    o.degraded_l1_ttl_ms = 3600000;
+    o.listener_ping_ms = 10;
+    o.replay_max = 10000000;
     o.strict = 1;
     o.breaker_failures = UINT32_MAX;
     o.breaker_cooldown_ms = 600000;

@@ -1,0 +1,493 @@
+/*
+ * The invalidation listener (DESIGN 5). One thread owns one connection:
+ *
+ *   CLIENT TRACKING ON REDIRECT <own id> BCAST PREFIX <ns>:{
+ *   SUBSCRIBE __redis__:invalidate <ns>:__tc:inval
+ *
+ * after which Redis reports every change to a namespace key (any writer,
+ * expiry, eviction; a nil message for FLUSHDB), and other tiercache
+ * processes publish prefix deletes and flushes on the channel. Without
+ * tracking (Redis < 6, or TC_COHERENCE_CHANNEL) only the channel is used,
+ * and every write publishes there.
+ *
+ * The invariant the L1 relies on: while `coherent` is 1, every change
+ * applied in Redis after the subscription was acknowledged is delivered
+ * here and drops the key (bumping its shard's fill epoch). On subscription
+ * and on losing the link the L1 is emptied, so nothing it holds predates
+ * the subscription; fills whose GET went out before an invalidation fail
+ * the epoch check (l1.h).
+ *
+ * The connection has no socket timeout once subscribed (a hiredis 0.14
+ * context that hits one is unusable): the thread waits in poll(), sends a
+ * PING every listener_ping_ms and declares the link dead when nothing has
+ * arrived for twice that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "coherence.h"
+
+#define TRACKING_CHANNEL "__redis__:invalidate"
+/* The handshake (CLIENT ID, TRACKING, SUBSCRIBE) may take this long at
+   most; a frozen server fails it instead of hanging the thread. */
+#define HANDSHAKE_MIN_MS 1000
+
+struct tc__coh {
+    tc_cache *c;
+    pthread_t tid;
+    int running; /* tid is a thread of this process */
+    int wake[2]; /* a byte here stops poll() and back-off sleeps */
+    atomic_int stop;
+    atomic_int coherent;
+    atomic_int tracking;
+
+    pthread_mutex_t mu; /* guards ctx and settled */
+    pthread_cond_t cv;
+    int settled;       /* the first subscription attempt is over */
+    redisContext *ctx; /* the listener's connection, for fork cleanup */
+
+    char prefix[TC_NS_MAX + 4]; /* "<ns>:{" */
+    size_t plen;
+    char channel[TC_NS_MAX + 16];
+    uint64_t rng;
+};
+
+int tc__coh_ok(const tc__coh *h)
+{
+    return atomic_load_explicit(&h->coherent, memory_order_acquire);
+}
+
+int tc__coh_tracking(const tc__coh *h)
+{
+    return atomic_load_explicit(&h->tracking, memory_order_relaxed);
+}
+
+const char *tc__coh_channel(const tc__coh *h)
+{
+    return h->channel;
+}
+
+/* ---- what a message does to the L1 ---- */
+
+static void drop_all(tc__coh *h)
+{
+    tc__l1_clear(h->c->l1);
+    TC__INC(h->c->ctr.l1_flushes);
+}
+
+/* A tracked Redis key "<ns>:{<key>}" drops <key>; lease keys and keys of
+   other namespaces that share the prefix are ignored. */
+static void drop_rkey(tc__coh *h, const char *rkey, size_t len)
+{
+    if (len < h->plen + 2 || memcmp(rkey, h->prefix, h->plen) != 0 ||
+        rkey[len - 1] != '}')
+        return;
+    const char *key = rkey + h->plen;
+    size_t klen = len - h->plen - 1;
+    tc__l1_del(h->c->l1, key, klen, tc__hash(key, klen));
+}
+
+static void on_tracking(tc__coh *h, const redisReply *keys)
+{
+    TC__INC(h->c->ctr.invalidations);
+    if (keys->type == REDIS_REPLY_NIL) { /* FLUSHDB / FLUSHALL */
+        drop_all(h);
+        return;
+    }
+    if (keys->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < keys->elements; i++)
+        if (keys->element[i]->type == REDIS_REPLY_STRING)
+            drop_rkey(h, keys->element[i]->str, keys->element[i]->len);
+}
+
+static void record_lag(tc__coh *h, uint64_t sent_at_ms)
+{
+    uint64_t now = tc__wall_ms();
+    uint64_t lag_us = now > sent_at_ms ? (now - sent_at_ms) * 1000 : 0;
+    unsigned b = 0;
+    while (lag_us > 1 && b < TC_LAG_BUCKETS - 1) {
+        lag_us >>= 1;
+        b++;
+    }
+    TC__INC(h->c->ctr.lag_hist[b]);
+}
+
+/* Anyone may publish on the channel: a message that does not decode is
+   counted and ignored. */
+static void on_channel(tc__coh *h, const redisReply *msg)
+{
+    tc__inval m;
+    tc_cache *c = h->c;
+    if (msg->type != REDIS_REPLY_STRING ||
+        tc__inval_decode(msg->str, msg->len, c->opt.max_key_bytes, &m) !=
+            TC_OK) {
+        TC__INC(c->ctr.codec_errors);
+        return;
+    }
+    TC__INC(c->ctr.invalidations);
+    record_lag(h, m.sent_at_ms);
+    if (m.kind == TC__INVAL_FLUSH)
+        drop_all(h);
+    else if (m.kind == TC__INVAL_PREFIX)
+        tc__l1_del_prefix(c->l1, (const char *)m.arg, m.arg_len);
+    else
+        tc__l1_del(c->l1, (const char *)m.arg, m.arg_len,
+                   tc__hash(m.arg, m.arg_len));
+}
+
+static int is_str(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && strlen(s) == r->len &&
+           memcmp(r->str, s, r->len) == 0;
+}
+
+/* ["message", channel, payload]; pongs and acks need nothing. */
+static void on_reply(tc__coh *h, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        !is_str(r->element[0], "message"))
+        return;
+    if (is_str(r->element[1], TRACKING_CHANNEL))
+        on_tracking(h, r->element[2]);
+    else if (is_str(r->element[1], h->channel))
+        on_channel(h, r->element[2]);
+}
+
+/* ---- the link ---- */
+
+static int subscribe_ack(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+           is_str(r->element[0], "subscribe");
+}
+
+/* Tries CLIENT TRACKING; *tracking is 0 when the server refuses it. */
+static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
+{
+    *tracking = 0;
+    if (h->c->opt.coherence == TC_COHERENCE_CHANNEL)
+        return 0;
+    redisReply *r = redisCommand(ctx, "CLIENT ID");
+    if (!r)
+        return -1;
+    long long id = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (id < 0)
+        return 0;
+    r = redisCommand(ctx, "CLIENT TRACKING ON REDIRECT %lld BCAST PREFIX %s",
+                     id, h->prefix);
+    if (!r)
+        return -1;
+    *tracking = r->type == REDIS_REPLY_STATUS;
+    if (!*tracking)
+        tc__log(&h->c->lg, TC_LOG_INFO,
+                "no client tracking (%s): invalidations go through %s",
+                r->type == REDIS_REPLY_ERROR ? r->str : "?", h->channel);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* A subscribed connection, or NULL with the reason in err. */
+static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
+{
+    const tc_options *o = &h->c->opt;
+    uint32_t t = o->command_timeout_ms > HANDSHAKE_MIN_MS
+                     ? o->command_timeout_ms
+                     : HANDSHAKE_MIN_MS;
+    redisContext *ctx = tc__l2_connect(o, t, err, cap);
+    if (!ctx)
+        return NULL;
+    int tracking, acks;
+    redisReply *r = NULL;
+    if (start_tracking(h, ctx, &tracking) == 0) {
+        r = tracking ? redisCommand(ctx, "SUBSCRIBE %s %s", TRACKING_CHANNEL,
+                                    h->channel)
+                     : redisCommand(ctx, "SUBSCRIBE %s", h->channel);
+    }
+    for (acks = 0; subscribe_ack(r);) {
+        freeReplyObject(r);
+        r = NULL;
+        if (++acks == 1 + tracking)
+            break;
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK)
+            r = NULL;
+    }
+    if (acks != 1 + tracking) {
+        snprintf(err, cap, "subscribe: %.100s",
+                 ctx->err ? ctx->errstr : "unexpected reply");
+        freeReplyObject(r);
+        redisFree(ctx);
+        return NULL;
+    }
+    struct timeval none = {0, 0}; /* from now on poll() does the waiting */
+    redisSetTimeout(ctx, none);
+    atomic_store(&h->tracking, tracking);
+    return ctx;
+}
+
+/* Sleeps up to ms, or until tc__coh_stop. */
+static void nap(tc__coh *h, uint64_t ms)
+{
+    struct pollfd p = {h->wake[0], POLLIN, 0};
+    poll(&p, 1, (int)ms);
+}
+
+static int write_ping(redisContext *ctx)
+{
+    int done = 0;
+    if (redisAppendCommand(ctx, "PING") != REDIS_OK)
+        return -1;
+    while (!done)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            return -1;
+    return 0;
+}
+
+/* Reads what arrived and hands each message to on_reply. */
+static int read_messages(tc__coh *h, redisContext *ctx)
+{
+    if (redisBufferRead(ctx) != REDIS_OK)
+        return -1;
+    for (;;) {
+        void *r = NULL;
+        if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
+            return -1;
+        if (!r)
+            return 0;
+        on_reply(h, r);
+        freeReplyObject(r);
+    }
+}
+
+/* Serves the subscribed link until it fails or stop is asked. */
+static void serve(tc__coh *h, redisContext *ctx, char *err, size_t cap)
+{
+    uint64_t ping = h->c->opt.listener_ping_ms;
+    uint64_t last_rx = tc__mono_ms(), last_ping = last_rx;
+    while (!atomic_load(&h->stop)) {
+        struct pollfd p[2] = {{ctx->fd, POLLIN, 0}, {h->wake[0], POLLIN, 0}};
+        int n = poll(p, 2, (int)(ping / 2 + 1));
+        uint64_t now = tc__mono_ms();
+        if (n < 0 && errno != EINTR) {
+            snprintf(err, cap, "poll: %s", strerror(errno));
+            return;
+        }
+        if (n > 0 && p[0].revents) {
+            if (read_messages(h, ctx) != 0) {
+                snprintf(err, cap, "%.120s",
+                         ctx->err ? ctx->errstr : "protocol error");
+                return;
+            }
+            last_rx = now;
+        }
+        if (now - last_rx > 2 * ping) {
+            snprintf(err, cap, "no answer to PING for %llu ms",
+                     (unsigned long long)(now - last_rx));
+            return;
+        }
+        if (now - last_ping >= ping) {
+            if (write_ping(ctx) != 0) {
+                snprintf(err, cap, "%.120s", ctx->errstr);
+                return;
+            }
+            last_ping = now;
+        }
+    }
+}
+
+static void set_ctx(tc__coh *h, redisContext *ctx)
+{
+    pthread_mutex_lock(&h->mu);
+    h->ctx = ctx;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void settle(tc__coh *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->settled = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Full jitter, doubling from 25 ms, capped at the breaker's cool-down. */
+static uint64_t backoff(tc__coh *h, uint32_t attempt)
+{
+    uint64_t ceil = 25ULL << (attempt < 16 ? attempt : 16);
+    if (ceil > h->c->opt.breaker_cooldown_ms)
+        ceil = h->c->opt.breaker_cooldown_ms;
+    h->rng ^= h->rng << 13;
+    h->rng ^= h->rng >> 7;
+    h->rng ^= h->rng << 17;
+    return h->rng % (ceil + 1);
+}
+
+static void became_coherent(tc__coh *h, int was_down)
+{
+    /* Messages sent before the acknowledgement are lost: start empty. */
+    drop_all(h);
+    atomic_store_explicit(&h->coherent, 1, memory_order_release);
+    if (was_down)
+        tc__log(&h->c->lg, TC_LOG_WARN, "invalidation link up (%s)",
+                atomic_load(&h->tracking) ? "tracking" : "channel");
+    tc__replay_run(h->c);
+}
+
+static void lost(tc__coh *h, int *was_down, const char *why)
+{
+    atomic_store_explicit(&h->coherent, 0, memory_order_release);
+    drop_all(h);
+    if (!*was_down && !atomic_load(&h->stop)) {
+        TC__INC(h->c->ctr.link_losses);
+        tc__log(&h->c->lg, TC_LOG_WARN,
+                "invalidation link down: %s; the L1 is bypassed", why);
+    }
+    *was_down = 1;
+}
+
+static void *listener_main(void *arg)
+{
+    tc__coh *h = arg;
+    uint32_t attempt = 0;
+    int was_down = 0;
+    char err[160];
+    while (!atomic_load(&h->stop)) {
+        redisContext *ctx = subscribe(h, err, sizeof(err));
+        set_ctx(h, ctx);
+        if (ctx) {
+            attempt = 0;
+            became_coherent(h, was_down);
+            was_down = 0;
+        }
+        settle(h);
+        if (!ctx) {
+            lost(h, &was_down, err);
+            nap(h, backoff(h, attempt++));
+            continue;
+        }
+        serve(h, ctx, err, sizeof(err));
+        lost(h, &was_down, err);
+        set_ctx(h, NULL);
+        redisFree(ctx);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int launch(tc__coh *h)
+{
+    if (pipe(h->wake) != 0)
+        return TC_ENOMEM;
+    fcntl(h->wake[0], F_SETFD, FD_CLOEXEC);
+    fcntl(h->wake[1], F_SETFD, FD_CLOEXEC);
+    h->settled = 0;
+    atomic_store(&h->stop, 0);
+    if (pthread_create(&h->tid, NULL, listener_main, h) != 0) {
+        close(h->wake[0]);
+        close(h->wake[1]);
+        return TC_ENOMEM;
+    }
+    h->running = 1;
+    return TC_OK;
+}
+
+/* Waits for the first subscription attempt, bounded by its timeouts. */
+static void wait_settled(tc__coh *h)
+{
+    const tc_options *o = &h->c->opt;
+    uint64_t limit = (uint64_t)o->connect_timeout_ms + 2 * HANDSHAKE_MIN_MS +
+                     o->command_timeout_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + limit * 1000000ULL;
+    ts.tv_sec += (time_t)(ns / 1000000000ULL);
+    ts.tv_nsec = (long)(ns % 1000000000ULL);
+    pthread_mutex_lock(&h->mu);
+    while (!h->settled)
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&h->mu);
+}
+
+int tc__coh_start(tc__coh **out, tc_cache *c)
+{
+    *out = NULL;
+    tc__coh *h = tc__calloc(1, sizeof(*h));
+    if (!h)
+        return TC_ENOMEM;
+    h->c = c;
+    h->plen =
+        (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
+    snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
+    h->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)h ^ 0x9E3779B97F4A7C15ULL;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (launch(h) != TC_OK) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        tc__free(h);
+        return TC_ENOMEM;
+    }
+    wait_settled(h);
+    *out = h;
+    return TC_OK;
+}
+
+void tc__coh_stop(tc__coh *h)
+{
+    if (!h)
+        return;
+    if (h->running) {
+        atomic_store(&h->stop, 1);
+        ssize_t n = write(h->wake[1], "x", 1);
+        (void)n; /* the flag alone ends the loop within a poll period */
+        pthread_join(h->tid, NULL);
+        close(h->wake[0]);
+        close(h->wake[1]);
+    }
+    if (h->ctx) /* only after a fork: the parent's thread owned it */
+        redisFree(h->ctx);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    tc__free(h);
+}
+
+void tc__coh_lock(tc__coh *h)
+{
+    pthread_mutex_lock(&h->mu);
+}
+
+void tc__coh_unlock(tc__coh *h)
+{
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* In a child after fork(): the listener thread does not exist here. Its
+   connection is closed without a byte written (the parent still uses the
+   same socket); a new listener starts with a pipe of its own. */
+int tc__coh_after_fork(tc__coh *h)
+{
+    if (h->ctx) {
+        redisFree(h->ctx);
+        h->ctx = NULL;
+    }
+    if (h->running) {
+        close(h->wake[0]);
+        close(h->wake[1]);
+        h->running = 0;
+    }
+    atomic_store(&h->coherent, 0);
+    int rc = launch(h);
+    if (rc == TC_OK)
+        wait_settled(h);
+    return rc;
+}

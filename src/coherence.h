@@ -1,0 +1,34 @@
+/* Coherence: the invalidation listener (one thread, one connection of its
+   own) and the queue of invalidations that could not reach Redis. */
+#ifndef TC_COHERENCE_H
+#define TC_COHERENCE_H
+
+#include "internal.h"
+
+typedef struct tc__coh tc__coh;
+
+/* Starts the listener for c and waits (bounded) for its first attempt to
+   subscribe, so that a cache opened against a healthy Redis is coherent
+   when tc_open returns. TC_OK or TC_ENOMEM. */
+int tc__coh_start(tc__coh **out, tc_cache *c);
+/* Stops and joins the listener; NULL-safe. */
+void tc__coh_stop(tc__coh *h);
+
+/* 1 while subscribed: every change to a namespace key made from now on
+   reaches this process's L1. */
+int tc__coh_ok(const tc__coh *h);
+/* 1 when Redis tracks keys for us (set/del need not publish). */
+int tc__coh_tracking(const tc__coh *h);
+
+/* The namespace channel, "<ns>:__tc:inval". */
+const char *tc__coh_channel(const tc__coh *h);
+
+/* fork(): the prepare handler takes the listener's lock, the parent's and
+   the child's release it; in the child, tc__coh_after_fork forgets the
+   parent's thread and connection (without writing to it) and starts a
+   listener of its own. */
+void tc__coh_lock(tc__coh *h);
+void tc__coh_unlock(tc__coh *h);
+int tc__coh_after_fork(tc__coh *h);
+
+#endif

@@ -1,0 +1,137 @@
+/* What the cache asks of Redis, in its own terms: key names
+   <ns>:{<key>}, envelope writes, and invalidations (DEL, UNLINK by
+   pattern, and the message on the namespace channel). */
+#include <string.h>
+
+#include "cache.h"
+
+int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
+                  tc__rkey *rk)
+{
+    size_t nslen = strlen(c->opt.ns);
+    size_t need = nslen + klen + 4; /* ":{", "}", NUL */
+    rk->s = need <= sizeof(rk->small) ? rk->small : tc__malloc(need);
+    if (!rk->s)
+        return TC_ENOMEM;
+    memcpy(rk->s, c->opt.ns, nslen);
+    memcpy(rk->s + nslen, ":{", 2);
+    memcpy(rk->s + nslen + 2, key, klen);
+    memcpy(rk->s + nslen + 2 + klen, "}", 2);
+    rk->len = need - 1;
+    return TC_OK;
+}
+
+void tc__rkey_done(tc__rkey *rk)
+{
+    if (rk->s != rk->small)
+        tc__free(rk->s);
+}
+
+int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
+               uint32_t ttl_ms, uint32_t delta_ms)
+{
+    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), ttl_ms), delta_ms, v->data,
+                      v->len};
+    char *buf;
+    size_t blen;
+    tc__rkey rk;
+    if (tc__env_encode(&e, &buf, &blen) != TC_OK)
+        return TC_ENOMEM;
+    if (tc__rkey_make(c, key, klen, &rk) != TC_OK) {
+        tc__free(buf);
+        return TC_ENOMEM;
+    }
+    int rc = tc__l2_set(c->l2, rk.s, rk.len, buf, blen, ttl_ms);
+    tc__rkey_done(&rk);
+    tc__free(buf);
+    return rc;
+}
+
+/* SCAN patterns treat * ? [ ] \ specially: escape them. */
+static char *glob_escape(const char *s, size_t n, size_t *outlen)
+{
+    char *out = tc__malloc(2 * n + 1);
+    size_t j = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("*?[]\\", s[i]))
+            out[j++] = '\\';
+        out[j++] = s[i];
+    }
+    out[j] = '\0';
+    *outlen = j;
+    return out;
+}
+
+/* Unlinks every Redis key <ns>:{<prefix>...}, leases included. The
+   pattern is <ns>:{<prefix>*}*: the "}" after the star keeps a prefix
+   that itself holds a "}" from matching a shorter key ("a}" must not
+   take <ns>:{a} or <ns>:{a}:lease). */
+static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
+{
+    size_t nlen, elen;
+    char *ns = glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
+    char *esc = glob_escape(prefix, plen, &elen);
+    char *pattern = ns && esc ? tc__malloc(nlen + elen + 6) : NULL;
+    int rc = TC_ENOMEM;
+    if (pattern) {
+        memcpy(pattern, ns, nlen);
+        memcpy(pattern + nlen, ":{", 2);
+        memcpy(pattern + nlen + 2, esc, elen);
+        memcpy(pattern + nlen + 2 + elen, "*}*", 4);
+        uint64_t n;
+        rc = tc__l2_unlink_match(c->l2, pattern, &n);
+        tc__log(&c->lg, TC_LOG_DEBUG, "unlinked %llu keys matching %s",
+                (unsigned long long)n, pattern);
+    }
+    tc__free(ns);
+    tc__free(esc);
+    tc__free(pattern);
+    return rc;
+}
+
+/* Tells the other processes on the namespace channel. */
+static int publish(tc_cache *c, uint32_t kind, const char *arg, size_t len)
+{
+    tc__inval m = {kind, tc__wall_ms(), (const unsigned char *)arg, len};
+    char *buf;
+    size_t blen;
+    if (tc__inval_encode(&m, &buf, &blen) != TC_OK)
+        return TC_ENOMEM;
+    int rc = tc__l2_publish(c->l2, tc__coh_channel(c->coh), buf, blen);
+    tc__free(buf);
+    return rc;
+}
+
+/* With tracking, Redis reports every changed key itself; prefixes and
+   flushes still go on the channel: one message instead of one per key,
+   and it reaches entries that only some L1s hold. */
+static int needs_publish(const tc_cache *c, uint32_t kind)
+{
+    return c->coh && (kind != TC__INVAL_KEY || !tc__coh_tracking(c->coh));
+}
+
+int tc__publish_set(tc_cache *c, const char *key, size_t klen)
+{
+    return needs_publish(c, TC__INVAL_KEY)
+               ? publish(c, TC__INVAL_KEY, key, klen)
+               : TC_OK;
+}
+
+int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len)
+{
+    int rc;
+    if (kind == TC__INVAL_KEY) {
+        tc__rkey rk;
+        if (tc__rkey_make(c, arg, len, &rk) != TC_OK)
+            return TC_ENOMEM;
+        rc = tc__l2_del(c->l2, rk.s, rk.len);
+        tc__rkey_done(&rk);
+    } else {
+        rc = unlink_prefix(c, arg, len);
+    }
+    if (rc == TC_OK && needs_publish(c, kind))
+        rc = publish(c, kind, arg, len);
+    return rc;
+}

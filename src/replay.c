@@ -1,0 +1,189 @@
+/*
+ * Invalidations are never lost (DESIGN 6). A delete, prefix delete, flush
+ * or set that could not reach Redis leaves Redis holding a value the
+ * caller meant to be gone (a failed SET may have landed or not, and the
+ * old value is stale either way). Each is queued here, bounded by
+ * replay_max; past the bound the queue collapses into one namespace
+ * flush. The queue is replayed as soon as the invalidation link is back,
+ * and before any call reads Redis again (tc__replay_run).
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "cache.h"
+
+typedef struct item {
+    struct item *next;
+    uint32_t kind; /* TC__INVAL_KEY, _PREFIX or _FLUSH */
+    size_t len;
+    char arg[];
+} item;
+
+struct tc__replay {
+    pthread_mutex_t mu; /* guards the list and overflow */
+    item *head, **tail;
+    size_t n, max;
+    int overflow;       /* too many: flush the namespace instead */
+    atomic_int pending; /* head != NULL || overflow, read without mu */
+    atomic_int running; /* one replay at a time; no lock over I/O */
+};
+
+int tc__replay_create(tc__replay **out, size_t max)
+{
+    tc__replay *q = tc__calloc(1, sizeof(*q));
+    *out = q;
+    if (!q)
+        return TC_ENOMEM;
+    pthread_mutex_init(&q->mu, NULL);
+    q->tail = &q->head;
+    q->max = max;
+    return TC_OK;
+}
+
+static void free_list(item *it)
+{
+    while (it) {
+        item *next = it->next;
+        tc__free(it);
+        it = next;
+    }
+}
+
+static void clear_locked(tc__replay *q)
+{
+    free_list(q->head);
+    q->head = NULL;
+    q->tail = &q->head;
+    q->n = 0;
+    q->overflow = 0;
+    atomic_store(&q->pending, 0);
+}
+
+void tc__replay_destroy(tc__replay *q)
+{
+    if (!q)
+        return;
+    clear_locked(q);
+    pthread_mutex_destroy(&q->mu);
+    tc__free(q);
+}
+
+void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
+{
+    tc__replay *q = c->replay;
+    item *it = kind == TC__INVAL_FLUSH ? NULL : tc__malloc(sizeof(*it) + len);
+    pthread_mutex_lock(&q->mu);
+    if (!it || q->n >= q->max) {
+        /* A flush covers everything queued, and any lost item. */
+        if (!q->overflow && kind != TC__INVAL_FLUSH)
+            TC__INC(c->ctr.replay_overflows);
+        free_list(q->head);
+        q->head = NULL;
+        q->tail = &q->head;
+        q->n = 0;
+        q->overflow = 1;
+        tc__free(it);
+    } else {
+        it->next = NULL;
+        it->kind = kind;
+        it->len = len;
+        memcpy(it->arg, arg, len);
+        *q->tail = it;
+        q->tail = &it->next;
+        q->n++;
+    }
+    atomic_store(&q->pending, 1);
+    pthread_mutex_unlock(&q->mu);
+    TC__INC(c->ctr.replay_queued);
+}
+
+/* Puts back what a failed replay did not do, ahead of newer items. */
+static void requeue(tc__replay *q, item *rest, int overflow)
+{
+    if (!rest && !overflow)
+        return;
+    pthread_mutex_lock(&q->mu);
+    item **end = &rest;
+    size_t n = 0;
+    while (*end) {
+        end = &(*end)->next;
+        n++;
+    }
+    *end = q->head;
+    if (!q->head)
+        q->tail = end;
+    q->head = rest;
+    q->n += n;
+    q->overflow |= overflow;
+    if (q->overflow) { /* the flush covers the items */
+        free_list(q->head);
+        q->head = NULL;
+        q->tail = &q->head;
+        q->n = 0;
+    }
+    atomic_store(&q->pending, 1);
+    pthread_mutex_unlock(&q->mu);
+}
+
+int tc__replay_run(tc_cache *c)
+{
+    tc__replay *q = c->replay;
+    if (!q || !atomic_load(&q->pending))
+        return TC_OK;
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&q->running, &idle, 1))
+        return TC_EBACKEND; /* another thread replays: not ready yet */
+    pthread_mutex_lock(&q->mu);
+    item *list = q->head;
+    int overflow = q->overflow;
+    q->head = NULL;
+    q->tail = &q->head;
+    q->n = 0;
+    q->overflow = 0;
+    atomic_store(&q->pending, 0);
+    pthread_mutex_unlock(&q->mu);
+
+    size_t done = 0;
+    int rc = TC_OK;
+    if (overflow) {
+        rc = tc__invalidate_l2(c, TC__INVAL_FLUSH, "", 0);
+        overflow = rc != TC_OK;
+        done += rc == TC_OK;
+    }
+    while (rc == TC_OK && list) {
+        rc = tc__invalidate_l2(c, list->kind, list->arg, list->len);
+        if (rc != TC_OK)
+            break;
+        item *next = list->next;
+        tc__free(list);
+        list = next;
+        done++;
+    }
+    requeue(q, list, overflow);
+    atomic_store(&q->running, 0);
+    if (done) {
+        for (size_t i = 0; i < done; i++)
+            TC__INC(c->ctr.replay_done);
+        tc__log(&c->lg, TC_LOG_WARN, "%zu queued invalidation%s replayed%s",
+                done, done == 1 ? "" : "s",
+                rc == TC_OK ? "" : ", the rest wait for redis");
+    }
+    return rc;
+}
+
+void tc__replay_lock(tc__replay *q)
+{
+    pthread_mutex_lock(&q->mu);
+}
+
+void tc__replay_unlock(tc__replay *q)
+{
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* In a child after fork(): the parent replays its own queue. */
+void tc__replay_after_fork(tc__replay *q)
+{
+    clear_locked(q);
+    atomic_store(&q->running, 0);
+}
