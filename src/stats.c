@@ -33,12 +33,22 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->reconnects = TC__GET(k->reconnects);
     out->breaker_opens = TC__GET(k->breaker_opens);
     out->computes = TC__GET(k->computes);
+    out->invalidations = TC__GET(k->invalidations);
+    out->link_losses = TC__GET(k->link_losses);
+    out->l1_flushes = TC__GET(k->l1_flushes);
+    out->replay_queued = TC__GET(k->replay_queued);
+    out->replay_done = TC__GET(k->replay_done);
+    out->replay_overflows = TC__GET(k->replay_overflows);
+    for (int i = 0; i < TC_LAG_BUCKETS; i++)
+        out->lag_hist[i] = TC__GET(k->lag_hist[i]);
+    out->coherent = c->coh ? (uint64_t)tc__coh_ok(c->coh) : 0;
     tc__l1_stats n;
     tc__l1_counts(c->l1, &n);
     out->l1_entries = n.entries;
     out->l1_bytes = n.bytes;
     out->l1_evictions = n.evictions;
     out->l1_expirations = n.expirations;
+    out->epoch_drops = n.epoch_drops;
     tc_health_info h;
     tc_health(c, &h);
     out->breaker = (uint64_t)h.breaker;
@@ -96,12 +106,55 @@ static size_t collect(tc_cache *c, metric *m)
         {"breaker_opens_total", "counter", "circuit breaker openings",
          s.breaker_opens},
         {"computes_total", "counter", "tc_fetch computations", s.computes},
+        {"invalidations_total", "counter", "invalidations received",
+         s.invalidations},
+        {"epoch_drops_total", "counter", "L1 fills refused after a race",
+         s.epoch_drops},
+        {"link_losses_total", "counter", "invalidation link losses",
+         s.link_losses},
+        {"l1_flushes_total", "counter", "times the L1 was emptied",
+         s.l1_flushes},
+        {"replay_queued_total", "counter", "invalidations queued for replay",
+         s.replay_queued},
+        {"replay_done_total", "counter", "queued invalidations replayed",
+         s.replay_done},
+        {"replay_overflows_total", "counter",
+         "replay queue overflows (namespace flushed)", s.replay_overflows},
+        {"coherent", "gauge", "1 while the invalidation link is up",
+         s.coherent},
         {"l1_entries", "gauge", "entries in the L1", s.l1_entries},
         {"l1_bytes", "gauge", "bytes charged to the L1", s.l1_bytes},
         {"breaker_state", "gauge", "0 closed, 1 open, 2 half-open", s.breaker},
     };
     memcpy(m, rows, sizeof(rows));
     return sizeof(rows) / sizeof(rows[0]);
+}
+
+/* The channel-invalidation lag histogram: cumulative Prometheus buckets
+   (upper bounds 2^(i+1) us, in seconds), or the raw counts in JSON. */
+static void put_lag(out *o, tc_format fmt, const uint64_t *hist)
+{
+    uint64_t sum = 0;
+    if (fmt == TC_FORMAT_JSON)
+        put(o, ",\"inval_lag_us_log2_hist\":[");
+    else
+        put(o, "# HELP tiercache_inval_lag_seconds channel invalidation lag\n"
+               "# TYPE tiercache_inval_lag_seconds histogram\n");
+    for (int i = 0; i < TC_LAG_BUCKETS; i++) {
+        sum += hist[i];
+        if (fmt == TC_FORMAT_JSON)
+            put(o, "%s%llu", i ? "," : "", (unsigned long long)hist[i]);
+        else
+            put(o, "tiercache_inval_lag_seconds_bucket{le=\"%g\"} %llu\n",
+                (double)(2ULL << i) / 1e6, (unsigned long long)sum);
+    }
+    if (fmt == TC_FORMAT_JSON)
+        put(o, "]");
+    else
+        put(o,
+            "tiercache_inval_lag_seconds_bucket{le=\"+Inf\"} %llu\n"
+            "tiercache_inval_lag_seconds_count %llu\n",
+            (unsigned long long)sum, (unsigned long long)sum);
 }
 
 size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
@@ -124,6 +177,9 @@ size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
         else
             put(&o, "%s\"%s\":%llu", i ? "," : "{", m[i].name, v);
     }
+    tc_stats_info s;
+    tc_stats(c, &s);
+    put_lag(&o, fmt, s.lag_hist);
     if (fmt == TC_FORMAT_JSON)
         put(&o, "}\n");
     return o.len;

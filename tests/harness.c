@@ -546,7 +546,11 @@ static int add_tests(const char *suite, const th_test *tests)
 
     if (!s)
         return -1;
+    /* TC_TEST_ONLY=name runs the tests whose names contain it. */
+    const char *only = getenv("TC_TEST_ONLY");
     for (; tests && tests->name; tests++) {
+        if (only && *only && !strstr(tests->name, only))
+            continue;
         if (!CU_add_test(s, tests->name, tests->fn))
             return -1;
     }
@@ -576,4 +580,14 @@ int th_run(const char *suite, const th_test *tests)
     }
     CU_cleanup_registry();
     return ok ? 0 : 1;
+}
+
+/* Under ThreadSanitizer: the fork tests fork processes that have threads
+   (a prefork server does exactly that) and start threads in the child.
+   TSan refuses that by default; the tests need it. Unused otherwise. */
+__attribute__((visibility("default"))) const char *
+__tsan_default_options(void);
+__attribute__((visibility("default"))) const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
 }

@@ -36,7 +36,7 @@ static int put(tc__l1 *l1, const char *key, const char *val, uint64_t ttl)
 static int has(tc__l1 *l1, const char *key, const char *val)
 {
     tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)),
-                              UINT64_MAX);
+                             UINT64_MAX);
     int ok = v && v->len == strlen(val) && memcmp(v->data, val, v->len) == 0;
     tc_value_release(v);
     return ok;
@@ -45,7 +45,7 @@ static int has(tc__l1 *l1, const char *key, const char *val)
 static int present(tc__l1 *l1, const char *key)
 {
     tc_value *v = tc__l1_get(l1, key, strlen(key), tc__hash(key, strlen(key)),
-                              UINT64_MAX);
+                             UINT64_MAX);
     tc_value_release(v);
     return v != NULL;
 }

@@ -1,0 +1,749 @@
+/* Cross-process coherence against a real Redis: other processes' writes,
+   other clients' writes, expiry, FLUSHDB, a killed listener connection,
+   a frozen Redis during a delete, a prefork parent, and a randomized
+   multi-process stress run with a staleness checker. Both tracking and
+   channel mode. */
+#include <CUnit/CUnit.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "harness.h"
+
+#define PING_MS 100   /* a dead link is noticed within 2 x this */
+#define BOUND_MS 3000 /* generous: how long a change may take to show */
+
+static th_redis *srv;
+
+static tc_cache *open_mode(const char *ns, int mode)
+{
+    tc_options o;
+    th_options(srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "%s", ns);
+    o.coherence = mode;
+    o.listener_ping_ms = PING_MS;
+    tc_cache *c = NULL;
+    if (tc_open(&c, &o) != TC_OK)
+        return NULL;
+    return c;
+}
+
+/* The value under key as a string ("" on a miss), and the status. */
+static int get_s(tc_cache *c, const char *key, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int rc = tc_get_into(c, key, buf, cap - 1, &len);
+    buf[rc == TC_OK ? len : 0] = '\0';
+    return rc;
+}
+
+/* Polls c until key reads as `want` (NULL: a miss). Returns the time it
+   took in microseconds, or -1 past BOUND_MS. */
+static long wait_value(tc_cache *c, const char *key, const char *want)
+{
+    char buf[256];
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (;;) {
+        int rc = get_s(c, key, buf, sizeof(buf));
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long us =
+            (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000L;
+        if (want ? rc == TC_OK && strcmp(buf, want) == 0 : rc == TC_MISS)
+            return us;
+        if (us > BOUND_MS * 1000L)
+            return -1;
+        usleep(200);
+    }
+}
+
+static int wait_stat(tc_cache *c, size_t offset, uint64_t atleast)
+{
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < BOUND_MS;) {
+        tc_stats_info s;
+        tc_stats(c, &s);
+        uint64_t v;
+        memcpy(&v, (char *)&s + offset, sizeof(v));
+        if (v >= atleast)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+#define WAIT_STAT(c, field, n)                                                \
+    wait_stat((c), offsetof(tc_stats_info, field), (n))
+
+static tc_stats_info stats_of(tc_cache *c)
+{
+    tc_stats_info s;
+    tc_stats(c, &s);
+    return s;
+}
+
+/* ---- a peer process, driven over pipes, with a cache of its own ---- */
+
+typedef struct peer {
+    pid_t pid;
+    FILE *to, *from;
+} peer;
+
+/* Reads key until a read is served by the L1 (bounded): an invalidation
+   of the write that was just read may drop the first fill, which is
+   harmless but makes "warm" take a second read. 1 when warm. */
+static int warm(tc_cache *c, const char *key)
+{
+    char buf[256];
+    for (int i = 0; i < 200; i++) {
+        uint64_t hits = stats_of(c).l1_hits;
+        get_s(c, key, buf, sizeof(buf));
+        if (stats_of(c).l1_hits > hits)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* Commands: G key | W key want|- | S key val | D key | H key | Q */
+static void peer_serve(tc_cache *c, FILE *in, FILE *out)
+{
+    char line[512], a[256], b[256], buf[256];
+    while (fgets(line, sizeof(line), in)) {
+        int n = sscanf(line + 1, "%255s %255s", a, b);
+        switch (line[0]) {
+        case 'G':
+            fprintf(out,
+                    get_s(c, a, buf, sizeof(buf)) == TC_OK ? "V %s\n"
+                                                           : "M%s\n",
+                    buf);
+            break;
+        case 'W':
+            fprintf(out, "%ld\n",
+                    wait_value(c, a, n == 2 && strcmp(b, "-") ? b : NULL));
+            break;
+        case 'S':
+            fprintf(out, "%d\n", tc_set(c, a, b, strlen(b), 0));
+            break;
+        case 'D':
+            fprintf(out, "%d\n", tc_del(c, a));
+            break;
+        case 'H': /* reads until one is served by the L1 */
+            fprintf(out, "%d\n", warm(c, a));
+            break;
+        default:
+            return;
+        }
+        fflush(out);
+    }
+}
+
+static int peer_start(peer *p, const char *ns, int mode)
+{
+    int down[2], up[2];
+    if (pipe(down) || pipe(up))
+        return -1;
+    p->pid = fork();
+    if (p->pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        tc_cache *c = open_mode(ns, mode);
+        FILE *in = fdopen(down[0], "r"), *out = fdopen(up[1], "w");
+        if (c)
+            peer_serve(c, in, out);
+        tc_close(c);
+        _exit(c ? 0 : 3);
+    }
+    close(down[0]);
+    close(up[1]);
+    p->to = fdopen(down[1], "w");
+    p->from = fdopen(up[0], "r");
+    return p->pid > 0 ? 0 : -1;
+}
+
+/* Sends one command and returns the reply line (static buffer). */
+static const char *peer_ask(peer *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *peer_ask(peer *p, const char *fmt, ...)
+{
+    static char reply[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(p->to, fmt, ap);
+    va_end(ap);
+    fputc('\n', p->to);
+    fflush(p->to);
+    if (!fgets(reply, sizeof(reply), p->from))
+        return "";
+    reply[strcspn(reply, "\n")] = '\0';
+    return reply;
+}
+
+static int peer_stop(peer *p)
+{
+    fputs("Q\n", p->to);
+    fclose(p->to);
+    fclose(p->from);
+    int st = 0;
+    waitpid(p->pid, &st, 0);
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "peer killed by signal %d\n", WTERMSIG(st));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+/* ---- lag figures, printed for the record ---- */
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *what, long *us, int n)
+{
+    if (n == 0)
+        return;
+    qsort(us, (size_t)n, sizeof(long), cmp_long);
+    fprintf(stderr, "  %-34s n=%d p50=%ld us p99=%ld us max=%ld us\n", what, n,
+            us[n / 2], us[(n * 99) / 100], us[n - 1]);
+}
+
+/* ---- tests ---- */
+
+static void overwrite_and_delete(int mode, const char *ns)
+{
+    peer b; /* forked first: this process has no threads yet */
+    CU_ASSERT_FATAL(peer_start(&b, ns, mode) == 0);
+    tc_cache *a = open_mode(ns, mode);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    long lag[40];
+    int n = 0, bad = 0;
+    for (int i = 0; i < 20; i++) {
+        char v1[32], v2[32];
+        snprintf(v1, sizeof(v1), "one-%d", i);
+        snprintf(v2, sizeof(v2), "two-%d", i);
+        CU_ASSERT_EQUAL(tc_set(a, "k", v1, strlen(v1), 0), TC_OK);
+        CU_ASSERT(atol(peer_ask(&b, "W k %s", v1)) >= 0);
+        /* warm: now the peer answers from its L1 */
+        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "H k"), "1");
+        CU_ASSERT_EQUAL(tc_set(a, "k", v2, strlen(v2), 0), TC_OK);
+        long us = atol(peer_ask(&b, "W k %s", v2));
+        bad += us < 0;
+        if (us >= 0)
+            lag[n++] = us;
+        CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
+        us = atol(peer_ask(&b, "W k -"));
+        bad += us < 0;
+        if (us >= 0)
+            lag[n++] = us;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    report(mode == TC_COHERENCE_CHANNEL ? "peer sees change (channel)"
+                                        : "peer sees change (tracking)",
+           lag, n);
+    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    tc_close(a);
+}
+
+static void test_overwrite_delete_tracking(void)
+{
+    overwrite_and_delete(TC_COHERENCE_AUTO, "owt");
+}
+
+static void test_overwrite_delete_channel(void)
+{
+    overwrite_and_delete(TC_COHERENCE_CHANNEL, "owc");
+}
+
+/* A valid envelope for raw writes by "another program". */
+static void raw_set_value(const char *rkey, const char *val, int px)
+{
+    tc__envelope e = {0, tc__wall_ms() + 60000, 0, (const unsigned char *)val,
+                      strlen(val)};
+    char *buf;
+    size_t len;
+    CU_ASSERT_FATAL(tc__env_encode(&e, &buf, &len) == TC_OK);
+    redisReply *r = th_redis_cmd(srv, "SET %s %b PX %d", rkey, buf, len, px);
+    CU_ASSERT(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    tc__free(buf);
+}
+
+static void raw(const char *cmd, const char *arg)
+{
+    redisReply *r = arg ? th_redis_cmd(srv, cmd, arg) : th_redis_cmd(srv, cmd);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    freeReplyObject(r);
+}
+
+static void test_external_changes(void)
+{
+    tc_cache *c = open_mode("ext", TC_COHERENCE_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(stats_of(c).coherent, 1);
+    /* another client overwrites */
+    CU_ASSERT_EQUAL(tc_set(c, "k", "mine", 4, 0), TC_OK);
+    CU_ASSERT(wait_value(c, "k", "mine") >= 0);
+    raw_set_value("ext:{k}", "theirs", 60000);
+    CU_ASSERT(wait_value(c, "k", "theirs") >= 0);
+    /* another client deletes */
+    CU_ASSERT(wait_value(c, "k", "theirs") >= 0); /* in the L1 again */
+    raw("DEL %s", "ext:{k}");
+    CU_ASSERT(wait_value(c, "k", NULL) >= 0);
+    /* expiry in Redis, well before the L1's own TTL */
+    CU_ASSERT_EQUAL(tc_set(c, "e", "short", 5, 60000), TC_OK);
+    CU_ASSERT(wait_value(c, "e", "short") >= 0);
+    raw("PEXPIRE %s 150", "ext:{e}");
+    CU_ASSERT(wait_value(c, "e", NULL) >= 0);
+    /* FLUSHDB: a nil invalidation empties the L1 */
+    CU_ASSERT_EQUAL(tc_set(c, "f", "x", 1, 0), TC_OK);
+    CU_ASSERT(wait_value(c, "f", "x") >= 0);
+    uint64_t flushes = stats_of(c).l1_flushes;
+    raw("FLUSHDB", NULL);
+    CU_ASSERT(WAIT_STAT(c, l1_flushes, flushes + 1));
+    CU_ASSERT_EQUAL(stats_of(c).l1_entries, 0);
+    CU_ASSERT(wait_value(c, "f", NULL) >= 0);
+    tc_close(c);
+}
+
+static void test_client_kill_pubsub(void)
+{
+    tc_cache *c = open_mode("kill", TC_COHERENCE_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v1", 2, 0), TC_OK);
+    CU_ASSERT(wait_value(c, "k", "v1") >= 0);
+    raw("CLIENT KILL TYPE pubsub", NULL);
+    CU_ASSERT(WAIT_STAT(c, link_losses, 1));
+    /* changed while the link is down: never the old value */
+    raw_set_value("kill:{k}", "v2", 60000);
+    char buf[16];
+    CU_ASSERT_EQUAL(get_s(c, "k", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "v2");
+    /* resubscribed: the L1 serves again */
+    CU_ASSERT(WAIT_STAT(c, coherent, 1));
+    get_s(c, "k", buf, sizeof(buf));
+    uint64_t hits = stats_of(c).l1_hits;
+    CU_ASSERT_EQUAL(get_s(c, "k", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "v2");
+    CU_ASSERT(WAIT_STAT(c, l1_hits, hits + 1));
+    tc_close(c);
+}
+
+/* A delete made while Redis is frozen is replayed when it answers again;
+   no process, and not Redis, returns the deleted value after that. */
+static void test_delete_while_frozen(void)
+{
+    peer b;
+    CU_ASSERT_FATAL(peer_start(&b, "frz", TC_COHERENCE_AUTO) == 0);
+    tc_cache *a = open_mode("frz", TC_COHERENCE_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(tc_set(a, "k", "old", 3, 0), TC_OK);
+    CU_ASSERT(atol(peer_ask(&b, "W k old")) >= 0);
+    th_redis_freeze(srv);
+    uint64_t t0 = th_now_ms();
+    CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
+    CU_ASSERT(th_now_ms() - t0 < 1500);
+    CU_ASSERT(stats_of(a).replay_queued >= 1);
+    /* the peer's link goes silent: its L1 is bypassed, Redis unreachable */
+    CU_ASSERT(atol(peer_ask(&b, "W k -")) >= 0);
+    th_redis_thaw(srv);
+    CU_ASSERT(WAIT_STAT(a, replay_done, 1));
+    redisReply *r = th_redis_cmd(srv, "EXISTS %s", "frz:{k}");
+    CU_ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+    CU_ASSERT_STRING_EQUAL(peer_ask(&b, "G k"), "M");
+    char buf[8];
+    CU_ASSERT_EQUAL(get_s(a, "k", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    tc_close(a);
+}
+
+static void prefix_and_flush(int mode, const char *ns)
+{
+    peer b;
+    CU_ASSERT_FATAL(peer_start(&b, ns, mode) == 0);
+    tc_cache *a = open_mode(ns, mode);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(tc_set(a, "inv:1", "i1", 2, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_set(a, "inv:2", "i2", 2, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_set(a, "user:1", "u1", 2, 0), TC_OK);
+    CU_ASSERT(atol(peer_ask(&b, "W inv:1 i1")) >= 0);
+    CU_ASSERT(atol(peer_ask(&b, "W user:1 u1")) >= 0);
+    CU_ASSERT_EQUAL(tc_del_prefix(a, "inv:"), TC_OK);
+    CU_ASSERT(atol(peer_ask(&b, "W inv:1 -")) >= 0);
+    CU_ASSERT_STRING_EQUAL(peer_ask(&b, "G user:1"), "V u1");
+    CU_ASSERT_EQUAL(tc_flush(a), TC_OK);
+    CU_ASSERT(atol(peer_ask(&b, "W user:1 -")) >= 0);
+    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    tc_close(a);
+}
+
+static void test_prefix_flush_tracking(void)
+{
+    prefix_and_flush(TC_COHERENCE_AUTO, "pft");
+}
+
+static void test_prefix_flush_channel(void)
+{
+    prefix_and_flush(TC_COHERENCE_CHANNEL, "pfc");
+}
+
+static void test_foreign_channel_message(void)
+{
+    tc_cache *c = open_mode("fcm", TC_COHERENCE_CHANNEL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    uint64_t errs = stats_of(c).codec_errors;
+    raw("PUBLISH fcm:__tc:inval %s", "not a message");
+    raw("PUBLISH fcm:__tc:inval %s", "\x94\x01\x09\x00\xc4\x00");
+    CU_ASSERT(WAIT_STAT(c, codec_errors, errs + 2));
+    CU_ASSERT_EQUAL(stats_of(c).coherent, 1);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    tc_close(c);
+}
+
+/* A prefork parent opens, then forks: each child uses the inherited
+   handle. No shared socket, coherence between the children. */
+static int prefork_child(tc_cache *c, int i, int go_fd)
+{
+    char key[16], val[16], buf[32];
+    int bad = 0;
+    snprintf(key, sizeof(key), "child%d", i);
+    snprintf(val, sizeof(val), "from%d", i);
+    bad += wait_value(c, "base", "v0") < 0;
+    for (int j = 0; j < 200; j++) /* interleaved traffic on each socket */
+        bad += tc_set(c, key, val, strlen(val), 0) != TC_OK;
+    for (int j = 0; j < 4; j++) {
+        char other[16], want[16];
+        snprintf(other, sizeof(other), "child%d", j);
+        snprintf(want, sizeof(want), "from%d", j);
+        bad += wait_value(c, other, want) < 0;
+    }
+    char go;
+    bad += read(go_fd, &go, 1) != 1; /* the parent has overwritten base */
+    bad += wait_value(c, "base", "v1") < 0;
+    bad += get_s(c, "base", buf, sizeof(buf)) != TC_OK;
+    tc_close(c);
+    return bad;
+}
+
+/* ThreadSanitizer cannot follow a child that starts threads after a fork
+   of a threaded parent: glibc hands the new thread the dead listener's
+   descriptor, and TSan aborts on the reused id. The plain, ASan and
+   valgrind runs cover this test. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+static void test_prefork(void)
+{
+#ifdef UNDER_TSAN
+    fprintf(stderr, "  skipped under ThreadSanitizer (see the comment)\n");
+    return;
+#endif
+    tc_cache *c = open_mode("pre", TC_COHERENCE_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(tc_set(c, "base", "v0", 2, 0), TC_OK);
+    int go[2];
+    CU_ASSERT_FATAL(pipe(go) == 0);
+    pid_t kids[4];
+    for (int i = 0; i < 4; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(prefork_child(c, i, go[0]));
+    }
+    /* the parent keeps using its handle meanwhile */
+    for (int i = 0; i < 4; i++) {
+        char key[16], want[16];
+        snprintf(key, sizeof(key), "child%d", i);
+        snprintf(want, sizeof(want), "from%d", i);
+        CU_ASSERT(wait_value(c, key, want) >= 0);
+    }
+    CU_ASSERT_EQUAL(tc_set(c, "base", "v1", 2, 0), TC_OK);
+    CU_ASSERT(write(go[1], "gggg", 4) == 4);
+    for (int i = 0; i < 4; i++) {
+        int st = 0;
+        waitpid(kids[i], &st, 0);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    close(go[0]);
+    close(go[1]);
+    tc_stats_info s = stats_of(c);
+    CU_ASSERT_EQUAL(s.coherent, 1);
+    CU_ASSERT_EQUAL(s.backend_errors, 0);
+    tc_close(c);
+}
+
+/* ---- the stress run ----
+   Each key has one writer process, so its versions are totally ordered
+   by the writer's sequence numbers. Every process logs its operations
+   with CLOCK_MONOTONIC (one clock for the machine); the checker counts
+   reads that returned a version older than one whose write had been
+   acknowledged more than STALE_MS before the read began. */
+
+#define STRESS_PROCS 3
+#define STRESS_KEYS 6 /* per process */
+#define STRESS_SLOTS 8192
+#define STALE_MS 100
+
+typedef struct op {
+    int key;             /* global key number */
+    int write;           /* 1: set or delete, 0: read */
+    long seq;            /* write: its version (odd: set, even: delete);
+                            read: the version read, 0 for a miss */
+    uint64_t start, end; /* microseconds */
+} op;
+
+static uint64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static void stress_proc(int id, int mode, const char *ns, double seconds,
+                        op *log, int *nlog)
+{
+    tc_cache *c = open_mode(ns, mode);
+    if (!c)
+        _exit(3);
+    long seq[STRESS_PROCS * STRESS_KEYS] = {0};
+    unsigned r = 7u + (unsigned)id * 104729u;
+    uint64_t stop = now_us() + (uint64_t)(seconds * 1e6);
+    int n = 0;
+    while (now_us() < stop && n < STRESS_SLOTS) {
+        r = r * 1103515245u + 12345u;
+        int k = (int)((r >> 8) % (STRESS_PROCS * STRESS_KEYS));
+        char key[16], val[32], buf[32];
+        snprintf(key, sizeof(key), "k%d", k);
+        op *o = &log[n++];
+        o->key = k;
+        o->start = now_us();
+        if (k / STRESS_KEYS == id && (r >> 20) % 3 == 0) { /* my key */
+            long v = ++seq[k];
+            o->write = 1;
+            o->seq = v;
+            if (v % 2) {
+                snprintf(val, sizeof(val), "%ld", v);
+                tc_set(c, key, val, strlen(val), 0);
+            } else {
+                tc_del(c, key);
+            }
+        } else {
+            o->write = 0;
+            o->seq = get_s(c, key, buf, sizeof(buf)) == TC_OK ? atol(buf) : 0;
+        }
+        o->end = now_us();
+        usleep((r >> 4) % 400);
+    }
+    *nlog = n;
+    tc_close(c);
+}
+
+/* Counts stale reads in the merged logs. */
+static long check_stale(op **logs, const int *n, long *reads)
+{
+    long stale = 0;
+    *reads = 0;
+    for (int p = 0; p < STRESS_PROCS; p++)
+        for (int i = 0; i < n[p]; i++) {
+            const op *rd = &logs[p][i];
+            if (rd->write)
+                continue;
+            ++*reads;
+            /* the newest version of rd->key acknowledged before the
+               read began minus the bound */
+            long newest = -1;
+            const op *w = logs[rd->key / STRESS_KEYS];
+            for (int j = 0; j < n[rd->key / STRESS_KEYS]; j++)
+                if (w[j].write && w[j].key == rd->key &&
+                    w[j].end + STALE_MS * 1000 < rd->start &&
+                    w[j].seq > newest)
+                    newest = w[j].seq;
+            if (newest < 0)
+                continue;
+            /* A value (odd version) must be at least that new. A miss is
+               right after a delete (even version), or when a newer
+               delete had begun before the read ended. */
+            long got = rd->seq;
+            int ok = got ? got >= newest : newest % 2 == 0;
+            for (int j = 0; !ok && !got && j < n[rd->key / STRESS_KEYS]; j++)
+                ok = w[j].write && w[j].key == rd->key && w[j].seq > newest &&
+                     w[j].seq % 2 == 0 && w[j].start < rd->end;
+            stale += !ok;
+        }
+    return stale;
+}
+
+static void *mmap_shared(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void stress(int mode, const char *ns, double seconds)
+{
+    op *logs[STRESS_PROCS];
+    int n[STRESS_PROCS];
+    pid_t pids[STRESS_PROCS];
+    for (int p = 0; p < STRESS_PROCS; p++) {
+        logs[p] = mmap_shared(STRESS_SLOTS * sizeof(op) + sizeof(int));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(logs[p]);
+    }
+    for (int p = 0; p < STRESS_PROCS; p++) {
+        pids[p] = fork();
+        if (pids[p] == 0) {
+            int *cnt = (int *)(logs[p] + STRESS_SLOTS);
+            stress_proc(p, mode, ns, seconds, logs[p], cnt);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < STRESS_PROCS; p++) {
+        int st = 0;
+        waitpid(pids[p], &st, 0);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        n[p] = *(int *)(logs[p] + STRESS_SLOTS);
+    }
+    long reads;
+    long stale = check_stale(logs, n, &reads);
+    long writes = 0;
+    for (int p = 0; p < STRESS_PROCS; p++)
+        for (int i = 0; i < n[p]; i++)
+            writes += logs[p][i].write;
+    fprintf(stderr,
+            "  stress (%s, %.1f s): %d processes, %ld reads, %ld writes, "
+            "%ld stale (> %d ms)\n",
+            mode == TC_COHERENCE_CHANNEL ? "channel" : "tracking", seconds,
+            STRESS_PROCS, reads, writes, stale, STALE_MS);
+    CU_ASSERT(reads > 100);
+    CU_ASSERT(writes > 20);
+    CU_ASSERT_EQUAL(stale, 0);
+    for (int p = 0; p < STRESS_PROCS; p++)
+        munmap(logs[p], STRESS_SLOTS * sizeof(op) + sizeof(int));
+}
+
+static double stress_seconds(void)
+{
+    const char *s = getenv("TC_STRESS_SECONDS");
+    double v = s ? atof(s) : 0;
+    return v > 0 ? v : 2.0;
+}
+
+static void test_stress_tracking(void)
+{
+    stress(TC_COHERENCE_AUTO, "stt", stress_seconds());
+}
+
+static void test_stress_channel(void)
+{
+    stress(TC_COHERENCE_CHANNEL, "stc", stress_seconds());
+}
+
+/* ---- lag, in one process: set/del on one cache, spin on the other's
+   L1 until the entry is gone; beside a raw PUBLISH -> receive ---- */
+
+static long since_us(uint64_t t0)
+{
+    return (long)(now_us() - t0);
+}
+
+static tc_value *l1_peek(tc_cache *c)
+{
+    return tc__l1_get(c->l1, "lag", 3, tc__hash("lag", 3), UINT64_MAX);
+}
+
+static void lag_of(int mode, const char *ns, const char *label)
+{
+    tc_cache *a = open_mode(ns, mode), *b = open_mode(ns, mode);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    long lag[200];
+    int n = 0, lost = 0;
+    for (int i = 0; i < 200; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "v%d", i);
+        tc_set(a, "lag", v, strlen(v), 0);
+        if (wait_value(b, "lag", v) < 0 || !warm(b, "lag"))
+            continue;
+        tc_value *held;
+        uint64_t t0;
+        if (i % 2) {
+            snprintf(v, sizeof(v), "w%d", i);
+            tc_set(a, "lag", v, strlen(v), 0);
+        } else {
+            tc_del(a, "lag");
+        }
+        t0 = now_us();
+        while ((held = l1_peek(b)) && since_us(t0) < BOUND_MS * 1000L)
+            tc_value_release(held);
+        if (held) {
+            tc_value_release(held);
+            lost++;
+        } else {
+            lag[n++] = since_us(t0);
+        }
+    }
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT(n > 100);
+    report(label, lag, n);
+    tc_close(a);
+    tc_close(b);
+}
+
+static void test_lag(void)
+{
+    /* the floor: a raw PUBLISH, received on a subscribed connection */
+    redisContext *sub = th_redis_connect(srv), *pub = th_redis_connect(srv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pub);
+    freeReplyObject(redisCommand(sub, "SUBSCRIBE floor"));
+    long raw_lag[200];
+    for (int i = 0; i < 200; i++) {
+        uint64_t t0 = now_us();
+        freeReplyObject(redisCommand(pub, "PUBLISH floor x"));
+        void *r = NULL;
+        CU_ASSERT_EQUAL(redisGetReply(sub, &r), REDIS_OK);
+        raw_lag[i] = since_us(t0);
+        freeReplyObject(r);
+    }
+    report("raw PUBLISH -> receive (floor)", raw_lag, 200);
+    redisFree(sub);
+    redisFree(pub);
+    lag_of(TC_COHERENCE_AUTO, "lgt", "set/del -> other L1 drop (tracking)");
+    lag_of(TC_COHERENCE_CHANNEL, "lgc", "set/del -> other L1 drop (channel)");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* a dead peer fails its test, not the run */
+    srv = th_redis_start();
+    if (!srv)
+        return 1;
+    static const th_test tests[] = {
+        {"overwrite_delete_tracking", test_overwrite_delete_tracking},
+        {"overwrite_delete_channel", test_overwrite_delete_channel},
+        {"external_changes", test_external_changes},
+        {"client_kill_pubsub", test_client_kill_pubsub},
+        {"delete_while_frozen", test_delete_while_frozen},
+        {"prefix_flush_tracking", test_prefix_flush_tracking},
+        {"prefix_flush_channel", test_prefix_flush_channel},
+        {"foreign_channel_message", test_foreign_channel_message},
+        {"prefork", test_prefork},
+        {"stress_tracking", test_stress_tracking},
+        {"stress_channel", test_stress_channel},
+        {"lag", test_lag},
+        {NULL, NULL},
+    };
+    int rc = th_run("coherence", tests);
+    th_redis_stop(srv);
+    return rc;
+}
