@@ -48,7 +48,7 @@ struct tc__coh {
     atomic_int coherent;
     atomic_int tracking;
 
-    pthread_mutex_t mu; /* guards ctx and settled */
+    pthread_mutex_t mu; /* guards ctx, settled, and message dispatch */
     pthread_cond_t cv;
     int settled;       /* the first subscription attempt is over */
     redisContext *ctx; /* the listener's connection, for fork cleanup */
@@ -251,20 +251,27 @@ static int write_ping(redisContext *ctx)
     return 0;
 }
 
-/* Reads what arrived and hands each message to on_reply. */
+/* Reads what arrived and hands each message to on_reply. Dispatch runs
+   under mu so that fork()'s prepare handler, which takes mu, never
+   catches a reply half handled: a child would inherit it with no owner
+   (the socket read itself is outside the lock). */
 static int read_messages(tc__coh *h, redisContext *ctx)
 {
     if (redisBufferRead(ctx) != REDIS_OK)
         return -1;
+    int rc = 0;
+    pthread_mutex_lock(&h->mu);
     for (;;) {
         void *r = NULL;
         if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
-            return -1;
+            rc = -1;
         if (!r)
-            return 0;
+            break;
         on_reply(h, r);
         freeReplyObject(r);
     }
+    pthread_mutex_unlock(&h->mu);
+    return rc;
 }
 
 /* Serves the subscribed link until it fails or stop is asked. */

@@ -3,9 +3,15 @@
  * exported from the shared library; non-static names start with tc__.
  *
  * Lock order (the only one in the library; take them in this order):
- *   1. l2 pool mutex           (l2.c; held only to take or give back a slot)
- *   2. an L1 shard mutex       (l1.c; never two shards at once)
- * No lock is held across network I/O or a user callback.
+ *   0. the fork registry, then a cache's fork_mu   (fork.c)
+ *   1. l2 pool mutex       (l2.c; held only to take or give back a slot)
+ *   2. replay queue mutex  (replay.c; held only to edit the list)
+ *   3. listener mutex      (coherence.c; held while it dispatches messages)
+ *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
+ *                           fork prepare handler, which takes all in order)
+ * No lock is held across network I/O or a user callback; the one wait
+ * under a lock is a child's first call after fork(), which holds fork_mu
+ * while its new listener subscribes (bounded by the timeouts).
  */
 #ifndef TC_INTERNAL_H
 #define TC_INTERNAL_H
