@@ -52,7 +52,8 @@ extern "C" {
     XX(EBACKEND, -4, "redis failed or is unreachable")                        \
     XX(ECODEC, -5, "stored bytes are not a valid tiercache value")            \
     XX(ECOMPUTE, -6, "the compute callback failed")                           \
-    XX(ETIMEOUT, -7, "waited too long for another computation")
+    XX(ETIMEOUT, -7, "waited too long for another computation")               \
+    XX(ABSENT, 2, "known to be absent (a cached negative result)")
 
 typedef enum {
 #define TC_STATUS_ENUM_(name, code, msg) TC_##name = (code),
@@ -136,6 +137,16 @@ typedef struct tc_options {
     uint32_t replay_max; /* invalidations queued while Redis is away, 10000;
                             past it the namespace is flushed on return */
 
+    /* tc_fetch */
+    uint32_t lease_ms;      /* how long a computation holds its key, 10000 */
+    uint32_t fetch_wait_ms; /* longest wait for another's computation before
+                               TC_ETIMEOUT, 10000 */
+    uint32_t refresh_beta_milli; /* early refresh beta x 1000 (XFetch);
+                                    1000 = 1.0; 0 turns it off */
+    uint32_t ttl_jitter_pct;     /* TTLs of computed values shortened by up to
+                                    this percentage at random, 0..50; 0 */
+    uint32_t negative_ttl_ms;    /* lifetime of a cached "absent", 5000 */
+
     int strict; /* 1: Redis failures return TC_EBACKEND, codec TC_ECODEC */
     uint32_t breaker_failures;    /* consecutive failures that open it, 3 */
     uint32_t breaker_cooldown_ms; /* back-off cap before a probe, 1000 */
@@ -196,15 +207,47 @@ TC_EXTERN size_t tc_value_len(const tc_value *v);
 TC_EXTERN void tc_value_release(tc_value *v);
 
 /*
- * Get-or-compute, the C form of @cached(expire=...). On a miss, `fn` runs
- * on the calling thread with no lock held; on success (return 0) it hands
- * over a malloc'd buffer in *val and *len (tiercache frees it) and may lower
- * *ttl_ms. A non-zero return is TC_ECOMPUTE and nothing is stored.
+ * Get-or-compute, the C form of @cached(expire=...).
+ *
+ * L1, then Redis; on a miss one caller computes while the others wait for
+ * its result: the other threads of this process (single-flight), and
+ * other processes through a lease in Redis. A computation that started
+ * before a tc_del of its key never stores its result (the lease is gone),
+ * though its caller still gets it. A value close to its expiry is
+ * recomputed early by one caller while the rest keep getting it (XFetch).
+ *
+ * `fn` runs on the calling thread with no lock held. It returns:
+ *   0          a value: it hands over a malloc'd buffer in *val and *len
+ *              (tiercache frees it) and may lower *ttl_ms (0: return the
+ *              value but do not store it);
+ *   TC_ABSENT  the value does not exist: that is cached for
+ *              negative_ttl_ms and tc_fetch returns TC_ABSENT;
+ *   else       a failure: TC_ECOMPUTE, nothing is stored and nothing is
+ *              freed (the callback keeps whatever it allocated).
+ *
+ * Returns TC_OK with *out a new reference, TC_ABSENT (*out NULL),
+ * TC_ECOMPUTE, TC_ETIMEOUT (another computation took longer than
+ * fetch_wait_ms), TC_EINVAL, TC_ETOOBIG, TC_ENOMEM; strict: TC_EBACKEND,
+ * TC_ECODEC.
  */
 typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
                              uint32_t *ttl_ms);
 TC_EXTERN int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms,
                        tc_compute_fn fn, void *ud, tc_value **out);
+
+/*
+ * tc_fetch with the key built by tc_key from `name` and the arguments that
+ * fmt describes: the function behind TC_CACHED. The key must fit in
+ * TC_KEY_MAX bytes (it always does for names under 64 bytes).
+ */
+#define TC_KEY_MAX 128
+TC_EXTERN int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name,
+                        tc_compute_fn fn, void *ud, tc_value **out,
+                        const char *fmt, ...);
+/* TC_CACHED(cache, ttl_ms, fn, ud, &out, fmt, args...): the key is
+   fn's name plus the hashed arguments, as @cached(expire=...) does. */
+#define TC_CACHED(c, ttl_ms, fn, ud, out, ...)                                \
+    tc_cached((c), (ttl_ms), #fn, (fn), (ud), (out), __VA_ARGS__)
 
 /*
  * Builds "fn:<32 hex digits>" into out: XXH3-128 over the MessagePack

@@ -77,6 +77,8 @@ int tc_open(tc_cache **out, const tc_options *opt)
         rc = tc__l2_create(&c->l2, &c->opt, &c->lg, &c->ctr);
     if (rc == TC_OK && c->l2)
         rc = tc__replay_create(&c->replay, o.replay_max);
+    if (rc == TC_OK)
+        rc = tc__flights_create(&c->flights);
     tc__fork_register(c); /* before the listener: its lock is in there */
     if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)
         rc = tc__coh_start(&c->coh, c);
@@ -95,6 +97,7 @@ void tc_close(tc_cache *c)
     if (c->l1) /* else tc_open failed before registering */
         tc__fork_unregister(c);
     tc__coh_stop(c->coh);
+    tc__flights_destroy(c->flights);
     tc__replay_destroy(c->replay);
     tc__l2_destroy(c->l2);
     tc__l1_destroy(c->l1);
@@ -127,8 +130,8 @@ static uint64_t l1_max_age(const tc_cache *c)
 
 /* Puts into the L1 under the same rule, with the TTL cut to the degraded
    lifetime while the link is down. */
-static void l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-                    tc_value *v, uint64_t ttl, uint64_t epoch)
+void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                 tc_value *v, uint64_t ttl, uint64_t epoch)
 {
     uint64_t max_age = l1_max_age(c);
     if (max_age == 0)
@@ -142,7 +145,6 @@ static void l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 typedef struct fill {
     const tc_cache *c;
     tc_value *v;
-    uint64_t expires_at; /* wall ms, 0 = none */
 } fill;
 
 /* Runs on the reply bytes of a GET: they may be anyone's, so the codec
@@ -151,14 +153,18 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
 {
     fill *f = ud;
     tc__envelope e;
-    /* No flag is defined yet: a value with one (compressed by a newer
-       writer, say) must not be returned as if it were plain bytes. */
+    /* An unknown flag (compression by a newer writer, say) must not be
+       returned as if the payload were plain bytes. */
     if (tc__env_decode(buf, len, f->c->opt.max_value_bytes, &e) != TC_OK ||
-        e.flags != 0)
+        (e.flags & ~TC__FLAGS_KNOWN) != 0)
         return TC_ECODEC;
     f->v = tc__value_new(e.payload, e.payload_len);
-    f->expires_at = e.expires_at_ms;
-    return f->v ? TC_OK : TC_ENOMEM;
+    if (!f->v)
+        return TC_ENOMEM;
+    f->v->flags = e.flags;
+    f->v->delta_ms = e.delta_ms;
+    f->v->expires_at = e.expires_at_ms;
+    return TC_OK;
 }
 
 /* How long a value read from Redis may live in the L1: what Redis has
@@ -202,20 +208,34 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         return TC_ENOMEM;
     /* The epoch is read before the GET is sent: see tc__l1_put. */
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    fill f = {c, NULL, 0};
+    fill f = {c, NULL};
     int rc = tc__l2_get(c->l2, rk.s, rk.len, fill_from_reply, &f);
     tc__rkey_done(&rk);
     if (rc == TC_OK) {
         TC__INC(c->ctr.l2_hits);
-        uint64_t ttl = l1_ttl_of(c, f.expires_at);
+        uint64_t ttl = l1_ttl_of(c, f.v->expires_at);
         if (ttl)
-            l1_fill(c, key, klen, hash, f.v, ttl, epoch);
+            tc__l1_fill(c, key, klen, hash, f.v, ttl, epoch);
         *out = f.v;
         return TC_OK;
     }
     if (rc == TC_MISS)
         TC__INC(c->ctr.l2_misses);
     return tc__soften(c, rc);
+}
+
+int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+               tc_value **out)
+{
+    uint64_t max_age = l1_max_age(c);
+    tc_value *v = max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
+    if (v) {
+        TC__INC(c->ctr.l1_hits);
+        *out = v;
+        return TC_OK;
+    }
+    TC__INC(c->ctr.l1_misses);
+    return c->l2 ? get_l2(c, key, klen, hash, out) : TC_MISS;
 }
 
 int tc_get(tc_cache *c, const char *key, tc_value **out)
@@ -227,18 +247,14 @@ int tc_get(tc_cache *c, const char *key, tc_value **out)
     int rc = tc__check_key(c, key, &klen);
     if (rc == TC_OK)
         rc = tc__enter(c);
-    if (rc != TC_OK)
-        return rc;
-    uint64_t hash = tc__hash(key, klen);
-    uint64_t max_age = l1_max_age(c);
-    tc_value *v = max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
-    if (v) {
-        TC__INC(c->ctr.l1_hits);
-        *out = v;
-        return TC_OK;
+    if (rc == TC_OK)
+        rc = tc__lookup(c, key, klen, tc__hash(key, klen), out);
+    if (rc == TC_OK && ((*out)->flags & TC__FLAG_ABSENT)) {
+        tc_value_release(*out); /* a cached "absent" (tc_fetch) */
+        *out = NULL;
+        rc = TC_ABSENT;
     }
-    TC__INC(c->ctr.l1_misses);
-    return c->l2 ? get_l2(c, key, klen, hash, out) : TC_MISS;
+    return rc;
 }
 
 int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
@@ -267,6 +283,9 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
               uint32_t ttl_ms, uint32_t delta_ms)
 {
     uint64_t hash = tc__hash(key, klen);
+    /* v is new and not shared yet: its metadata can still be set. */
+    v->expires_at = tc__add_sat(tc__wall_ms(), ttl_ms);
+    v->delta_ms = delta_ms;
     if (!c->l2) {
         tc__l1_put(c->l1, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
         return TC_OK;
@@ -274,11 +293,11 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     int rc = tc__replay_run(c) == TC_OK ? TC_OK : TC_EBACKEND;
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
     if (rc == TC_OK)
-        rc = tc__set_l2(c, key, klen, v, ttl_ms, delta_ms);
+        rc = tc__set_l2(c, key, klen, v, ttl_ms);
     if (rc == TC_OK)
         rc = tc__publish_set(c, key, klen);
     if (rc == TC_OK) {
-        l1_fill(c, key, klen, hash, v, ttl_ms, epoch);
+        tc__l1_fill(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
     }
     if (rc == TC_ENOMEM)
@@ -291,7 +310,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     if (c->opt.strict)
         return TC_EBACKEND;
     /* Degraded: the L1 serves what it was given, if the rule allows. */
-    l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
+    tc__l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
     return TC_OK;
 }
 

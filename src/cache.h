@@ -10,14 +10,17 @@
 #include "l2.h"
 
 typedef struct tc__replay tc__replay;
+typedef struct tc__flights tc__flights;
+typedef struct tc__flight tc__flight;
 
 struct tc_cache {
     tc_options opt; /* a copy, fixed after tc_open */
     tc__logger lg;
     tc__l1 *l1;
-    tc__l2 *l2;         /* NULL: L1-only */
-    tc__coh *coh;       /* NULL: no invalidation listener */
-    tc__replay *replay; /* with l2 */
+    tc__l2 *l2;           /* NULL: L1-only */
+    tc__coh *coh;         /* NULL: no invalidation listener */
+    tc__replay *replay;   /* with l2 */
+    tc__flights *flights; /* tc_fetch computations under way */
     tc__counters ctr;
 
     /* fork.c: the fork generation this handle was made for, and the
@@ -36,8 +39,17 @@ int tc__check_value(const tc_cache *c, const void *val, size_t len);
 /* Redis trouble (TC_EBACKEND, TC_ECODEC) becomes a miss unless strict;
    counted. */
 int tc__soften(tc_cache *c, int rc);
+/* L1, then Redis (filling the L1 under the rule). TC_OK with *out a new
+   reference (possibly a cached "absent": check TC__FLAG_ABSENT), TC_MISS,
+   or an error softened by tc__soften. */
+int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+               tc_value **out);
+/* Puts v in the L1 if the rule allows (link up, or the degraded age). */
+void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                 tc_value *v, uint64_t ttl, uint64_t epoch);
 /* Writes v to Redis, then to the L1 under the fill rule; a write that did
-   not reach Redis is queued for replay. */
+   not reach Redis is queued for replay. v must not be shared yet: its
+   expiry and delta are set here. */
 int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
               uint32_t ttl_ms, uint32_t delta_ms);
 
@@ -51,9 +63,11 @@ typedef struct tc__rkey {
 int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
                   tc__rkey *rk);
 void tc__rkey_done(tc__rkey *rk);
+/* The envelope of v (its flags, expiry and delta) in a new buffer. */
+int tc__envelope_of(const tc_value *v, char **buf, size_t *len);
 /* SET <ns>:{key} <envelope of v> PX ttl_ms. */
 int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
-               uint32_t ttl_ms, uint32_t delta_ms);
+               uint32_t ttl_ms);
 /* After a SET: the channel message, when Redis does not track for us. */
 int tc__publish_set(tc_cache *c, const char *key, size_t klen);
 /* The Redis side of an invalidation (kind TC__INVAL_*): DEL a key and its
@@ -73,6 +87,42 @@ int tc__replay_run(tc_cache *c);
 void tc__replay_lock(tc__replay *q);
 void tc__replay_unlock(tc__replay *q);
 void tc__replay_after_fork(tc__replay *q);
+
+/* ---- flight.c: single-flight ---- */
+int tc__flights_create(tc__flights **out);
+void tc__flights_destroy(tc__flights *t); /* NULL-safe */
+/* Joins the computation of key: 1 = the caller leads (compute, then
+   tc__flight_land), 0 = it waits (tc__flight_wait), -1 = no memory. */
+int tc__flight_join(tc__flights *t, const char *key, size_t klen,
+                    tc__flight **out);
+/* Leads only if no one else does: 1 = leads, 0 = someone does. */
+int tc__flight_try_lead(tc__flights *t, const char *key, size_t klen,
+                        tc__flight **out);
+/* The leader's result (rc, v: v gets its own reference) to the waiters. */
+void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v);
+/* Waits at most wait_ms: the leader's rc and a new reference to its
+   value, or TC_ETIMEOUT. Either way the caller is done with f. */
+int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
+                    tc_value **out);
+void tc__flight_leave(tc__flights *t, tc__flight *f);
+void tc__flights_lock(tc__flights *t);
+void tc__flights_unlock(tc__flights *t);
+void tc__flights_after_fork(tc__flights *t);
+
+/* ---- lease.c: leases across processes ---- */
+extern const char tc__store_script[], tc__store_sha[];
+extern const char tc__release_script[], tc__release_sha[];
+/* SET <lease> token NX PX lease_ms: TC_OK taken, TC_MISS held by another,
+   TC_EBACKEND. */
+int tc__lease_take(tc_cache *c, const char *key, size_t klen,
+                   const char *token);
+/* Stores v for ttl_ms if token still holds the lease (and drops the
+   lease): TC_OK stored, TC_MISS lease lost, TC_EBACKEND, TC_ENOMEM. */
+int tc__lease_store(tc_cache *c, const char *key, size_t klen,
+                    const char *token, const tc_value *v, uint32_t ttl_ms);
+/* Drops the lease if token still holds it. */
+int tc__lease_release(tc_cache *c, const char *key, size_t klen,
+                      const char *token);
 
 /* ---- fork.c ---- */
 void tc__fork_register(tc_cache *c);

@@ -1,23 +1,89 @@
-/* tc_fetch: get-or-compute, the C form of @cached(expire=...). This is the
-   plain version: L1, then Redis, then the callback, then store.
-   Single-flight, leases and early refresh come with DESIGN 7. */
+/*
+ * tc_fetch: get-or-compute without stampedes or stale sets (DESIGN 7).
+ *
+ *   1. L1, then Redis (tc__lookup).
+ *   2. Single-flight in the process (flight.c): one thread computes a
+ *      key, the others wait for its result.
+ *   3. A lease across processes (lease.c): the holder computes and stores
+ *      only while its token still holds; the others poll Redis with a
+ *      short back-off and take the lease themselves if it expires.
+ *   4. Early refresh (XFetch, Vattani et al., VLDB 2015): a hit with
+ *      now - delta * beta * ln(rand) >= expiry is recomputed by one caller
+ *      while the others keep getting the current value.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cache.h"
 
-static int compute(tc_cache *c, const char *key, size_t klen, uint32_t ttl,
-                   tc_compute_fn fn, void *ud, tc_value **out)
+/* ---- randomness for XFetch, jitter and lease tokens ---- */
+
+static uint64_t rng_next(void)
+{
+    static _Thread_local uint64_t s;
+    if (!s)
+        s = tc__mono_ms() ^ (uint64_t)(uintptr_t)&s ^ 0x9E3779B97F4A7C15ULL;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+/* Uniform in (0, 1]: ln() of it is finite. */
+static double rand01(void)
+{
+    return ((double)(rng_next() >> 11) + 1.0) / 9007199254740992.0;
+}
+
+/* 128 random bits as hex: a lease token no other caller will hold. */
+static void make_token(char out[33])
+{
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)rng_next(),
+             (unsigned long long)(rng_next() ^ tc__wall_ms()));
+}
+
+/* The TTL shortened by up to ttl_jitter_pct, so that keys computed
+   together do not expire together. */
+static uint32_t jittered(const tc_cache *c, uint32_t ttl)
+{
+    uint64_t span = (uint64_t)ttl * c->opt.ttl_jitter_pct / 100;
+    return span ? ttl - (uint32_t)(rng_next() % (span + 1)) : ttl;
+}
+
+static int should_refresh(const tc_cache *c, const tc_value *v)
+{
+    if (!c->opt.refresh_beta_milli || !v->expires_at || !v->delta_ms)
+        return 0;
+    double beta = c->opt.refresh_beta_milli / 1000.0;
+    double ahead = -(double)v->delta_ms * beta * log(rand01());
+    return (double)tc__wall_ms() + ahead >= (double)v->expires_at;
+}
+
+/* ---- computing ---- */
+
+/* Runs the callback. TC_OK with *out a new, unshared value (a cached
+   "absent" when the callback said so) and *ttl what to store it for (0:
+   do not store), TC_ECOMPUTE, TC_ETOOBIG, TC_ENOMEM. */
+static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
+                   tc_value **out, uint32_t *store_ttl)
 {
     void *val = NULL;
     size_t len = 0;
     uint32_t want = ttl;
     uint64_t t0 = tc__mono_ms();
+    *out = NULL;
     TC__INC(c->ctr.computes);
-    if (fn(ud, &val, &len, &want) != 0)
-        return TC_ECOMPUTE; /* nothing was handed over */
-    if (!val && len)
-        return TC_ECOMPUTE;
+    int r = fn(ud, &val, &len, &want);
     uint64_t delta = tc__mono_ms() - t0;
+    if (r == TC_ABSENT) { /* nothing was handed over */
+        val = NULL;
+        len = 0;
+        want = c->opt.negative_ttl_ms;
+    } else if (r != 0 || (!val && len)) {
+        return TC_ECOMPUTE; /* nothing was handed over */
+    }
     int rc = tc__check_value(c, val, len);
     tc_value *v = rc == TC_OK ? tc__value_new(val, len) : NULL;
     free(val); /* the callback's buffer is malloc'd: plain free */
@@ -25,14 +91,163 @@ static int compute(tc_cache *c, const char *key, size_t klen, uint32_t ttl,
         return rc;
     if (!v)
         return TC_ENOMEM;
-    /* The callback may lower the TTL (0: return it, keep no copy). */
-    if (want > ttl)
-        want = ttl;
-    if (want)
-        tc__store(c, key, klen, v, want,
-                  delta > UINT32_MAX ? UINT32_MAX : (uint32_t)delta);
+    v->flags = r == TC_ABSENT ? TC__FLAG_ABSENT : 0;
+    v->delta_ms = delta > UINT32_MAX ? UINT32_MAX : (uint32_t)delta;
+    /* The callback may lower the TTL, never raise it. */
+    *store_ttl = want > ttl && r != TC_ABSENT ? ttl : want;
     *out = v;
     return TC_OK;
+}
+
+/* Computes under the lease `token` and stores while it holds. */
+static int compute_leased(tc_cache *c, const char *key, size_t klen,
+                          uint64_t hash, uint64_t epoch, uint32_t ttl,
+                          tc_compute_fn fn, void *ud, const char *token,
+                          tc_value **out)
+{
+    uint32_t keep;
+    int rc = compute(c, fn, ud, ttl, out, &keep);
+    if (rc != TC_OK || keep == 0) {
+        tc__lease_release(c, key, klen, token);
+        return rc;
+    }
+    tc_value *v = *out;
+    v->expires_at = tc__add_sat(tc__wall_ms(), keep);
+    int sr = tc__lease_store(c, key, klen, token, v, keep);
+    if (sr == TC_OK && tc__publish_set(c, key, klen) != TC_OK)
+        sr = TC_EBACKEND;
+    if (sr == TC_OK) {
+        tc__l1_fill(c, key, klen, hash, v, keep, epoch);
+    } else if (sr == TC_MISS) {
+        /* The lease is gone: a tc_del came after this computation began
+           (or the lease expired and another caller holds it now). */
+        tc__log(&c->lg, TC_LOG_DEBUG, "lease lost: result not stored");
+    } else {
+        TC__INC(c->ctr.degraded_ops); /* it may have landed: undo it */
+        tc__replay_push(c, TC__INVAL_KEY, key, klen);
+    }
+    return TC_OK;
+}
+
+/* Redis is away: single-flight still holds here, and the value goes to
+   the L1 (if the rule allows) but not to Redis. */
+static int compute_local(tc_cache *c, const char *key, size_t klen,
+                         uint64_t hash, uint64_t epoch, uint32_t ttl,
+                         tc_compute_fn fn, void *ud, tc_value **out)
+{
+    uint32_t keep;
+    int rc = compute(c, fn, ud, ttl, out, &keep);
+    if (rc == TC_OK && keep) {
+        (*out)->expires_at = tc__add_sat(tc__wall_ms(), keep);
+        tc__l1_fill(c, key, klen, hash, *out, keep,
+                    c->l2 ? epoch : TC__EPOCH_ANY);
+    }
+    return rc;
+}
+
+static void nap_ms(unsigned ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The leader's work on a miss: take the lease and compute, or wait for
+   the holder's value in Redis, taking the lease over if it expires. */
+static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out)
+{
+    uint64_t epoch = tc__l1_epoch(c->l1, hash);
+    if (!c->l2)
+        return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out);
+    char token[33];
+    make_token(token);
+    uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
+    for (unsigned pause = 2;; pause = pause < 32 ? pause * 2 : 50) {
+        int lr = tc__replay_run(c);
+        if (lr == TC_OK)
+            lr = tc__lease_take(c, key, klen, token);
+        if (lr == TC_OK)
+            return compute_leased(c, key, klen, hash, epoch, ttl, fn, ud,
+                                  token, out);
+        if (lr != TC_MISS) {
+            TC__INC(c->ctr.degraded_ops);
+            if (c->opt.strict)
+                return TC_EBACKEND;
+            return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out);
+        }
+        /* Another process computes: its value will appear in Redis. */
+        if (tc__mono_ms() >= deadline)
+            return TC_ETIMEOUT;
+        nap_ms(pause);
+        epoch = tc__l1_epoch(c->l1, hash);
+        int rc = tc__lookup(c, key, klen, hash, out);
+        if (rc != TC_MISS)
+            return rc;
+    }
+}
+
+/* A hit close to expiry: one caller recomputes, if no one else is. */
+static tc_value *refresh(tc_cache *c, const char *key, size_t klen,
+                         uint64_t hash, uint32_t ttl, tc_compute_fn fn,
+                         void *ud, tc_value *cur)
+{
+    tc__flight *f;
+    if (!c->l2 || tc__flight_try_lead(c->flights, key, klen, &f) != 1)
+        return cur;
+    uint64_t epoch = tc__l1_epoch(c->l1, hash);
+    char token[33];
+    make_token(token);
+    tc_value *nv = NULL;
+    int rc = TC_MISS;
+    if (tc__lease_take(c, key, klen, token) == TC_OK)
+        rc =
+            compute_leased(c, key, klen, hash, epoch, ttl, fn, ud, token, &nv);
+    /* Waiters that joined meanwhile get the new value, or retry. */
+    tc__flight_land(c->flights, f, rc, rc == TC_OK ? nv : NULL);
+    if (rc != TC_OK || !nv)
+        return cur;
+    tc_value_release(cur);
+    return nv;
+}
+
+/* TC_OK with the value, or TC_ABSENT for a cached "absent". */
+static int deliver(int rc, tc_value *v, tc_value **out)
+{
+    if (rc == TC_OK && v && (v->flags & TC__FLAG_ABSENT)) {
+        tc_value_release(v);
+        v = NULL;
+        rc = TC_ABSENT;
+    }
+    *out = rc == TC_OK ? v : NULL;
+    if (rc != TC_OK)
+        tc_value_release(v);
+    return rc;
+}
+
+static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                      uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out)
+{
+    uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
+    for (;;) {
+        tc__flight *f;
+        tc_value *v = NULL;
+        int role = tc__flight_join(c->flights, key, klen, &f);
+        if (role < 0)
+            return TC_ENOMEM;
+        if (role == 1) {
+            int rc = lead(c, key, klen, hash, ttl, fn, ud, &v);
+            tc__flight_land(c->flights, f, rc, v);
+            return deliver(rc, v, out);
+        }
+        uint64_t now = tc__mono_ms();
+        uint32_t left = now < deadline ? (uint32_t)(deadline - now) : 0;
+        int rc = tc__flight_wait(c->flights, f, left, &v);
+        /* The leader found nothing to share (its refresh lost a race):
+           try again, as leader or waiter, while time is left. */
+        if (rc == TC_MISS && tc__mono_ms() < deadline)
+            continue;
+        return deliver(rc, v, out);
+    }
 }
 
 int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
@@ -43,13 +258,37 @@ int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
     *out = NULL;
     size_t klen;
     int rc = tc__check_key(c, key, &klen);
+    if (rc == TC_OK && !fn)
+        rc = TC_EINVAL;
+    if (rc == TC_OK)
+        rc = tc__enter(c);
     if (rc != TC_OK)
         return rc;
-    if (!fn)
-        return TC_EINVAL;
-    rc = tc_get(c, key, out);
+    uint32_t ttl = jittered(c, ttl_ms ? ttl_ms : c->opt.default_ttl_ms);
+    uint64_t hash = tc__hash(key, klen);
+    tc_value *v = NULL;
+    rc = tc__lookup(c, key, klen, hash, &v);
+    if (rc == TC_OK) {
+        if (should_refresh(c, v))
+            v = refresh(c, key, klen, hash, ttl, fn, ud, v);
+        return deliver(TC_OK, v, out);
+    }
     if (rc != TC_MISS)
         return rc;
-    return compute(c, key, klen, ttl_ms ? ttl_ms : c->opt.default_ttl_ms, fn,
-                   ud, out);
+    return fetch_miss(c, key, klen, hash, ttl, fn, ud, out);
+}
+
+int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name, tc_compute_fn fn,
+              void *ud, tc_value **out, const char *fmt, ...)
+{
+    if (out)
+        *out = NULL;
+    char key[TC_KEY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = tc_keyv(key, sizeof(key), name, fmt, ap);
+    va_end(ap);
+    if (rc != TC_OK)
+        return rc;
+    return tc_fetch(c, key, ttl_ms, fn, ud, out);
 }

@@ -13,7 +13,7 @@
  *
  * Lock order in prepare, the same as everywhere (internal.h): the
  * registry, then per cache fork_mu, the pool, the replay queue, the
- * listener, the shards in index order.
+ * single-flight table, the listener, the shards in index order.
  */
 #include <pthread.h>
 
@@ -36,6 +36,8 @@ static void lock_cache(tc_cache *c)
         tc__l2_lock(c->l2);
     if (c->replay)
         tc__replay_lock(c->replay);
+    if (c->flights)
+        tc__flights_lock(c->flights);
     if (c->coh)
         tc__coh_lock(c->coh);
     tc__l1_lock_all(c->l1);
@@ -46,6 +48,8 @@ static void unlock_cache(tc_cache *c)
     tc__l1_unlock_all(c->l1);
     if (c->coh)
         tc__coh_unlock(c->coh);
+    if (c->flights)
+        tc__flights_unlock(c->flights);
     if (c->replay)
         tc__replay_unlock(c->replay);
     if (c->l2)
@@ -117,6 +121,8 @@ int tc__fork_rebuild(tc_cache *c)
             tc__l2_after_fork(c->l2);
         if (c->replay)
             tc__replay_after_fork(c->replay);
+        if (c->flights)
+            tc__flights_after_fork(c->flights);
         tc__l1_clear(c->l1);
         if (c->coh)
             rc = tc__coh_after_fork(c->coh);

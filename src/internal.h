@@ -6,6 +6,7 @@
  *   0. the fork registry, then a cache's fork_mu   (fork.c)
  *   1. l2 pool mutex       (l2.c; held only to take or give back a slot)
  *   2. replay queue mutex  (replay.c; held only to edit the list)
+ *   2b. single-flight mutex (flight.c; held to join, land, or wait)
  *   3. listener mutex      (coherence.c; held while it dispatches messages)
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
@@ -57,9 +58,15 @@ void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
 /* ---- value.c ---- */
 struct tc_value {
     atomic_uint refs;
+    uint32_t flags;      /* TC__FLAG_*: as stored in the envelope */
+    uint32_t delta_ms;   /* what computing it took (early refresh) */
+    uint64_t expires_at; /* wall ms it expires in Redis, 0 = unknown */
     size_t len;
     unsigned char data[]; /* len bytes, then a NUL for convenience */
 };
+/* Envelope flags. A reader rejects a value with any other flag. */
+#define TC__FLAG_ABSENT 1u /* a cached negative result, no payload */
+#define TC__FLAGS_KNOWN TC__FLAG_ABSENT
 /* A new value holding a copy of data[0..len), one reference. NULL on OOM. */
 tc_value *tc__value_new(const void *data, size_t len);
 static inline tc_value *tc__value_ref(tc_value *v)

@@ -301,6 +301,10 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         s->dropped = 1;
         note_failure(l2, cl->probe, err);
         rc = TC_EBACKEND;
+    } else if (r->type == REDIS_REPLY_ERROR &&
+               strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        note_success(l2, cl->probe); /* expected: the caller sends EVAL */
+        rc = TC_EBACKEND;
     } else if (r->type == REDIS_REPLY_ERROR) {
         TC__INC(l2->ctr->backend_errors);
         tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", r->str);
@@ -390,6 +394,20 @@ int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
         else
             rc = r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
     }
+    freeReplyObject(r);
+    return rc;
+}
+
+int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
+                tc__l2_reply_fn fn, void *ud)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *r = redisCommandArgv(cl.ctx, argc, argv, lens);
+    int rc = call_end(l2, &cl, r);
+    if (r)
+        rc = fn(ud, r);
     freeReplyObject(r);
     return rc;
 }

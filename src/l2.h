@@ -29,6 +29,14 @@ int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen);
 /* SCAN MATCH pattern + UNLINK of every key found; *n gets the count. */
 int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n);
 
+/* Runs one command. fn sees every reply the server sent, error replies
+   too (borrowed, during the call), and its return is returned; a failed
+   connection or a skipped call is TC_EBACKEND without calling fn. */
+struct redisReply;
+typedef int (*tc__l2_reply_fn)(void *ud, const struct redisReply *r);
+int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
+                tc__l2_reply_fn fn, void *ud);
+
 /* PUBLISH channel msg. */
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len);

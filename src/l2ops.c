@@ -27,15 +27,19 @@ void tc__rkey_done(tc__rkey *rk)
         tc__free(rk->s);
 }
 
-int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
-               uint32_t ttl_ms, uint32_t delta_ms)
+int tc__envelope_of(const tc_value *v, char **buf, size_t *len)
 {
-    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), ttl_ms), delta_ms, v->data,
-                      v->len};
+    tc__envelope e = {v->flags, v->expires_at, v->delta_ms, v->data, v->len};
+    return tc__env_encode(&e, buf, len) == TC_OK ? TC_OK : TC_ENOMEM;
+}
+
+int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
+               uint32_t ttl_ms)
+{
     char *buf;
     size_t blen;
     tc__rkey rk;
-    if (tc__env_encode(&e, &buf, &blen) != TC_OK)
+    if (tc__envelope_of(v, &buf, &blen) != TC_OK)
         return TC_ENOMEM;
     if (tc__rkey_make(c, key, klen, &rk) != TC_OK) {
         tc__free(buf);

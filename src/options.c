@@ -343,6 +343,11 @@ static void set_defaults(tc_options *o)
     o->degraded_l1_ttl_ms = 0;
     o->listener_ping_ms = 1000;
     o->replay_max = 10000;
+    o->lease_ms = 10000;
+    o->fetch_wait_ms = 10000;
+    o->refresh_beta_milli = 1000;
+    o->ttl_jitter_pct = 0;
+    o->negative_ttl_ms = 5000;
     o->strict = 0;
     o->breaker_failures = 3;
     o->breaker_cooldown_ms = 1000;
@@ -410,6 +415,11 @@ static const range_rule range_rules[] = {
     {"degraded_l1_ttl_ms", OFF(degraded_l1_ttl_ms), 0, 0, 3600000, NULL},
     {"listener_ping_ms", OFF(listener_ping_ms), 0, 10, 60000, NULL},
     {"replay_max", OFF(replay_max), 0, 1, 10000000, NULL},
+    {"lease_ms", OFF(lease_ms), 0, 10, 3600000, NULL},
+    {"fetch_wait_ms", OFF(fetch_wait_ms), 0, 1, 3600000, NULL},
+    {"refresh_beta_milli", OFF(refresh_beta_milli), 0, 0, 100000, NULL},
+    {"ttl_jitter_pct", OFF(ttl_jitter_pct), 0, 0, 50, NULL},
+    {"negative_ttl_ms", OFF(negative_ttl_ms), 0, 1, UINT32_MAX, NULL},
     {"strict", OFF(strict), 1, 0, 1, "is not 0 or 1"},
     {"breaker_failures", OFF(breaker_failures), 0, 1, UINT32_MAX, NULL},
     {"breaker_cooldown_ms", OFF(breaker_cooldown_ms), 0, 1, 600000, NULL},

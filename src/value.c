@@ -12,6 +12,9 @@ tc_value *tc__value_new(const void *data, size_t len)
     if (!v)
         return NULL;
     atomic_init(&v->refs, 1);
+    v->flags = 0;
+    v->delta_ms = 0;
+    v->expires_at = 0;
     v->len = len;
     if (len)
         memcpy(v->data, data, len);

@@ -1,0 +1,200 @@
+/*
+ * Single-flight: one computation per key per process. The first caller
+ * for a key leads (computes); the others wait on its flight and share
+ * its result. A flight leaves the table when its leader finishes, so a
+ * caller that comes later starts afresh; it is freed by whoever lets go
+ * of it last (the leader or a waiter).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+
+static _Thread_local int uthash_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (uthash_oom = 1)
+#define uthash_malloc(sz) tc__malloc(sz)
+#define uthash_free(ptr, sz) tc__free(ptr)
+#include <uthash.h>
+
+struct tc__flight {
+    UT_hash_handle hh;
+    pthread_cond_t done_cv;
+    int done;
+    int rc;      /* the leader's status */
+    tc_value *v; /* its value (one reference), or NULL */
+    int refs;    /* the leader, plus each waiter */
+    size_t klen;
+    char key[];
+};
+
+struct tc__flights {
+    pthread_mutex_t mu;
+    tc__flight *table;
+};
+
+int tc__flights_create(tc__flights **out)
+{
+    tc__flights *t = tc__calloc(1, sizeof(*t));
+    *out = t;
+    if (!t)
+        return TC_ENOMEM;
+    pthread_mutex_init(&t->mu, NULL);
+    return TC_OK;
+}
+
+static void flight_free(tc__flight *f)
+{
+    tc_value_release(f->v);
+    pthread_cond_destroy(&f->done_cv);
+    tc__free(f);
+}
+
+void tc__flights_destroy(tc__flights *t)
+{
+    if (!t)
+        return;
+    tc__flight *f, *tmp;
+    HASH_ITER(hh, t->table, f, tmp)
+    {
+        HASH_DEL(t->table, f);
+        flight_free(f);
+    }
+    pthread_mutex_destroy(&t->mu);
+    tc__free(t);
+}
+
+static tc__flight *flight_new(const char *key, size_t klen)
+{
+    tc__flight *f = tc__calloc(1, sizeof(*f) + klen + 1);
+    if (!f)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    memcpy(f->key, key, klen);
+    f->klen = klen;
+    f->refs = 1;
+    return f;
+}
+
+int tc__flight_join(tc__flights *t, const char *key, size_t klen,
+                    tc__flight **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&t->mu);
+    tc__flight *f = NULL;
+    HASH_FIND(hh, t->table, key, klen, f);
+    if (f) {
+        f->refs++;
+        *out = f;
+        pthread_mutex_unlock(&t->mu);
+        return 0; /* a waiter */
+    }
+    int rc = -1;
+    f = flight_new(key, klen);
+    if (f) {
+        uthash_oom = 0;
+        HASH_ADD_KEYPTR(hh, t->table, f->key, f->klen, f);
+        if (uthash_oom) {
+            flight_free(f);
+            f = NULL;
+        }
+    }
+    if (f) {
+        *out = f;
+        rc = 1; /* the leader */
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+int tc__flight_try_lead(tc__flights *t, const char *key, size_t klen,
+                        tc__flight **out)
+{
+    pthread_mutex_lock(&t->mu);
+    tc__flight *f = NULL;
+    HASH_FIND(hh, t->table, key, klen, f);
+    pthread_mutex_unlock(&t->mu);
+    if (f) {
+        *out = NULL;
+        return 0;
+    }
+    int rc = tc__flight_join(t, key, klen, out);
+    if (rc == 0) { /* someone got there in between: not ours */
+        tc__flight_leave(t, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Drops one reference, under mu. */
+static void unref_locked(tc__flight *f)
+{
+    if (--f->refs == 0)
+        flight_free(f);
+}
+
+void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v)
+{
+    pthread_mutex_lock(&t->mu);
+    HASH_DEL(t->table, f);
+    f->done = 1;
+    f->rc = rc;
+    f->v = v ? tc__value_ref(v) : NULL;
+    pthread_cond_broadcast(&f->done_cv);
+    unref_locked(f);
+    pthread_mutex_unlock(&t->mu);
+}
+
+int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
+                    tc_value **out)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)wait_ms * 1000000ULL;
+    dl.tv_sec += (time_t)(ns / 1000000000ULL);
+    dl.tv_nsec = (long)(ns % 1000000000ULL);
+    pthread_mutex_lock(&t->mu);
+    while (!f->done)
+        if (pthread_cond_timedwait(&f->done_cv, &t->mu, &dl) == ETIMEDOUT)
+            break;
+    int rc = f->done ? f->rc : TC_ETIMEOUT;
+    *out = f->done && f->v ? tc__value_ref(f->v) : NULL;
+    unref_locked(f);
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void tc__flight_leave(tc__flights *t, tc__flight *f)
+{
+    pthread_mutex_lock(&t->mu);
+    unref_locked(f);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void tc__flights_lock(tc__flights *t)
+{
+    pthread_mutex_lock(&t->mu);
+}
+
+void tc__flights_unlock(tc__flights *t)
+{
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* In a child after fork(): the leaders of these flights are threads of
+   the parent; nobody here will land them. */
+void tc__flights_after_fork(tc__flights *t)
+{
+    tc__flight *f, *tmp;
+    HASH_ITER(hh, t->table, f, tmp)
+    {
+        HASH_DEL(t->table, f);
+        flight_free(f); /* its holders were all threads of the parent */
+    }
+}

@@ -1,0 +1,514 @@
+/* tc_fetch: stampedes (threads and processes), stale sets, a lease
+   holder killed mid-compute, early refresh, failures, negative results,
+   TC_CACHED, the store script. Beside each stampede count, the count a
+   naive get-then-set cache-aside gives on the same load. */
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "harness.h"
+
+static th_redis *srv;
+
+static tc_cache *open_with(const char *ns, void (*tweak)(tc_options *))
+{
+    tc_options o;
+    th_options(srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "%s", ns);
+    if (tweak)
+        tweak(&o);
+    tc_cache *c = NULL;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    return c;
+}
+
+static long long raw_int(const char *fmt, const char *arg)
+{
+    redisReply *r = th_redis_cmd(srv, fmt, arg);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r && r->type == REDIS_REPLY_STRING)
+        v = atoll(r->str);
+    else if (r && r->type == REDIS_REPLY_NIL)
+        v = 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* ---- a slow computation that counts itself, in Redis (so that several
+   processes count together) ---- */
+
+typedef struct slow {
+    const char *counter; /* Redis key counting the runs */
+    int ms;              /* how long it takes */
+    const char *value;
+    int fail;
+} slow;
+
+static int slow_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    slow *s = ud;
+    (void)ttl;
+    freeReplyObject(th_redis_cmd(srv, "INCR %s", s->counter));
+    usleep((useconds_t)s->ms * 1000);
+    if (s->fail)
+        return -1;
+    *val = strdup(s->value);
+    *len = strlen(s->value);
+    return 0;
+}
+
+typedef struct caller {
+    tc_cache *c;
+    slow *s;
+    const char *key;
+    int naive; /* get, compute on a miss, set: what tc_fetch replaces */
+    int rc;
+    char got[32];
+} caller;
+
+static void *call_fetch(void *arg)
+{
+    caller *k = arg;
+    tc_value *v = NULL;
+    if (k->naive) {
+        k->rc = tc_get(k->c, k->key, &v);
+        if (k->rc == TC_MISS) {
+            void *val;
+            size_t len;
+            uint32_t ttl = 0;
+            k->rc = slow_compute(k->s, &val, &len, &ttl);
+            tc_set(k->c, k->key, val, len, 0);
+            snprintf(k->got, sizeof(k->got), "%.*s", (int)len, (char *)val);
+            free(val);
+            return NULL;
+        }
+    } else {
+        k->rc = tc_fetch(k->c, k->key, 0, slow_compute, k->s, &v);
+    }
+    if (v)
+        snprintf(k->got, sizeof(k->got), "%.*s", (int)tc_value_len(v),
+                 (const char *)tc_value_data(v));
+    tc_value_release(v);
+    return NULL;
+}
+
+/* n threads on one cold key; returns how many got `want` with TC_OK. */
+static int crowd(tc_cache *c, slow *s, const char *key, int n, int naive,
+                 const char *want)
+{
+    pthread_t t[64];
+    caller k[64];
+    for (int i = 0; i < n; i++) {
+        k[i] = (caller){c, s, key, naive, -99, ""};
+        pthread_create(&t[i], NULL, call_fetch, &k[i]);
+    }
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        same += k[i].rc == TC_OK && strcmp(k[i].got, want) == 0;
+    }
+    return same;
+}
+
+static void test_stampede_threads(void)
+{
+    tc_cache *c = open_with("sft", NULL);
+    slow s = {"sft:count", 100, "computed", 0};
+    CU_ASSERT_EQUAL(crowd(c, &s, "cold", 64, 0, "computed"), 64);
+    long long fetch_runs = raw_int("GET %s", "sft:count");
+    CU_ASSERT_EQUAL(fetch_runs, 1);
+    s.counter = "sft:naive";
+    crowd(c, &s, "naive", 64, 1, "computed");
+    long long naive_runs = raw_int("GET %s", "sft:naive");
+    fprintf(stderr,
+            "  64 threads, one cold key: tc_fetch computed %lld time(s), "
+            "naive cache-aside %lld\n",
+            fetch_runs, naive_runs);
+    CU_ASSERT(naive_runs > 1); /* the comparison shows a real stampede */
+    tc_close(c);
+}
+
+/* 4 processes x 16 threads, forked before any cache exists, each with a
+   cache of its own. */
+static long long stampede_procs(const char *ns, const char *counter, int naive)
+{
+    pid_t kids[4];
+    for (int p = 0; p < 4; p++) {
+        kids[p] = fork();
+        if (kids[p] == 0) {
+            tc_options o;
+            th_options(srv, &o);
+            snprintf(o.ns, sizeof(o.ns), "%s", ns);
+            tc_cache *c = NULL;
+            if (tc_open(&c, &o) != TC_OK)
+                _exit(3);
+            slow s = {counter, 100, "shared", 0};
+            int ok = crowd(c, &s, "cold", 16, naive, "shared");
+            tc_close(c);
+            _exit(ok == 16 ? 0 : 1);
+        }
+    }
+    for (int p = 0; p < 4; p++) {
+        int st = 0;
+        waitpid(kids[p], &st, 0);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    return raw_int("GET %s", counter);
+}
+
+static void test_stampede_processes(void)
+{
+    long long runs = stampede_procs("sfp", "sfp:count", 0);
+    long long naive = stampede_procs("sfn", "sfn:count", 1);
+    fprintf(stderr,
+            "  4 processes x 16 threads, one cold key: tc_fetch computed "
+            "%lld time(s), naive cache-aside %lld\n",
+            runs, naive);
+    CU_ASSERT_EQUAL(runs, 1);
+    CU_ASSERT(naive > 1);
+}
+
+/* ---- stale set: the source changes and the key is deleted while a
+   computation of the old value is under way ---- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_entered, gate_open;
+static char source[16] = "old";
+
+static int gated_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud, (void)ttl;
+    char snap[16];
+    snprintf(snap, sizeof(snap), "%s", source); /* read the source */
+    pthread_mutex_lock(&gate_mu);
+    gate_entered = 1;
+    pthread_cond_broadcast(&gate_cv);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    *val = strdup(snap);
+    *len = strlen(snap);
+    return 0;
+}
+
+static void *fetch_gated(void *arg)
+{
+    caller *k = arg;
+    tc_value *v = NULL;
+    k->rc = tc_fetch(k->c, k->key, 0, gated_compute, NULL, &v);
+    if (v)
+        snprintf(k->got, sizeof(k->got), "%s", (const char *)tc_value_data(v));
+    tc_value_release(v);
+    return NULL;
+}
+
+static void test_stale_set(void)
+{
+    tc_cache *c = open_with("stale", NULL);
+    caller k = {c, NULL, "item", 0, -99, ""};
+    pthread_t t;
+    pthread_create(&t, NULL, fetch_gated, &k);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_entered)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    /* the writer: update the source, then invalidate */
+    snprintf(source, sizeof(source), "new");
+    CU_ASSERT_EQUAL(tc_del(c, "item"), TC_OK);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(k.rc, TC_OK);
+    CU_ASSERT_STRING_EQUAL(k.got, "old"); /* its caller gets it ... */
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "stale:{item}"), 0); /* unstored */
+    k = (caller){c, NULL, "item", 0, -99, ""};
+    fetch_gated(&k); /* the gate is open: computes from the source now */
+    CU_ASSERT_STRING_EQUAL(k.got, "new");
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "stale:{item}"), 1);
+    tc_close(c);
+}
+
+/* ---- a lease holder dies mid-computation ---- */
+
+static void short_lease(tc_options *o)
+{
+    o->lease_ms = 400;
+}
+
+static int hang_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    int fd = *(int *)ud;
+    (void)val, (void)len, (void)ttl;
+    CU_ASSERT(write(fd, "x", 1) == 1); /* tell the parent: lease held */
+    for (;;)
+        pause();
+    return -1;
+}
+
+static void test_lease_holder_killed(void)
+{
+    int p[2];
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        tc_cache *c = open_with("dead", short_lease);
+        tc_value *v;
+        tc_fetch(c, "k", 0, hang_compute, &p[1], &v);
+        _exit(0);
+    }
+    char x;
+    CU_ASSERT_FATAL(read(p[0], &x, 1) == 1);
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "dead:{k}:lease"), 1);
+    tc_cache *c = open_with("dead", short_lease);
+    slow s = {"dead:count", 10, "rescued", 0};
+    uint64_t t0 = th_now_ms();
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &s, &v), TC_OK);
+    uint64_t waited = th_now_ms() - t0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "rescued", 7), 0);
+    CU_ASSERT(waited < 5000); /* no deadlock: within the lease and a bit */
+    fprintf(stderr, "  lease holder killed: value after %llu ms (lease %d)\n",
+            (unsigned long long)waited, 400);
+    tc_value_release(v);
+    close(p[0]);
+    close(p[1]);
+    tc_close(c);
+}
+
+/* ---- early refresh ---- */
+
+static void eager(tc_options *o)
+{
+    o->refresh_beta_milli = 3000;
+}
+
+static atomic_int version;
+
+static int versioned_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud, (void)ttl;
+    usleep(60 * 1000); /* a measurable delta */
+    char buf[16];
+    snprintf(buf, sizeof(buf), "v%d", atomic_fetch_add(&version, 1));
+    *val = strdup(buf);
+    *len = strlen(buf);
+    return 0;
+}
+
+static void test_early_refresh(void)
+{
+    tc_cache *c = open_with("early", eager);
+    int errors = 0, absent = 0;
+    uint64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < 2500) {
+        tc_value *v = NULL;
+        int rc = tc_fetch(c, "hot", 600, versioned_compute, NULL, &v);
+        errors += rc != TC_OK;
+        absent += v == NULL;
+        tc_value_release(v);
+        usleep(2000);
+    }
+    tc_stats_info s;
+    tc_stats(c, &s);
+    fprintf(stderr,
+            "  early refresh: %d computes in 2.5 s with a 600 ms TTL; "
+            "misses in Redis %llu\n",
+            atomic_load(&version), (unsigned long long)s.l2_misses);
+    CU_ASSERT_EQUAL(errors, 0);
+    CU_ASSERT_EQUAL(absent, 0);
+    CU_ASSERT(atomic_load(&version) >= 4); /* refreshed, more than once */
+    /* only the very first read found nothing: refreshes came before the
+       value expired, so no caller ever waited on a miss after it */
+    CU_ASSERT_EQUAL(s.l2_misses, 1);
+    tc_close(c);
+}
+
+/* ---- failures, timeouts, negative results ---- */
+
+static void test_compute_failure(void)
+{
+    tc_cache *c = open_with("fail", NULL);
+    slow s = {"fail:count", 50, "never", 1};
+    CU_ASSERT_EQUAL(crowd(c, &s, "k", 8, 0, "never"), 0);
+    CU_ASSERT_EQUAL(raw_int("GET %s", "fail:count"), 1); /* one ran */
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "fail:{k}"), 0);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "fail:{k}:lease"), 0);
+    tc_value *v = NULL;
+    s.ms = 1;
+    CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &s, &v), TC_ECOMPUTE);
+    CU_ASSERT_PTR_NULL(v);
+    s.fail = 0;
+    CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &s, &v), TC_OK);
+    tc_value_release(v);
+    tc_close(c);
+}
+
+static void impatient(tc_options *o)
+{
+    o->fetch_wait_ms = 100;
+}
+
+static void test_wait_timeout(void)
+{
+    tc_cache *c = open_with("late", impatient);
+    slow s = {"late:count", 600, "slow", 0};
+    pthread_t t;
+    caller lead = {c, &s, "k", 0, -99, ""};
+    pthread_create(&t, NULL, call_fetch, &lead);
+    usleep(100 * 1000);
+    caller wait = {c, &s, "k", 0, -99, ""};
+    call_fetch(&wait);
+    CU_ASSERT_EQUAL(wait.rc, TC_ETIMEOUT);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(lead.rc, TC_OK);
+    tc_close(c);
+}
+
+static atomic_int lookups;
+
+static int absent_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud, (void)val, (void)len, (void)ttl;
+    atomic_fetch_add(&lookups, 1);
+    return TC_ABSENT;
+}
+
+static void short_negative(tc_options *o)
+{
+    o->negative_ttl_ms = 300;
+}
+
+static void test_negative(void)
+{
+    tc_cache *c = open_with("neg", short_negative);
+    tc_value *v = (tc_value *)&v;
+    CU_ASSERT_EQUAL(tc_fetch(c, "nobody", 0, absent_compute, NULL, &v),
+                    TC_ABSENT);
+    CU_ASSERT_PTR_NULL(v);
+    CU_ASSERT_EQUAL(tc_fetch(c, "nobody", 0, absent_compute, NULL, &v),
+                    TC_ABSENT);
+    CU_ASSERT_EQUAL(atomic_load(&lookups), 1); /* cached */
+    CU_ASSERT_EQUAL(tc_get(c, "nobody", &v), TC_ABSENT);
+    long long pttl = raw_int("PTTL %s", "neg:{nobody}");
+    CU_ASSERT(pttl > 0 && pttl <= 300); /* its own, short TTL */
+    usleep(400 * 1000);
+    CU_ASSERT_EQUAL(tc_fetch(c, "nobody", 0, absent_compute, NULL, &v),
+                    TC_ABSENT);
+    CU_ASSERT_EQUAL(atomic_load(&lookups), 2);
+    /* distinct from a miss */
+    CU_ASSERT_EQUAL(tc_get(c, "somebody", &v), TC_MISS);
+    tc_close(c);
+}
+
+static int get_user(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ttl;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "user-%lld", (long long)*(int64_t *)ud);
+    *val = strdup(buf);
+    *len = strlen(buf);
+    return 0;
+}
+
+static void test_cached_macro(void)
+{
+    tc_cache *c = open_with("mac", NULL);
+    int64_t id = 42;
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, get_user, &id, &v, "i", id), TC_OK);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "user-42", 7), 0);
+    tc_value_release(v);
+    char key[TC_KEY_MAX], rkey[TC_KEY_MAX + 16];
+    CU_ASSERT_EQUAL(tc_key(key, sizeof(key), "get_user", "i", id), TC_OK);
+    snprintf(rkey, sizeof(rkey), "mac:{%s}", key);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", rkey), 1);
+    long long pttl = raw_int("PTTL %s", rkey);
+    CU_ASSERT(pttl > 290000 && pttl <= 300000);
+    tc_close(c);
+}
+
+/* The SHA-1 constants are those of the scripts' bytes, and a server that
+   forgot them (SCRIPT FLUSH, a restart) is sent the script again. */
+static void test_scripts(void)
+{
+    redisReply *r = th_redis_cmd(srv, "SCRIPT LOAD %s", tc__store_script);
+    CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT_STRING_EQUAL(r->str, tc__store_sha);
+    freeReplyObject(r);
+    r = th_redis_cmd(srv, "SCRIPT LOAD %s", tc__release_script);
+    CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT_STRING_EQUAL(r->str, tc__release_sha);
+    freeReplyObject(r);
+    freeReplyObject(th_redis_cmd(srv, "SCRIPT FLUSH"));
+    tc_cache *c = open_with("scr", NULL);
+    slow s = {"scr:count", 1, "stored", 0};
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &s, &v), TC_OK);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", "scr:{k}"), 1);
+    tc_stats_info st;
+    tc_stats(c, &st);
+    CU_ASSERT_EQUAL(st.backend_errors, 0);
+    tc_close(c);
+}
+
+/* Redis away: single-flight still holds in the process. */
+static void test_stampede_redis_down(void)
+{
+    th_redis *gone = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gone);
+    th_redis_kill(gone);
+    tc_options o;
+    th_options(gone, &o);
+    o.log_level = TC_LOG_OFF;
+    tc_cache *c = NULL;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    slow s = {"down:count", 100, "local", 0}; /* counted in srv */
+    tc_stats_info before, after;
+    tc_stats(c, &before);
+    CU_ASSERT_EQUAL(crowd(c, &s, "k", 32, 0, "local"), 32);
+    tc_stats(c, &after);
+    CU_ASSERT_EQUAL(after.computes - before.computes, 1);
+    CU_ASSERT_EQUAL(raw_int("GET %s", "down:count"), 1);
+    tc_close(c);
+    th_redis_stop(gone);
+}
+
+int main(void)
+{
+    srv = th_redis_start();
+    if (!srv)
+        return 1;
+    static const th_test tests[] = {
+        {"stampede_threads", test_stampede_threads},
+        {"stampede_processes", test_stampede_processes},
+        {"stale_set", test_stale_set},
+        {"lease_holder_killed", test_lease_holder_killed},
+        {"early_refresh", test_early_refresh},
+        {"compute_failure", test_compute_failure},
+        {"wait_timeout", test_wait_timeout},
+        {"negative", test_negative},
+        {"cached_macro", test_cached_macro},
+        {"scripts", test_scripts},
+        {"stampede_redis_down", test_stampede_redis_down},
+        {NULL, NULL},
+    };
+    int rc = th_run("fetch", tests);
+    th_redis_stop(srv);
+    return rc;
+}
