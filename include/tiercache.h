@@ -250,6 +250,20 @@ TC_EXTERN int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name,
     tc_cached((c), (ttl_ms), #fn, (fn), (ud), (out), __VA_ARGS__)
 
 /*
+ * Key families invalidated together in O(1) (every cached list of
+ * invoices, say), where tc_del_prefix would SCAN the namespace. A group
+ * has a generation, cached in every L1 and invalidated like any key.
+ * tc_group_key writes "<group>@<generation>:<rest>" into out (copies;
+ * TC_OK, TC_EINVAL, TC_ETOOBIG; strict: TC_EBACKEND); tc_group_bump moves
+ * the group to a new generation, so keys built before are never built
+ * again and age out by their TTL. Keys starting with byte 0x01 are
+ * reserved for the generations and rejected elsewhere.
+ */
+TC_EXTERN int tc_group_key(tc_cache *c, char *out, size_t cap,
+                           const char *group, const char *rest);
+TC_EXTERN int tc_group_bump(tc_cache *c, const char *group);
+
+/*
  * Builds "fn:<32 hex digits>" into out: XXH3-128 over the MessagePack
  * array of the arguments described by fmt: 'i' int64_t, 'u' uint64_t,
  * 'd' double, 's' const char * (NULL = nil), 'b' const void *, size_t,

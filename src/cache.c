@@ -18,7 +18,7 @@ uint64_t tc__hash(const void *key, size_t len)
 
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen)
 {
-    if (!c || !key || !key[0])
+    if (!c || !key || !key[0] || key[0] == '\x01') /* 0x01: group.c */
         return TC_EINVAL;
     size_t n = strnlen(key, (size_t)c->opt.max_key_bytes + 1);
     if (n > c->opt.max_key_bytes)

@@ -467,6 +467,45 @@ static void test_scripts(void)
     tc_close(c);
 }
 
+/* Group invalidation: one bump retires every key of the family, in
+   this process and in another one, without touching other keys. */
+static void test_groups(void)
+{
+    tc_cache *a = open_with("grp", NULL), *b = open_with("grp", NULL);
+    char k1[TC_KEY_MAX], k2[TC_KEY_MAX], kb[TC_KEY_MAX];
+    CU_ASSERT_EQUAL(tc_group_key(a, k1, sizeof(k1), "inv:list:", "q=1"),
+                    TC_OK);
+    CU_ASSERT_EQUAL(strncmp(k1, "inv:list:@", 10), 0);
+    CU_ASSERT_EQUAL(tc_group_key(b, kb, sizeof(kb), "inv:list:", "q=1"),
+                    TC_OK);
+    CU_ASSERT_STRING_EQUAL(k1, kb); /* one generation for everyone */
+    CU_ASSERT_EQUAL(tc_set(a, k1, "page", 4, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_set(a, "user:1", "u", 1, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_group_bump(a, "inv:list:"), TC_OK);
+    CU_ASSERT_EQUAL(tc_group_key(a, k2, sizeof(k2), "inv:list:", "q=1"),
+                    TC_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(k1, k2);
+    /* the other process moves too (its cached generation is dropped) */
+    int moved = 0;
+    for (uint64_t t0 = th_now_ms(); !moved && th_now_ms() - t0 < 3000;) {
+        tc_group_key(b, kb, sizeof(kb), "inv:list:", "q=1");
+        moved = strcmp(kb, k2) == 0;
+        usleep(1000);
+    }
+    CU_ASSERT(moved);
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_get(b, kb, &v), TC_MISS);
+    CU_ASSERT_EQUAL(tc_get(b, "user:1", &v), TC_OK);
+    tc_value_release(v);
+    /* reserved names, bad arguments */
+    CU_ASSERT_EQUAL(tc_set(a, "\x01gen:inv:list:", "x", 1, 0), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_group_key(a, k2, sizeof(k2), "", "x"), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_group_key(a, k2, 12, "inv:list:", "x"), TC_ETOOBIG);
+    CU_ASSERT_EQUAL(tc_group_bump(a, NULL), TC_EINVAL);
+    tc_close(a);
+    tc_close(b);
+}
+
 /* Redis away: single-flight still holds in the process. */
 static void test_stampede_redis_down(void)
 {
@@ -506,6 +545,7 @@ int main(void)
         {"cached_macro", test_cached_macro},
         {"scripts", test_scripts},
         {"stampede_redis_down", test_stampede_redis_down},
+        {"groups", test_groups},
         {NULL, NULL},
     };
     int rc = th_run("fetch", tests);
