@@ -103,22 +103,38 @@ static void run_threads(tc_cache *c)
     CU_ASSERT_EQUAL(s.l1_hits + s.l1_misses, (uint64_t)gets);
 }
 
-static void test_with_redis(void)
+static void with_redis(int coherence)
 {
     tc_options o;
     th_options(srv, &o);
     o.l1_max_entries = 16; /* fewer than KEYS: evictions race with hits */
     o.l1_shards = 1;
     o.pool_size = 4; /* fewer than threads: the pool is contended */
+    o.coherence = coherence;
     tc_cache *c;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
     run_threads(c);
     tc_stats_info s;
     tc_stats(c, &s);
-    CU_ASSERT(s.l1_evictions > 0);
+    /* With the listener, its own invalidations empty the L1 at times it
+       does not choose (more so under valgrind): evictions are certain
+       only without it. */
+    if (coherence == TC_COHERENCE_NONE)
+        CU_ASSERT(s.l1_evictions > 0);
     CU_ASSERT(s.l2_hits > 0);
     CU_ASSERT_EQUAL(s.backend_errors, 0);
     tc_close(c);
+}
+
+static void test_with_redis(void)
+{
+    with_redis(TC_COHERENCE_NONE);
+}
+
+/* The same with the listener thread dropping keys under the workers. */
+static void test_with_listener(void)
+{
+    with_redis(TC_COHERENCE_AUTO);
 }
 
 static void test_l1_only(void)
@@ -162,6 +178,7 @@ int main(void)
         return 1;
     static const th_test tests[] = {
         {"with_redis", test_with_redis},
+        {"with_listener", test_with_listener},
         {"l1_only", test_l1_only},
         {"flush_races", test_flush_races},
         {NULL, NULL},
