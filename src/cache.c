@@ -96,6 +96,10 @@ void tc_close(tc_cache *c)
         return;
     if (c->l1) /* else tc_open failed before registering */
         tc__fork_unregister(c);
+    /* A child closing what its parent opened: the listener is the
+       parent's (its thread is not here, its pipe is shared). */
+    if (c->coh && atomic_load(&c->gen) != tc__fork_gen())
+        tc__coh_abandon(c->coh);
     tc__coh_stop(c->coh);
     tc__flights_destroy(c->flights);
     tc__replay_destroy(c->replay);
@@ -184,7 +188,7 @@ static uint64_t l1_ttl_of(const tc_cache *c, uint64_t expires_at)
 /* L2 status → the caller's: Redis trouble is a miss unless strict. */
 int tc__soften(tc_cache *c, int rc)
 {
-    if (rc == TC_EBACKEND) {
+    if (rc == TC_EBACKEND || rc == TC__EREFUSED) {
         TC__INC(c->ctr.degraded_ops);
         return c->opt.strict ? TC_EBACKEND : TC_MISS;
     }
@@ -294,14 +298,16 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
     if (rc == TC_OK)
         rc = tc__set_l2(c, key, klen, v, ttl_ms);
-    if (rc == TC_OK)
-        rc = tc__publish_set(c, key, klen);
+    if (rc == TC_ENOMEM)
+        return rc; /* before anything was sent */
+    /* After the SET, a message that did not go out is a lost
+       invalidation for the other processes: replay it like the rest. */
+    if (rc == TC_OK && tc__publish_set(c, key, klen) != TC_OK)
+        rc = TC_EBACKEND;
     if (rc == TC_OK) {
         tc__l1_fill(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
     }
-    if (rc == TC_ENOMEM)
-        return rc;
     /* The SET may or may not have landed, and what Redis held before is
        stale either way: have it deleted once Redis is back. */
     TC__INC(c->ctr.degraded_ops);
@@ -335,7 +341,9 @@ int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
     return rc;
 }
 
-/* The L2 half of del/del_prefix/flush: now, or queued for later. */
+/* The L2 half of del/del_prefix/flush: now, or queued for later. What
+   Redis refuses outright (an ACL without DEL or PUBLISH, say) is not
+   queued: a replay would be refused again and hold up every read. */
 static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
 {
     if (!c->l2)
@@ -345,9 +353,22 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         rc = tc__invalidate_l2(c, kind, arg, len);
     if (rc == TC_OK)
         return TC_OK;
-    tc__replay_push(c, kind, arg, len);
+    if (rc == TC__EREFUSED)
+        tc__refused(c, "an invalidation");
+    else
+        tc__replay_push(c, kind, arg, len);
     rc = tc__soften(c, TC_EBACKEND);
     return rc == TC_MISS ? TC_OK : rc;
+}
+
+void tc__refused(tc_cache *c, const char *what)
+{
+    int logged = 0;
+    if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
+        tc__log(&c->lg, TC_LOG_ERROR,
+                "redis refused %s (check the user's ACL and maxmemory); "
+                "invalidations it refuses reach no other process",
+                what);
 }
 
 int tc_del(tc_cache *c, const char *key)

@@ -17,10 +17,11 @@ struct tc_cache {
     tc_options opt; /* a copy, fixed after tc_open */
     tc__logger lg;
     tc__l1 *l1;
-    tc__l2 *l2;           /* NULL: L1-only */
-    tc__coh *coh;         /* NULL: no invalidation listener */
-    tc__replay *replay;   /* with l2 */
-    tc__flights *flights; /* tc_fetch computations under way */
+    tc__l2 *l2;                /* NULL: L1-only */
+    tc__coh *coh;              /* NULL: no invalidation listener */
+    tc__replay *replay;        /* with l2 */
+    tc__flights *flights;      /* tc_fetch computations under way */
+    atomic_int refused_logged; /* tc__refused said it once */
     tc__counters ctr;
 
     /* fork.c: the fork generation this handle was made for, and the
@@ -39,6 +40,8 @@ int tc__check_value(const tc_cache *c, const void *val, size_t len);
 /* Redis trouble (TC_EBACKEND, TC_ECODEC) becomes a miss unless strict;
    counted. */
 int tc__soften(tc_cache *c, int rc);
+/* Logs once per cache that Redis refuses a command we need. */
+void tc__refused(tc_cache *c, const char *what);
 /* L1, then Redis (filling the L1 under the rule). TC_OK with *out a new
    reference (possibly a cached "absent": check TC__FLAG_ABSENT), TC_MISS,
    or an error softened by tc__soften. */

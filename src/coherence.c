@@ -348,11 +348,16 @@ static void became_coherent(tc__coh *h, int was_down)
     tc__replay_run(h->c);
 }
 
+/* Once per outage: what the L1 holds may have missed messages. Later
+   failed attempts leave it alone, so that entries written meanwhile
+   under degraded_l1_ttl_ms live their (short) lifetime. */
 static void lost(tc__coh *h, int *was_down, const char *why)
 {
     atomic_store_explicit(&h->coherent, 0, memory_order_release);
+    if (*was_down)
+        return;
     drop_all(h);
-    if (!*was_down && !atomic_load(&h->stop)) {
+    if (!atomic_load(&h->stop)) {
         TC__INC(h->c->ctr.link_losses);
         tc__log(&h->c->lg, TC_LOG_WARN,
                 "invalidation link down: %s; the L1 is bypassed", why);
@@ -480,8 +485,9 @@ void tc__coh_unlock(tc__coh *h)
 
 /* In a child after fork(): the listener thread does not exist here. Its
    connection is closed without a byte written (the parent still uses the
-   same socket); a new listener starts with a pipe of its own. */
-int tc__coh_after_fork(tc__coh *h)
+   same socket), and so are this process's copies of its wake pipe: a
+   byte written there would wake the parent's listener, not ours. */
+void tc__coh_abandon(tc__coh *h)
 {
     if (h->ctx) {
         redisFree(h->ctx);
@@ -493,6 +499,12 @@ int tc__coh_after_fork(tc__coh *h)
         h->running = 0;
     }
     atomic_store(&h->coherent, 0);
+}
+
+/* ... and a new listener starts, with a pipe of its own. */
+int tc__coh_after_fork(tc__coh *h)
+{
+    tc__coh_abandon(h);
     int rc = launch(h);
     if (rc == TC_OK)
         wait_settled(h);

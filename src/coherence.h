@@ -30,5 +30,8 @@ const char *tc__coh_channel(const tc__coh *h);
 void tc__coh_lock(tc__coh *h);
 void tc__coh_unlock(tc__coh *h);
 int tc__coh_after_fork(tc__coh *h);
+/* In a child that closes the handle before any other call: forget the
+   parent's thread and connection without touching them. */
+void tc__coh_abandon(tc__coh *h);
 
 #endif

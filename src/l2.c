@@ -309,7 +309,7 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         TC__INC(l2->ctr->backend_errors);
         tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", r->str);
         note_success(l2, cl->probe); /* the server is there */
-        rc = TC_EBACKEND;
+        rc = TC__EREFUSED;
     } else {
         note_success(l2, cl->probe);
     }

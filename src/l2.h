@@ -18,8 +18,9 @@ void tc__l2_destroy(tc__l2 *l2); /* NULL-safe */
    on the calling thread, no lock held); its return is tc__l2_get's. */
 typedef int (*tc__l2_reader)(void *ud, const char *buf, size_t len);
 
-/* Each returns TC_OK, TC_MISS (GET: no such key), or TC_EBACKEND (Redis
-   failed, timed out, answered an error, or the breaker skipped it). */
+/* Each returns TC_OK, TC_MISS (GET: no such key), TC_EBACKEND (Redis
+   failed, timed out, or the breaker skipped it) or TC__EREFUSED (Redis
+   answered with an error). */
 int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
                void *ud);
 int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,

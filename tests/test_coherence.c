@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -483,6 +484,38 @@ static void test_prefork(void)
     tc_close(c);
 }
 
+/* A child that closes the inherited handle before using it must leave
+   the parent's listener alone (not wake it, not join it). */
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 +
+           (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
+
+static void test_close_in_child(void)
+{
+    tc_cache *c = open_mode("cic", TC_COHERENCE_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    pid_t kid = fork();
+    if (kid == 0) {
+        tc_close(c);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    double t0 = cpu_seconds();
+    usleep(500 * 1000);
+    double used = cpu_seconds() - t0;
+    CU_ASSERT(used < 0.25); /* an idle listener, not a spinning one */
+    CU_ASSERT_EQUAL(stats_of(c).coherent, 1);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    CU_ASSERT(wait_value(c, "k", "v") >= 0);
+    tc_close(c);
+}
+
 /* ---- the stress run ----
    Each key has one writer process, so its versions are totally ordered
    by the writer's sequence numbers. Every process logs its operations
@@ -741,6 +774,7 @@ int main(void)
         {"prefix_flush_channel", test_prefix_flush_channel},
         {"foreign_channel_message", test_foreign_channel_message},
         {"prefork", test_prefork},
+        {"close_in_child", test_close_in_child},
         {"stress_tracking", test_stress_tracking},
         {"stress_channel", test_stress_channel},
         {"lag", test_lag},
