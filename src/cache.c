@@ -79,7 +79,8 @@ int tc_open(tc_cache **out, const tc_options *opt)
         rc = tc__replay_create(&c->replay, o.replay_max);
     if (rc == TC_OK)
         rc = tc__flights_create(&c->flights);
-    tc__fork_register(c); /* before the listener: its lock is in there */
+    if (rc == TC_OK) /* before the listener: its lock is taken there */
+        tc__fork_register(c);
     if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)
         rc = tc__coh_start(&c->coh, c);
     if (rc != TC_OK) {
@@ -94,7 +95,7 @@ void tc_close(tc_cache *c)
 {
     if (!c)
         return;
-    if (c->l1) /* else tc_open failed before registering */
+    if (c->registered)
         tc__fork_unregister(c);
     /* A child closing what its parent opened: the listener is the
        parent's (its thread is not here, its pipe is shared). */
@@ -142,6 +143,23 @@ void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         return;
     tc__l1_put(c->l1, key, klen, hash, v, ttl < max_age ? ttl : max_age,
                epoch);
+}
+
+/* A write's fill also moves the epoch, in the same critical section: a
+   read that fetched the older value before this write must not put it
+   back over the newer one (nothing else would correct it without a
+   listener). */
+void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
+                       uint64_t hash, tc_value *v, uint64_t ttl,
+                       uint64_t epoch)
+{
+    uint64_t max_age = l1_max_age(c);
+    if (max_age == 0) {
+        tc__l1_del(c->l1, key, klen, hash);
+        return;
+    }
+    tc__l1_put_write(c->l1, key, klen, hash, v, ttl < max_age ? ttl : max_age,
+                     epoch);
 }
 
 /* ---- reads ---- */
@@ -294,10 +312,10 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
         tc__l1_put(c->l1, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
         return TC_OK;
     }
-    int rc = tc__replay_run(c) == TC_OK ? TC_OK : TC_EBACKEND;
+    /* No replay gate here: a queued DEL that lands after this SET costs
+       a miss, never a stale read. */
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    if (rc == TC_OK)
-        rc = tc__set_l2(c, key, klen, v, ttl_ms);
+    int rc = tc__set_l2(c, key, klen, v, ttl_ms);
     if (rc == TC_ENOMEM)
         return rc; /* before anything was sent */
     /* After the SET, a message that did not go out is a lost
@@ -305,7 +323,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     if (rc == TC_OK && tc__publish_set(c, key, klen) != TC_OK)
         rc = TC_EBACKEND;
     if (rc == TC_OK) {
-        tc__l1_fill(c, key, klen, hash, v, ttl_ms, epoch);
+        tc__l1_fill_write(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
     }
     /* The SET may or may not have landed, and what Redis held before is
@@ -315,8 +333,11 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     tc__l1_del(c->l1, key, klen, hash);
     if (c->opt.strict)
         return TC_EBACKEND;
-    /* Degraded: the L1 serves what it was given, if the rule allows. */
-    tc__l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
+    /* Degraded: the L1 serves what it was given where nothing else can
+       tell it otherwise (one process, or the link down with a degraded
+       lifetime). With the link up, Redis stays the reference. */
+    if (!c->coh || !tc__coh_ok(c->coh))
+        tc__l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
     return TC_OK;
 }
 

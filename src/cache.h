@@ -28,6 +28,7 @@ struct tc_cache {
        registry of open caches that the atfork handlers walk. */
     atomic_uint gen;
     pthread_mutex_t fork_mu; /* serializes the rebuild after a fork */
+    int registered;          /* in the registry (tc_open got that far) */
     tc_cache *prev, *next;
 };
 
@@ -50,6 +51,10 @@ int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 /* Puts v in the L1 if the rule allows (link up, or the degraded age). */
 void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                  tc_value *v, uint64_t ttl, uint64_t epoch);
+/* The same for a write: it also moves the shard's epoch (l1.h). */
+void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
+                       uint64_t hash, tc_value *v, uint64_t ttl,
+                       uint64_t epoch);
 /* Writes v to Redis, then to the L1 under the fill rule; a write that did
    not reach Redis is queued for replay. v must not be shared yet: its
    expiry and delta are set here. */
@@ -87,6 +92,8 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len);
    be read; TC_EBACKEND: something still is (Redis away, or another
    thread is replaying). */
 int tc__replay_run(tc_cache *c);
+/* 1 while anything is queued or being replayed. */
+int tc__replay_pending(const tc_cache *c);
 void tc__replay_lock(tc__replay *q);
 void tc__replay_unlock(tc__replay *q);
 void tc__replay_after_fork(tc__replay *q);

@@ -187,9 +187,13 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
     if (!r)
         return -1;
     *tracking = r->type == REDIS_REPLY_STATUS;
+    /* Coherent only if every writer publishes too: all processes fall
+       back alike on a Redis without tracking, but one whose user lacks
+       the permission hears nothing from processes that track. */
     if (!*tracking)
-        tc__log(&h->c->lg, TC_LOG_INFO,
-                "no client tracking (%s): invalidations go through %s",
+        tc__log(&h->c->lg, TC_LOG_WARN,
+                "no client tracking (%s): invalidations go through %s, "
+                "which only processes without tracking write to",
                 r->type == REDIS_REPLY_ERROR ? r->str : "?", h->channel);
     freeReplyObject(r);
     return 0;
@@ -274,6 +278,34 @@ static int read_messages(tc__coh *h, redisContext *ctx)
     return rc;
 }
 
+/* Invalidations queued while Redis was away go out before the L1 is
+   trusted: no read may reach Redis, or keep an L1 copy, that the
+   replay is about to delete. */
+static void became_coherent(tc__coh *h, int was_down)
+{
+    tc__replay_run(h->c);
+    /* Messages sent before the acknowledgement are lost: start empty. */
+    drop_all(h);
+    atomic_store_explicit(&h->coherent, 1, memory_order_release);
+    if (was_down)
+        tc__log(&h->c->lg, TC_LOG_WARN, "invalidation link up (%s)",
+                atomic_load(&h->tracking) ? "tracking" : "channel");
+}
+
+/* A queue left by a short failure (a pool timeout, an outage shorter
+   than the link's PING) is replayed from here too, so that an idle
+   process does not keep it. The link's messages wait in the socket
+   meanwhile: the L1 is bypassed, then emptied, as on resubscription. */
+static void replay_idle(tc__coh *h)
+{
+    if (!tc__replay_pending(h->c))
+        return;
+    atomic_store_explicit(&h->coherent, 0, memory_order_release);
+    tc__replay_run(h->c);
+    drop_all(h);
+    atomic_store_explicit(&h->coherent, 1, memory_order_release);
+}
+
 /* Serves the subscribed link until it fails or stop is asked. */
 static void serve(tc__coh *h, redisContext *ctx, char *err, size_t cap)
 {
@@ -306,6 +338,7 @@ static void serve(tc__coh *h, redisContext *ctx, char *err, size_t cap)
                 return;
             }
             last_ping = now;
+            replay_idle(h);
         }
     }
 }
@@ -335,17 +368,6 @@ static uint64_t backoff(tc__coh *h, uint32_t attempt)
     h->rng ^= h->rng >> 7;
     h->rng ^= h->rng << 17;
     return h->rng % (ceil + 1);
-}
-
-static void became_coherent(tc__coh *h, int was_down)
-{
-    /* Messages sent before the acknowledgement are lost: start empty. */
-    drop_all(h);
-    atomic_store_explicit(&h->coherent, 1, memory_order_release);
-    if (was_down)
-        tc__log(&h->c->lg, TC_LOG_WARN, "invalidation link up (%s)",
-                atomic_load(&h->tracking) ? "tracking" : "channel");
-    tc__replay_run(h->c);
 }
 
 /* Once per outage: what the L1 holds may have missed messages. Later
@@ -505,6 +527,7 @@ void tc__coh_abandon(tc__coh *h)
 int tc__coh_after_fork(tc__coh *h)
 {
     tc__coh_abandon(h);
+    pthread_cond_init(&h->cv, NULL); /* may count a parent's waiter */
     int rc = launch(h);
     if (rc == TC_OK)
         wait_settled(h);

@@ -194,7 +194,10 @@ void tc__flights_after_fork(tc__flights *t)
     tc__flight *f, *tmp;
     HASH_ITER(hh, t->table, f, tmp)
     {
+        /* Its holders were all threads of the parent. Its condvar may
+           still count their waits, so it is not destroyed, only freed. */
         HASH_DEL(t->table, f);
-        flight_free(f); /* its holders were all threads of the parent */
+        tc_value_release(f->v);
+        tc__free(f);
     }
 }

@@ -95,6 +95,7 @@ void tc__fork_register(tc_cache *c)
     if (registry)
         registry->prev = c;
     registry = c;
+    c->registered = 1;
     pthread_mutex_unlock(&registry_mu);
 }
 

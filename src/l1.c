@@ -261,8 +261,8 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
     return TC_OK;
 }
 
-int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
-               tc_value *v, uint64_t ttl_ms, uint64_t epoch)
+static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+               tc_value *v, uint64_t ttl_ms, uint64_t epoch, int bump)
 {
     if (l1->off)
         return TC_MISS;
@@ -291,10 +291,24 @@ int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         if (old)
             drop_locked(s, old);
     }
+    if (bump)
+        s->epoch++;
     pthread_mutex_unlock(&s->mu);
     if (rc != TC_OK)
         tc__free(e);
     return rc;
+}
+
+int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+               tc_value *v, uint64_t ttl_ms, uint64_t epoch)
+{
+    return put(l1, key, klen, hash, v, ttl_ms, epoch, 0);
+}
+
+int tc__l1_put_write(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                     tc_value *v, uint64_t ttl_ms, uint64_t epoch)
+{
+    return put(l1, key, klen, hash, v, ttl_ms, epoch, 1);
 }
 
 void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash)

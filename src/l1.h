@@ -45,6 +45,12 @@ uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash);
 int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
                tc_value *v, uint64_t ttl_ms, uint64_t epoch);
 
+/* tc__l1_put for a write: the shard's epoch moves in the same critical
+   section, so a read that fetched an older value before the write and
+   fills after it is refused. */
+int tc__l1_put_write(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                     tc_value *v, uint64_t ttl_ms, uint64_t epoch);
+
 /* Invalidations: remove and bump the epoch(s). */
 void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash);
 void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen);

@@ -2,6 +2,7 @@
    does its I/O with no lock held, and gives the slot back. The circuit
    breaker lives under the same mutex. */
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -156,6 +157,15 @@ static void note_failure(tc__l2 *l2, int probe, const char *err)
     }
 }
 
+static void init_cond(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 /* ---- connections ---- */
 
 static redisReply *command_ok(redisContext *ctx, const char *fmt,
@@ -188,6 +198,9 @@ redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
         redisFree(ctx);
         return NULL;
     }
+    /* hiredis 0.14 leaves the socket inheritable: a child that execs
+       would keep the connection open. */
+    fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
     struct timeval ctv = tv_of(cmd_timeout_ms);
     redisSetTimeout(ctx, ctv);
     if (!o->redis_socket[0])
@@ -286,6 +299,16 @@ static int call_begin(tc__l2 *l2, call *cl)
     return TC_OK;
 }
 
+/* An error reply that trying again will not change: no permission, or a
+   command the server does not have. LOADING, READONLY, BUSY, OOM,
+   MASTERDOWN and the like pass: they are a Redis that is not ready. */
+static int refused_for_good(const char *err)
+{
+    return strncmp(err, "NOPERM", 6) == 0 ||
+           strncmp(err, "ERR unknown command", 19) == 0 ||
+           strncmp(err, "ERR unknown subcommand", 22) == 0;
+}
+
 /* Ends a call. A NULL reply means the context failed (I/O error or
    timeout): it is freed, never reused. An error reply leaves it usable. */
 static int call_end(tc__l2 *l2, call *cl, redisReply *r)
@@ -296,8 +319,9 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         char err[128];
         snprintf(err, sizeof(err), "%s",
                  s->ctx->err ? s->ctx->errstr : "no reply");
-        redisFree(s->ctx);
+        redisContext *dead = s->ctx;
         s->ctx = NULL;
+        redisFree(dead);
         s->dropped = 1;
         note_failure(l2, cl->probe, err);
         rc = TC_EBACKEND;
@@ -309,7 +333,7 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         TC__INC(l2->ctr->backend_errors);
         tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", r->str);
         note_success(l2, cl->probe); /* the server is there */
-        rc = TC__EREFUSED;
+        rc = refused_for_good(r->str) ? TC__EREFUSED : TC_EBACKEND;
     } else {
         note_success(l2, cl->probe);
     }
@@ -339,11 +363,7 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
         l2->free_ids[l2->nfree++] = o->pool_size - 1 - i;
     l2->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)l2 ^ 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&l2->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l2->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_cond(&l2->cv);
 
     /* The first connection, eagerly: a Redis that is down at open opens
        the breaker at once (and is logged once), rather than after the
@@ -544,16 +564,26 @@ void tc__l2_unlock(tc__l2 *l2)
    that held some do not exist here. */
 void tc__l2_after_fork(tc__l2 *l2)
 {
+    /* Idle slots: close their connections (redisFree writes nothing).
+       Busy ones belonged to threads of the parent that may have been
+       anywhere in hiredis: forget them, touching nothing. */
+    char idle[l2->o.pool_size];
+    memset(idle, 0, sizeof(idle));
+    for (uint32_t i = 0; i < l2->nfree; i++)
+        idle[l2->free_ids[i]] = 1;
     l2->nfree = 0;
     for (uint32_t i = 0; i < l2->o.pool_size; i++) {
         slot *s = &l2->slots[i];
-        if (s->ctx)
+        if (s->ctx && idle[i])
             redisFree(s->ctx);
         s->ctx = NULL;
         s->dropped = 0;
         l2->free_ids[l2->nfree++] = l2->o.pool_size - 1 - i;
     }
     l2->probing = 0;
+    /* The parent's waiters are still counted in the condvar: a signal
+       here would wait for them forever. */
+    init_cond(&l2->cv);
 }
 
 void tc__l2_health(tc__l2 *l2, tc_health_info *out)

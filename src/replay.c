@@ -125,6 +125,11 @@ static void requeue(tc__replay *q, item *rest, int overflow)
     pthread_mutex_unlock(&q->mu);
 }
 
+int tc__replay_pending(const tc_cache *c)
+{
+    return c->replay && atomic_load(&c->replay->pending);
+}
+
 int tc__replay_run(tc_cache *c)
 {
     tc__replay *q = c->replay;
@@ -140,7 +145,8 @@ int tc__replay_run(tc_cache *c)
     q->tail = &q->head;
     q->n = 0;
     q->overflow = 0;
-    atomic_store(&q->pending, 0);
+    /* `pending` stays set until the replay is over: readers must keep
+       off Redis while the DELs are still on their way. */
     pthread_mutex_unlock(&q->mu);
 
     size_t done = 0;
@@ -168,6 +174,10 @@ int tc__replay_run(tc_cache *c)
         done++;
     }
     requeue(q, list, overflow);
+    pthread_mutex_lock(&q->mu);
+    if (!q->head && !q->overflow)
+        atomic_store(&q->pending, 0);
+    pthread_mutex_unlock(&q->mu);
     atomic_store(&q->running, 0);
     if (done) {
         for (size_t i = 0; i < done; i++)
