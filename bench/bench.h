@@ -1,0 +1,131 @@
+/*
+ * tc-bench: what tiercache costs over the floor it is built on. Shared
+ * declarations of the benchmark's files:
+ *
+ *   main.c           arguments, the scenario list, the run
+ *   util.c           messages, clocks, percentiles, Zipf keys, processes
+ *   report.c         result rows, the table, summary.tsv, CSV files
+ *   plot.c           gnuplot, when installed
+ *   l1_hits.c        l1: warm tc_get hits against bare and locked uthash
+ *   io.c             l2 and set: round trips against raw hiredis
+ *   traces.c         trace files (ARC, LIRS, cache2k) and synthetic ones
+ *   belady.c         Belady's optimal hit ratio
+ *   hit_ratio.c      ratio: the L1's policy replayed on the traces
+ *   coherence_lag.c  coherence: a change in one process seen by another
+ *   memory.c         memory: bytes per entry, the byte bound
+ *   stampede.c       stampede: tc_fetch on one cold key
+ *
+ * Every figure is a row: a value beside the floor it is compared with,
+ * measured in the same run.
+ */
+#ifndef TC_BENCH_H
+#define TC_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+#define RESULTS_DIR "bench/results"
+#define KEY_CAP 32
+#define RKEY_CAP (TC_NS_MAX + KEY_CAP + 4) /* <ns>:{<key>} */
+#define TTL_MS 300000u
+
+enum {
+    SC_MEMORY = 1 << 0,
+    SC_RATIO = 1 << 1,
+    SC_L1 = 1 << 2,
+    SC_L2 = 1 << 3,
+    SC_SET = 1 << 4,
+    SC_COHERENCE = 1 << 5,
+    SC_STAMPEDE = 1 << 6
+};
+/* The scenarios that talk to Redis; the others run without a server. */
+#define SC_NEEDS_REDIS (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE)
+
+typedef struct bench_cfg {
+    int quick, smoke, all;    /* run sizes: --quick, --smoke, --all */
+    unsigned scenarios;       /* SC_* bits */
+    int plots;                /* 0: --no-plots */
+    int max_threads;          /* l1: 1 .. this many threads */
+    size_t l1_ops;            /* lookups per thread and trial */
+    int l1_trials;            /* odd, so the median is one of them */
+    size_t io_ops;            /* timed round trips per side and case */
+    uint64_t case_budget_ns;  /* past it a case stops, io_ops or not */
+    size_t coh_samples;       /* coherence: changes timed per mode */
+    size_t mem_entries;       /* memory: inserts for bytes per entry */
+    const char *srcdir;       /* the source tree: gnuplot scripts */
+    const char *traces_dir;   /* ratio: where the trace files are */
+    const char **trace_files; /* ratio: files named on the command line */
+    int ntrace_files;
+    int synthetic; /* ratio: also (or, without traces, only) synthetic */
+} bench_cfg;
+
+/* ---- util.c ---- */
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void progress(const char *fmt, ...);
+/* In a forked child: die() then ends it with _exit, not exit. */
+void mark_child(void);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+uint64_t now_ns(void);
+char *make_payload(size_t len);
+const char *size_name(size_t n); /* 64B, 1KiB, 16KiB */
+int cmp_u64(const void *a, const void *b);
+double median(double *v, int n); /* sorts v */
+/* The nearest-rank percentile of n sorted latencies (ns), in us. */
+double pct_us(const uint64_t *sorted, size_t n, double pct);
+uint64_t splitmix64(uint64_t *state);
+/* n ranks in [0, nkeys) drawn from Zipf(s), rank 0 the most frequent. */
+uint32_t *zipf_sequence(size_t n, uint32_t nkeys, double s, uint64_t seed);
+/* Starts argv (searched in PATH) with its stdout on a pipe (out_fd >= 0)
+   or on ours (out_fd NULL). Returns the pid; -1 with errno set. */
+pid_t spawn(const char *const argv[], int *out_fd);
+/* Waits for pid; its exit status, or -1 if it did not exit normally. */
+int wait_exit(pid_t pid);
+void make_results_dir(void);
+
+/* ---- report.c ---- */
+typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT } unit;
+void add_row(const char *scenario, const char *metric, unit u, double value,
+             double floor, const char *floor_is);
+/* A line printed under the table. */
+__attribute__((format(printf, 1, 2))) void add_note(const char *fmt, ...);
+void print_table(const char *env);
+void write_summary(void);
+/* bench/results/<name>.csv, opened for writing with its header line. */
+FILE *csv_open(const char *name, const char *header);
+void csv_close(FILE *f, const char *name);
+/* Appends the CDF of n sorted latencies (ns) to f as rows
+   "<label>,<fraction>,<us>", thinned to a few hundred points. */
+void csv_cdf(FILE *f, const char *label, const uint64_t *sorted, size_t n);
+/* Whether bench/results/<name>.csv was written by this run. */
+int csv_written(const char *name);
+
+/* ---- plot.c ---- */
+void plot_all(const bench_cfg *cfg);
+
+/* ---- the scenarios ---- */
+void bench_l1(const th_redis *r, const bench_cfg *cfg);
+void bench_l2(const th_redis *r, const bench_cfg *cfg);
+void bench_set(const th_redis *r, const bench_cfg *cfg);
+void bench_ratio(const bench_cfg *cfg);
+const char *ratio_trace_names(void); /* space-separated, for the plot */
+void bench_coherence(const th_redis *r, const bench_cfg *cfg);
+void bench_memory(const bench_cfg *cfg);
+void bench_stampede(const th_redis *r, const bench_cfg *cfg);
+
+/* ---- shared by the Redis scenarios (io.c) ---- */
+/* th_options plus strict (a Redis failure stops the bench rather than
+   passing for a fast miss) and a roomy command timeout. */
+tc_cache *open_cache(const th_redis *r, int unix_socket,
+                     uint64_t l1_max_entries, tc_options *o);
+/* A raw hiredis connection set up like tiercache's own, with a 2 s
+   timeout. */
+redisContext *raw_connect(const th_redis *r, int unix_socket);
+/* The Redis name of a key, as docs/data-format.md has it. */
+void redis_key(char *out, size_t cap, const tc_options *o, const char *key);
+
+#endif /* TC_BENCH_H */

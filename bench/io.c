@@ -1,0 +1,315 @@
+/*
+ * Round trips to Redis, each beside the raw hiredis command that is its
+ * floor, on the same key, bytes and kind of socket:
+ *   l2   tc_get with the L1 off, served by Redis, against a raw GET;
+ *   set  tc_set against a raw SET PX of the same envelope bytes.
+ * The two sides take turns in short blocks, so that machine noise lands
+ * on both alike.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "internal.h" /* tc__env_encode: the raw SET sends real envelopes */
+
+#define L1_ENTRIES 100000 /* the default L1 bound */
+#define SET_KEYS 1000     /* the set path cycles over these */
+#define BLOCK 20          /* ops one side runs before the other's turn */
+#define WARMUP 200        /* untimed round trips per side before each case */
+#define MIN_IO_OPS 1000   /* per side, however long it takes */
+
+static const size_t value_sizes[] = {64, 1024, 16384};
+#define NSIZES (sizeof(value_sizes) / sizeof(value_sizes[0]))
+
+/* ---- Redis and caches ---- */
+
+/* The command timeout is roomy enough that a scheduling hiccup on a busy
+   machine is not a failure. */
+tc_cache *open_cache(const th_redis *r, int unix_socket,
+                     uint64_t l1_max_entries, tc_options *o)
+{
+    tc_cache *c;
+    if (unix_socket)
+        th_options_unix(r, o);
+    else
+        th_options(r, o);
+    o->strict = 1;
+    o->command_timeout_ms = 2000;
+    o->l1_max_entries = l1_max_entries;
+    int rc = tc_open(&c, o);
+    if (rc != TC_OK)
+        die("tc_open: %s", tc_strerror(rc));
+    return c;
+}
+
+/* A raw connection set up like tiercache's own (hiredis sets TCP_NODELAY
+   on every TCP connection). */
+redisContext *raw_connect(const th_redis *r, int unix_socket)
+{
+    redisContext *ctx = unix_socket
+                            ? redisConnectUnix(th_redis_socket(r))
+                            : redisConnect("127.0.0.1", th_redis_port(r));
+    if (!ctx || ctx->err)
+        die("raw connect: %s", ctx ? ctx->errstr : "out of memory");
+    struct timeval tv = {2, 0};
+    redisSetTimeout(ctx, tv);
+    if (!unix_socket)
+        redisEnableKeepAlive(ctx);
+    return ctx;
+}
+
+void redis_key(char *out, size_t cap, const tc_options *o, const char *key)
+{
+    snprintf(out, cap, "%s:{%s}", o->ns, key);
+}
+
+/* ---- timed round trips, two sides taking turns ---- */
+
+/* One timed operation: its i-th run, returning nanoseconds. */
+typedef uint64_t (*timed_op)(void *ctx, size_t i);
+
+static void run_block(timed_op op, void *ctx, uint64_t *lat, size_t first,
+                      size_t m)
+{
+    for (size_t i = 0; i < m; i++)
+        lat[i] = op(ctx, first + i);
+}
+
+/* a and b take turns in blocks of BLOCK ops, each going first in every
+   other block, so machine noise (other processes, CPU frequency, Redis's
+   own housekeeping) lands on both alike. Stops after n each, or once past
+   the deadline (ns) with MIN_IO_OPS done. Returns the count per side. */
+static size_t alternate(timed_op a, timed_op b, void *ctx, uint64_t *lat_a,
+                        uint64_t *lat_b, size_t n, uint64_t deadline)
+{
+    size_t done = 0;
+    while (done < n && (done < MIN_IO_OPS || now_ns() < deadline)) {
+        size_t m = n - done < BLOCK ? n - done : BLOCK;
+        int b_first = (done / BLOCK) % 2;
+        run_block(b_first ? b : a, ctx, (b_first ? lat_b : lat_a) + done, done,
+                  m);
+        run_block(b_first ? a : b, ctx, (b_first ? lat_a : lat_b) + done, done,
+                  m);
+        done += m;
+    }
+    return done;
+}
+
+/* Warms up, then times up to cfg->io_ops of each side. On a machine so
+   busy that a case outruns its time budget it stops early, so that the
+   whole run stays bounded; the count is returned and said. */
+static size_t measure_pair(const bench_cfg *cfg, timed_op a, timed_op b,
+                           void *ctx, uint64_t *lat_a, uint64_t *lat_b)
+{
+    alternate(a, b, ctx, lat_a, lat_b, WARMUP, UINT64_MAX);
+    size_t n = alternate(a, b, ctx, lat_a, lat_b, cfg->io_ops,
+                         now_ns() + cfg->case_budget_ns);
+    if (n < cfg->io_ops)
+        progress("  over its time budget: stopped at %zu per side", n);
+    return n;
+}
+
+static double ops_per_s(const uint64_t *lat, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lat[i];
+    return (double)n * 1e9 / (double)total;
+}
+
+/* ---- l2: gets served by Redis ---- */
+
+typedef struct get_case {
+    tc_cache *c; /* L1 off */
+    redisContext *raw;
+    char key[KEY_CAP];
+    char rkey[RKEY_CAP];
+    size_t vlen;
+} get_case;
+
+static uint64_t tc_get_op(void *ctx, size_t i)
+{
+    get_case *g = ctx;
+    tc_value *v;
+    uint64_t t0 = now_ns();
+    int rc = tc_get(g->c, g->key, &v);
+    size_t len = tc_value_len(v);
+    tc_value_release(v);
+    uint64_t dt = now_ns() - t0;
+    if (rc != TC_OK || len != g->vlen)
+        die("l2: tc_get %s: %s, %zu bytes", g->key, tc_strerror(rc), len);
+    return dt;
+}
+
+static uint64_t raw_get_op(void *ctx, size_t i)
+{
+    get_case *g = ctx;
+    uint64_t t0 = now_ns();
+    redisReply *rep = redisCommand(g->raw, "GET %s", g->rkey);
+    int ok = rep && rep->type == REDIS_REPLY_STRING;
+    if (rep)
+        freeReplyObject(rep);
+    uint64_t dt = now_ns() - t0;
+    if (!ok)
+        die("l2: raw GET %s: %s", g->rkey, rep ? "not a string" : "failed");
+    return dt;
+}
+
+static void l2_report(const get_case *g, const char *sock, uint64_t *lat_tc,
+                      uint64_t *lat_raw, size_t n, FILE *cdf)
+{
+    char metric[48], floor_is[80], label[48];
+    static const unsigned pcts[] = {50, 99};
+    qsort(lat_tc, n, sizeof(*lat_tc), cmp_u64);
+    qsort(lat_raw, n, sizeof(*lat_raw), cmp_u64);
+    snprintf(floor_is, sizeof(floor_is), "raw hiredis GET, same key, %s",
+             sock);
+    for (int i = 0; i < 2; i++) {
+        snprintf(metric, sizeof(metric), "get_%s_%s_p%u_us", sock,
+                 size_name(g->vlen), pcts[i]);
+        add_row("l2", metric, U_USEC, pct_us(lat_tc, n, pcts[i]),
+                pct_us(lat_raw, n, pcts[i]), floor_is);
+    }
+    snprintf(label, sizeof(label), "%s/%s/tc_get", sock, size_name(g->vlen));
+    csv_cdf(cdf, label, lat_tc, n);
+    snprintf(label, sizeof(label), "%s/%s/raw_GET", sock, size_name(g->vlen));
+    csv_cdf(cdf, label, lat_raw, n);
+}
+
+static void l2_case(const th_redis *r, const bench_cfg *cfg, int unix_socket,
+                    size_t vlen, uint64_t *lat_tc, uint64_t *lat_raw,
+                    FILE *cdf)
+{
+    get_case g = {0};
+    tc_options o;
+    const char *sock = unix_socket ? "unix" : "tcp";
+    progress("l2: %s %s, %zu round trips per side", sock, size_name(vlen),
+             cfg->io_ops);
+    g.c = open_cache(r, unix_socket, 0, &o); /* no L1: every get is L2 */
+    g.raw = raw_connect(r, unix_socket);
+    g.vlen = vlen;
+    snprintf(g.key, sizeof(g.key), "l2:%s", size_name(vlen));
+    redis_key(g.rkey, sizeof(g.rkey), &o, g.key);
+    char *val = make_payload(vlen);
+    int rc = tc_set(g.c, g.key, val, vlen, TTL_MS);
+    free(val);
+    if (rc != TC_OK)
+        die("l2: tc_set: %s", tc_strerror(rc));
+    size_t n = measure_pair(cfg, tc_get_op, raw_get_op, &g, lat_tc, lat_raw);
+    l2_report(&g, sock, lat_tc, lat_raw, n, cdf);
+    redisFree(g.raw);
+    tc_close(g.c);
+}
+
+void bench_l2(const th_redis *r, const bench_cfg *cfg)
+{
+    uint64_t *lat_tc = xcalloc(cfg->io_ops, sizeof(uint64_t));
+    uint64_t *lat_raw = xcalloc(cfg->io_ops, sizeof(uint64_t));
+    FILE *cdf = csv_open("l2_cdf", "series,fraction,us");
+    for (int unix_socket = 0; unix_socket <= 1; unix_socket++)
+        for (size_t s = 0; s < NSIZES; s++)
+            l2_case(r, cfg, unix_socket, value_sizes[s], lat_tc, lat_raw, cdf);
+    csv_close(cdf, "l2_cdf");
+    free(lat_tc);
+    free(lat_raw);
+}
+
+/* ---- set: tc_set against a raw SET of the same bytes ---- */
+
+typedef struct set_case {
+    tc_cache *c; /* with its L1, as deployed: tc_set writes it too */
+    redisContext *raw;
+    char (*keys)[KEY_CAP];
+    char (*rkeys)[RKEY_CAP];
+    char *payload;
+    size_t plen;
+    char *env; /* the envelope tc_set builds around payload */
+    size_t elen;
+} set_case;
+
+static uint64_t tc_set_op(void *ctx, size_t i)
+{
+    set_case *s = ctx;
+    uint64_t t0 = now_ns();
+    int rc = tc_set(s->c, s->keys[i % SET_KEYS], s->payload, s->plen, TTL_MS);
+    uint64_t dt = now_ns() - t0;
+    if (rc != TC_OK)
+        die("set: tc_set: %s", tc_strerror(rc));
+    return dt;
+}
+
+/* The same command tiercache sends, envelope and all, to the same keys:
+   the tracking work in Redis and the invalidations our listener then
+   handles are the same for both sides. */
+static uint64_t raw_set_op(void *ctx, size_t i)
+{
+    set_case *s = ctx;
+    uint64_t t0 = now_ns();
+    redisReply *rep =
+        redisCommand(s->raw, "SET %s %b PX %u", s->rkeys[i % SET_KEYS], s->env,
+                     s->elen, TTL_MS);
+    int ok = rep && rep->type == REDIS_REPLY_STATUS;
+    if (rep)
+        freeReplyObject(rep);
+    uint64_t dt = now_ns() - t0;
+    if (!ok)
+        die("set: raw SET failed");
+    return dt;
+}
+
+static void set_setup(set_case *s, const th_redis *r, size_t plen)
+{
+    tc_options o;
+    memset(s, 0, sizeof(*s));
+    s->c = open_cache(r, 0, L1_ENTRIES, &o);
+    s->raw = raw_connect(r, 0);
+    s->keys = xcalloc(SET_KEYS, sizeof(*s->keys));
+    s->rkeys = xcalloc(SET_KEYS, sizeof(*s->rkeys));
+    for (unsigned k = 0; k < SET_KEYS; k++) {
+        snprintf(s->keys[k], KEY_CAP, "set:%s:%04u", size_name(plen), k);
+        redis_key(s->rkeys[k], RKEY_CAP, &o, s->keys[k]);
+    }
+    s->payload = make_payload(plen);
+    s->plen = plen;
+    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), TTL_MS), 0,
+                      (const unsigned char *)s->payload, plen};
+    if (tc__env_encode(&e, &s->env, &s->elen) != TC_OK)
+        die("set: cannot encode an envelope");
+}
+
+static void set_teardown(set_case *s)
+{
+    tc__free(s->env);
+    free(s->payload);
+    free(s->rkeys);
+    free(s->keys);
+    redisFree(s->raw);
+    tc_close(s->c);
+}
+
+static void set_case_run(const th_redis *r, const bench_cfg *cfg, size_t plen,
+                         uint64_t *lat_tc, uint64_t *lat_raw)
+{
+    set_case s;
+    char metric[48], floor_is[80];
+    progress("set: tcp %s, %zu round trips per side", size_name(plen),
+             cfg->io_ops);
+    set_setup(&s, r, plen);
+    size_t n = measure_pair(cfg, tc_set_op, raw_set_op, &s, lat_tc, lat_raw);
+    snprintf(metric, sizeof(metric), "set_tcp_%s_ops_s", size_name(plen));
+    snprintf(floor_is, sizeof(floor_is),
+             "raw hiredis SET PX of the %zu-byte envelope, tcp", s.elen);
+    add_row("set", metric, U_OPS, ops_per_s(lat_tc, n), ops_per_s(lat_raw, n),
+            floor_is);
+    set_teardown(&s);
+}
+
+void bench_set(const th_redis *r, const bench_cfg *cfg)
+{
+    uint64_t *lat_tc = xcalloc(cfg->io_ops, sizeof(uint64_t));
+    uint64_t *lat_raw = xcalloc(cfg->io_ops, sizeof(uint64_t));
+    for (size_t s = 0; s < NSIZES; s++)
+        set_case_run(r, cfg, value_sizes[s], lat_tc, lat_raw);
+    free(lat_tc);
+    free(lat_raw);
+}

@@ -1,0 +1,117 @@
+#!/bin/sh
+# tc-bench runs end to end, briefly (--smoke), and its summary has one
+# row per expected figure, each with numbers in it; the CSV files (and,
+# with gnuplot, the PNGs) are written. No timing is asserted. What is
+# exact is: the arc-oltp hit ratios reproduce the published ones (when
+# the traces are beside the source tree) and the L1 byte bound holds.
+set -eu
+command -v redis-server >/dev/null || { echo "no redis-server: skipped"; exit 77; }
+bench="$(cd "$top_builddir" && pwd)/bench/tc-bench"
+srcdir="$(cd "$top_srcdir" && pwd)"
+traces="$srcdir/../shared/traces"
+[ -x "$bench" ] || { echo "FAIL: no $bench"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+"$bench" --smoke --srcdir "$srcdir" --traces "$traces" || {
+  echo "FAIL: tc-bench --smoke exited with $?"; exit 1; }
+sum=bench/results/summary.tsv
+[ -f "$sum" ] || { echo "FAIL: no $sum"; exit 1; }
+
+# The rows every run has.
+expected="
+memory bytes_per_entry_64B_rss
+memory bytes_per_entry_64B_vs_payload
+memory byte_bound_max_l1_bytes
+memory byte_bound_rss_growth
+l1 get_1t_ops_s_vs_bare
+l1 get_1t_ops_s_vs_mutex_lru
+l1 get_2t_ops_s_vs_bare
+l1 get_2t_scaling_vs_1t
+l1 bare_2t_scaling_vs_1t
+l1 mutex_lru_2t_scaling_vs_1t"
+for sock in tcp unix; do
+  for size in 64B 1KiB 16KiB; do
+    for p in p50 p99; do
+      expected="$expected
+l2 get_${sock}_${size}_${p}_us"
+    done
+  done
+done
+for size in 64B 1KiB 16KiB; do
+  expected="$expected
+set set_tcp_${size}_ops_s"
+done
+for mode in tracking channel; do
+  for p in p50 p99 p999; do
+    expected="$expected
+coherence ${mode}_lag_${p}_us"
+  done
+done
+expected="$expected
+stampede fetch_16x1_computes
+stampede fetch_16x1_wait_p99_us"
+
+# Hit ratios: the default traces when they are there, else synthetic
+# ones. Sizes other than arc-oltp's are fractions of the trace's keys:
+# five rows a trace.
+patterns=""
+if [ -f "$traces/arc-oltp.gz" ]; then
+  for n in 250 1000 2000; do
+    expected="$expected
+ratio arc-oltp_lru_${n}_hit_pct
+ratio arc-oltp_lru_${n}_vs_published
+ratio arc-oltp_opt_${n}_vs_published"
+  done
+  for t in lirs-gli lirs-multi1; do
+    [ -f "$traces/$t.gz" ] && patterns="$patterns $t"
+  done
+else
+  patterns="syn-zipf0.99 syn-loop3000 syn-scan-zipf"
+fi
+
+status=0
+fail() { echo "FAIL: $*"; status=1; }
+
+# Every row: five fields, numbers where numbers belong.
+awk -F'\t' 'NR > 1 && (NF != 5 || $3 !~ /^-?[0-9.]+$/ ||
+  $4 !~ /^-?[0-9.]+$/ || $5 !~ /^-?[0-9.]+$/) { print "bad row: " $0; bad = 1 }
+  END { exit bad }' "$sum" || fail "malformed rows in $sum"
+
+count=0
+while read -r scen metric; do
+  [ -n "$scen" ] || continue
+  count=$((count + 1))
+  n=$(awk -F'\t' -v s="$scen" -v m="$metric" '$1 == s && $2 == m' "$sum" | wc -l)
+  [ "$n" -eq 1 ] || fail "$scen $metric: $n rows, want 1"
+done <<EOF
+$expected
+EOF
+for t in $patterns; do
+  count=$((count + 5))
+  n=$(awk -F'\t' -v t="$t" '$1 == "ratio" && index($2, t "_lru_") == 1 &&
+    $2 ~ /_hit_pct$/' "$sum" | wc -l)
+  [ "$n" -eq 5 ] || fail "ratio $t: $n hit-ratio rows, want 5"
+done
+rows=$(($(wc -l < "$sum") - 1))
+[ "$rows" -eq "$count" ] || fail "$rows rows in $sum, want $count"
+
+# Exact figures: the published arc-oltp ratios, to the hundredth, and
+# the byte bound.
+awk -F'\t' '$2 ~ /_vs_published$/ { d = $3 - $4; if (d < 0) d = -d;
+  if (d >= 0.005) { print $2 ": " $3 " vs " $4; bad = 1 } }
+  $2 == "byte_bound_max_l1_bytes" && $3 + 0 > $4 + 0 {
+  print "byte bound exceeded: " $3 " > " $4; bad = 1 }
+  END { exit bad }' "$sum" || fail "exact figures differ"
+
+for f in l1 l2_cdf coherence_cdf ratio memory; do
+  [ -s "bench/results/$f.csv" ] || fail "no bench/results/$f.csv"
+done
+if command -v gnuplot >/dev/null; then
+  for f in l1 l2_cdf coherence_cdf ratio; do
+    [ -s "bench/results/$f.png" ] || fail "no bench/results/$f.png"
+  done
+fi
+[ $status -eq 0 ] && echo "ok: $rows summary rows, CSV files and plots"
+exit $status
