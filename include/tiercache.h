@@ -6,8 +6,9 @@
  *
  * Thread-safety: every function may be called concurrently from any thread
  * on the same tc_cache, except tc_close, which must not race with any other
- * call on that cache. Callbacks (log, clock, compute) run on the calling
- * thread, with no tiercache lock held.
+ * call on that cache. Callbacks (clock, compute) run on the calling thread
+ * with no tiercache lock held; the log callback also runs on the cache's
+ * invalidation listener thread.
  *
  * Ownership: functions that take a key or value copy it; tc_value objects
  * handed out by tc_get/tc_fetch are new references, to be released with
@@ -140,7 +141,8 @@ typedef struct tc_options {
     /* tc_fetch */
     uint32_t lease_ms;      /* how long a computation holds its key, 10000 */
     uint32_t fetch_wait_ms; /* longest wait for another's computation before
-                               TC_ETIMEOUT, 10000 */
+                               TC_ETIMEOUT, 15000 (above lease_ms, so a
+                               dead holder's lease expires first) */
     uint32_t refresh_beta_milli; /* early refresh beta x 1000 (XFetch);
                                     1000 = 1.0; 0 turns it off */
     uint32_t ttl_jitter_pct;     /* TTLs of computed values shortened by up to

@@ -250,13 +250,16 @@ int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                tc_value **out)
 {
     uint64_t max_age = l1_max_age(c);
-    tc_value *v = max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
+    /* Hits and misses are counted by the shard; a bypassed L1 here. */
+    tc_value *v = NULL;
+    if (max_age)
+        v = tc__l1_get(c->l1, key, klen, hash, max_age);
+    else
+        TC__INC(c->ctr.l1_misses);
     if (v) {
-        TC__INC(c->ctr.l1_hits);
         *out = v;
         return TC_OK;
     }
-    TC__INC(c->ctr.l1_misses);
     return c->l2 ? get_l2(c, key, klen, hash, out) : TC_MISS;
 }
 
@@ -320,8 +323,13 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
         return rc; /* before anything was sent */
     /* After the SET, a message that did not go out is a lost
        invalidation for the other processes: replay it like the rest. */
-    if (rc == TC_OK && tc__publish_set(c, key, klen) != TC_OK)
-        rc = TC_EBACKEND;
+    if (rc == TC_OK) {
+        int prc = tc__publish_set(c, key, klen);
+        if (prc == TC__EREFUSED) /* PUBLISH not allowed: say so, keep */
+            tc__refused(c, "PUBLISH");
+        else if (prc != TC_OK)
+            rc = TC_EBACKEND;
+    }
     if (rc == TC_OK) {
         tc__l1_fill_write(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
@@ -387,8 +395,8 @@ void tc__refused(tc_cache *c, const char *what)
     int logged = 0;
     if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
         tc__log(&c->lg, TC_LOG_ERROR,
-                "redis refused %s (check the user's ACL and maxmemory); "
-                "invalidations it refuses reach no other process",
+                "redis refused %s (check the user's ACL): invalidations "
+                "it refuses reach no other process",
                 what);
 }
 

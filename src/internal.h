@@ -146,7 +146,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
 
 /* ---- stats ---- */
 typedef struct tc__counters {
-    atomic_uint_fast64_t l1_hits, l1_misses, l2_hits, l2_misses, sets, deletes,
+    atomic_uint_fast64_t l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
         computes;
     /* coherence */

@@ -32,6 +32,10 @@ typedef struct shard {
     uint64_t entries, bytes;
     uint64_t max_entries, max_bytes;
     uint64_t evictions, expirations, epoch_drops;
+    /* Counted here, under the lock already held, rather than in one
+       atomic shared by every thread: a hit then writes no line that
+       other shards' hits write too. */
+    uint64_t hits, misses;
 } shard;
 
 /* One shard per cache line pair at least, so two cores hitting two
@@ -188,7 +192,11 @@ tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     if (e && e->expires_at <= now) {
         drop_locked(s, e);
         s->expirations++;
-    } else if (e && now - e->born <= max_age) {
+        s->misses++;
+    } else if (!e || now - e->born > max_age) {
+        s->misses++;
+    } else {
+        s->hits++;
         if (s->head != e) { /* exact LRU: move to the front */
             list_unlink_locked(s, e);
             push_front_locked(s, e);
@@ -359,6 +367,8 @@ void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)
         out->evictions += s->evictions;
         out->expirations += s->expirations;
         out->epoch_drops += s->epoch_drops;
+        out->hits += s->hits;
+        out->misses += s->misses;
         pthread_mutex_unlock(&s->mu);
     }
 }

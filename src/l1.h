@@ -19,6 +19,7 @@ typedef struct tc__l1_config {
 
 typedef struct tc__l1_counts {
     uint64_t entries, bytes, evictions, expirations, epoch_drops;
+    uint64_t hits, misses; /* lookups that reached a shard */
 } tc__l1_stats;
 
 /* Matches any epoch: for puts that need no invalidation check. */

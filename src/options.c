@@ -344,7 +344,7 @@ static void set_defaults(tc_options *o)
     o->listener_ping_ms = 1000;
     o->replay_max = 10000;
     o->lease_ms = 10000;
-    o->fetch_wait_ms = 10000;
+    o->fetch_wait_ms = 15000; /* past lease_ms: outlive a dead holder */
     o->refresh_beta_milli = 1000;
     o->ttl_jitter_pct = 0;
     o->negative_ttl_ms = 5000;

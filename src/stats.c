@@ -21,8 +21,7 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
         return;
     memset(out, 0, sizeof(*out));
     const tc__counters *k = &c->ctr;
-    out->l1_hits = TC__GET(k->l1_hits);
-    out->l1_misses = TC__GET(k->l1_misses);
+    out->l1_misses = TC__GET(k->l1_misses); /* + the shards', below */
     out->l2_hits = TC__GET(k->l2_hits);
     out->l2_misses = TC__GET(k->l2_misses);
     out->sets = TC__GET(k->sets);
@@ -49,6 +48,8 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->l1_evictions = n.evictions;
     out->l1_expirations = n.expirations;
     out->epoch_drops = n.epoch_drops;
+    out->l1_hits = n.hits;
+    out->l1_misses += n.misses;
     tc_health_info h;
     tc_health(c, &h);
     out->breaker = (uint64_t)h.breaker;
@@ -90,7 +91,7 @@ static size_t collect(tc_cache *c, metric *m)
         {"l1_misses_total", "counter", "L1 misses", s.l1_misses},
         {"l2_hits_total", "counter", "Redis hits", s.l2_hits},
         {"l2_misses_total", "counter", "Redis misses", s.l2_misses},
-        {"sets_total", "counter", "tc_set calls", s.sets},
+        {"sets_total", "counter", "tc_set and tc_group_bump calls", s.sets},
         {"deletes_total", "counter", "tc_del calls", s.deletes},
         {"l1_evictions_total", "counter", "L1 evictions", s.l1_evictions},
         {"l1_expirations_total", "counter", "L1 expirations",
