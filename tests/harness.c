@@ -591,3 +591,23 @@ __attribute__((visibility("default"))) const char *__tsan_default_options(void)
 {
     return "die_after_fork=0";
 }
+
+th_redis *th_srv;
+
+int th_run_redis(const char *suite, const th_test *tests)
+{
+    th_srv = th_redis_start();
+    if (!th_srv)
+        return 1;
+    int rc = th_run(suite, tests);
+    th_redis_stop(th_srv);
+    return rc;
+}
+
+int th_get_str(tc_cache *c, const char *key, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int rc = tc_get_into(c, key, buf, cap - 1, &len);
+    buf[rc == TC_OK ? len : 0] = '\0';
+    return rc;
+}

@@ -64,6 +64,10 @@ void th_options(const th_redis *r, tc_options *o);
 /* The same over r's unix socket. */
 void th_options_unix(const th_redis *r, tc_options *o);
 
+/* tc_get_into as a NUL-terminated string in buf ("" unless TC_OK);
+   returns the status. */
+int th_get_str(tc_cache *c, const char *key, char *buf, size_t cap);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t th_now_ms(void);
 
@@ -77,5 +81,11 @@ typedef struct {
    main: 0 only if at least one test ran and there was no failed test or
    assertion and no CUnit error; 1 otherwise. */
 int th_run(const char *suite, const th_test *tests);
+
+/* The server of th_run_redis, for the tests it runs. */
+extern th_redis *th_srv;
+/* th_run with one private redis-server started first (th_srv) and
+   stopped after; 1 if it cannot start. */
+int th_run_redis(const char *suite, const th_test *tests);
 
 #endif /* TC_TEST_HARNESS_H */

@@ -10,11 +10,9 @@
 
 #include "harness.h"
 
-static th_redis *srv;
-
 static long long dbsize(void)
 {
-    redisReply *r = th_redis_cmd(srv, "DBSIZE");
+    redisReply *r = th_redis_cmd(th_srv, "DBSIZE");
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     return n;
@@ -23,7 +21,7 @@ static long long dbsize(void)
 static tc_cache *open_default(void)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     tc_cache *c = NULL;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
     return c;
@@ -87,7 +85,7 @@ static void test_bad_keys(void)
 static void test_bad_values(void)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.max_value_bytes = 1000;
     tc_cache *c;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
@@ -156,16 +154,16 @@ static void test_bad_options(void)
 {
     tc_options o;
     tc_cache *c = NULL;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.l1_shards = 3;
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.reserved[0] = 1; /* not from tc_options_init */
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.pool_size = 0;
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.ns[0] = '\0';
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
     CU_ASSERT_EQUAL(tc_open(NULL, &o), TC_EINVAL);
@@ -192,7 +190,7 @@ static void test_status_names(void)
 static void test_stats_format(void)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.coherence = TC_COHERENCE_NONE; /* the counts below are exact */
     tc_cache *c = NULL;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
@@ -224,9 +222,6 @@ static void test_stats_format(void)
 
 int main(void)
 {
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"bad_keys", test_bad_keys},
         {"bad_values", test_bad_values},
@@ -236,7 +231,5 @@ int main(void)
         {"stats_format", test_stats_format},
         {NULL, NULL},
     };
-    int rc = th_run("badinput", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("badinput", tests);
 }

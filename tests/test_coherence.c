@@ -22,12 +22,10 @@
 #define PING_MS 100   /* a dead link is noticed within 2 x this */
 #define BOUND_MS 3000 /* generous: how long a change may take to show */
 
-static th_redis *srv;
-
 static tc_cache *open_mode(const char *ns, int mode)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     snprintf(o.ns, sizeof(o.ns), "%s", ns);
     o.coherence = mode;
     o.listener_ping_ms = PING_MS;
@@ -35,15 +33,6 @@ static tc_cache *open_mode(const char *ns, int mode)
     if (tc_open(&c, &o) != TC_OK)
         return NULL;
     return c;
-}
-
-/* The value under key as a string ("" on a miss), and the status. */
-static int get_s(tc_cache *c, const char *key, char *buf, size_t cap)
-{
-    size_t len = 0;
-    int rc = tc_get_into(c, key, buf, cap - 1, &len);
-    buf[rc == TC_OK ? len : 0] = '\0';
-    return rc;
 }
 
 /* Polls c until key reads as `want` (NULL: a miss). Returns the time it
@@ -54,7 +43,7 @@ static long wait_value(tc_cache *c, const char *key, const char *want)
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (;;) {
-        int rc = get_s(c, key, buf, sizeof(buf));
+        int rc = th_get_str(c, key, buf, sizeof(buf));
         clock_gettime(CLOCK_MONOTONIC, &b);
         long us =
             (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000L;
@@ -104,7 +93,7 @@ static int warm(tc_cache *c, const char *key)
     char buf[256];
     for (int i = 0; i < 200; i++) {
         uint64_t hits = stats_of(c).l1_hits;
-        get_s(c, key, buf, sizeof(buf));
+        th_get_str(c, key, buf, sizeof(buf));
         if (stats_of(c).l1_hits > hits)
             return 1;
         usleep(1000);
@@ -121,8 +110,8 @@ static void peer_serve(tc_cache *c, FILE *in, FILE *out)
         switch (line[0]) {
         case 'G':
             fprintf(out,
-                    get_s(c, a, buf, sizeof(buf)) == TC_OK ? "V %s\n"
-                                                           : "M%s\n",
+                    th_get_str(c, a, buf, sizeof(buf)) == TC_OK ? "V %s\n"
+                                                                : "M%s\n",
                     buf);
             break;
         case 'W':
@@ -270,7 +259,8 @@ static void raw_set_value(const char *rkey, const char *val, int px)
     char *buf;
     size_t len;
     CU_ASSERT_FATAL(tc__env_encode(&e, &buf, &len) == TC_OK);
-    redisReply *r = th_redis_cmd(srv, "SET %s %b PX %d", rkey, buf, len, px);
+    redisReply *r =
+        th_redis_cmd(th_srv, "SET %s %b PX %d", rkey, buf, len, px);
     CU_ASSERT(r && r->type == REDIS_REPLY_STATUS);
     freeReplyObject(r);
     tc__free(buf);
@@ -278,7 +268,8 @@ static void raw_set_value(const char *rkey, const char *val, int px)
 
 static void raw(const char *cmd, const char *arg)
 {
-    redisReply *r = arg ? th_redis_cmd(srv, cmd, arg) : th_redis_cmd(srv, cmd);
+    redisReply *r =
+        arg ? th_redis_cmd(th_srv, cmd, arg) : th_redis_cmd(th_srv, cmd);
     CU_ASSERT_PTR_NOT_NULL(r);
     freeReplyObject(r);
 }
@@ -324,13 +315,13 @@ static void test_client_kill_pubsub(void)
     /* changed while the link is down: never the old value */
     raw_set_value("kill:{k}", "v2", 60000);
     char buf[16];
-    CU_ASSERT_EQUAL(get_s(c, "k", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_OK);
     CU_ASSERT_STRING_EQUAL(buf, "v2");
     /* resubscribed: the L1 serves again */
     CU_ASSERT(WAIT_STAT(c, coherent, 1));
-    get_s(c, "k", buf, sizeof(buf));
+    th_get_str(c, "k", buf, sizeof(buf));
     uint64_t hits = stats_of(c).l1_hits;
-    CU_ASSERT_EQUAL(get_s(c, "k", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_OK);
     CU_ASSERT_STRING_EQUAL(buf, "v2");
     CU_ASSERT(WAIT_STAT(c, l1_hits, hits + 1));
     tc_close(c);
@@ -346,21 +337,21 @@ static void test_delete_while_frozen(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(tc_set(a, "k", "old", 3, 0), TC_OK);
     CU_ASSERT(atol(peer_ask(&b, "W k old")) >= 0);
-    th_redis_freeze(srv);
+    th_redis_freeze(th_srv);
     uint64_t t0 = th_now_ms();
     CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
     CU_ASSERT(th_now_ms() - t0 < 1500);
     CU_ASSERT(stats_of(a).replay_queued >= 1);
     /* the peer's link goes silent: its L1 is bypassed, Redis unreachable */
     CU_ASSERT(atol(peer_ask(&b, "W k -")) >= 0);
-    th_redis_thaw(srv);
+    th_redis_thaw(th_srv);
     CU_ASSERT(WAIT_STAT(a, replay_done, 1));
-    redisReply *r = th_redis_cmd(srv, "EXISTS %s", "frz:{k}");
+    redisReply *r = th_redis_cmd(th_srv, "EXISTS %s", "frz:{k}");
     CU_ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
     freeReplyObject(r);
     CU_ASSERT_STRING_EQUAL(peer_ask(&b, "G k"), "M");
     char buf[8];
-    CU_ASSERT_EQUAL(get_s(a, "k", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(th_get_str(a, "k", buf, sizeof(buf)), TC_MISS);
     CU_ASSERT_EQUAL(peer_stop(&b), 0);
     tc_close(a);
 }
@@ -428,7 +419,7 @@ static int prefork_child(tc_cache *c, int i, int go_fd)
     char go;
     bad += read(go_fd, &go, 1) != 1; /* the parent has overwritten base */
     bad += wait_value(c, "base", "v1") < 0;
-    bad += get_s(c, "base", buf, sizeof(buf)) != TC_OK;
+    bad += th_get_str(c, "base", buf, sizeof(buf)) != TC_OK;
     tc_close(c);
     return bad;
 }
@@ -573,7 +564,8 @@ static void stress_proc(int id, int mode, const char *ns, double seconds,
             }
         } else {
             o->write = 0;
-            o->seq = get_s(c, key, buf, sizeof(buf)) == TC_OK ? atol(buf) : 0;
+            o->seq =
+                th_get_str(c, key, buf, sizeof(buf)) == TC_OK ? atol(buf) : 0;
         }
         o->end = now_us();
         usleep((r >> 4) % 400);
@@ -738,7 +730,8 @@ static void lag_of(int mode, const char *ns, const char *label)
 static void test_lag(void)
 {
     /* the floor: a raw PUBLISH, received on a subscribed connection */
-    redisContext *sub = th_redis_connect(srv), *pub = th_redis_connect(srv);
+    redisContext *sub = th_redis_connect(th_srv),
+                 *pub = th_redis_connect(th_srv);
     CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
     CU_ASSERT_PTR_NOT_NULL_FATAL(pub);
     freeReplyObject(redisCommand(sub, "SUBSCRIBE floor"));
@@ -761,9 +754,6 @@ static void test_lag(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a dead peer fails its test, not the run */
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"overwrite_delete_tracking", test_overwrite_delete_tracking},
         {"overwrite_delete_channel", test_overwrite_delete_channel},
@@ -780,7 +770,5 @@ int main(void)
         {"lag", test_lag},
         {NULL, NULL},
     };
-    int rc = th_run("coherence", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("coherence", tests);
 }

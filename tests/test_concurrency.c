@@ -13,8 +13,6 @@
 #define KEYS 32
 #define OPS 3000
 
-static th_redis *srv;
-
 typedef struct worker {
     tc_cache *c;
     unsigned seed;
@@ -106,7 +104,7 @@ static void run_threads(tc_cache *c)
 static void with_redis(int coherence)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     o.l1_max_entries = 16; /* fewer than KEYS: evictions race with hits */
     o.l1_shards = 1;
     o.pool_size = 4; /* fewer than threads: the pool is contended */
@@ -161,7 +159,7 @@ static void *flusher(void *arg)
 static void test_flush_races(void)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     tc_cache *c;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
     pthread_t f;
@@ -173,9 +171,6 @@ static void test_flush_races(void)
 
 int main(void)
 {
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"with_redis", test_with_redis},
         {"with_listener", test_with_listener},
@@ -183,7 +178,5 @@ int main(void)
         {"flush_races", test_flush_races},
         {NULL, NULL},
     };
-    int rc = th_run("concurrency", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("concurrency", tests);
 }

@@ -15,12 +15,10 @@
 #include "cache.h"
 #include "harness.h"
 
-static th_redis *srv;
-
 static tc_cache *open_with(const char *ns, void (*tweak)(tc_options *))
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     snprintf(o.ns, sizeof(o.ns), "%s", ns);
     if (tweak)
         tweak(&o);
@@ -31,7 +29,7 @@ static tc_cache *open_with(const char *ns, void (*tweak)(tc_options *))
 
 static long long raw_int(const char *fmt, const char *arg)
 {
-    redisReply *r = th_redis_cmd(srv, fmt, arg);
+    redisReply *r = th_redis_cmd(th_srv, fmt, arg);
     long long v = -1;
     if (r && r->type == REDIS_REPLY_INTEGER)
         v = r->integer;
@@ -57,7 +55,7 @@ static int slow_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 {
     slow *s = ud;
     (void)ttl;
-    freeReplyObject(th_redis_cmd(srv, "INCR %s", s->counter));
+    freeReplyObject(th_redis_cmd(th_srv, "INCR %s", s->counter));
     usleep((useconds_t)s->ms * 1000);
     if (s->fail)
         return -1;
@@ -146,7 +144,7 @@ static long long stampede_procs(const char *ns, const char *counter, int naive)
         kids[p] = fork();
         if (kids[p] == 0) {
             tc_options o;
-            th_options(srv, &o);
+            th_options(th_srv, &o);
             snprintf(o.ns, sizeof(o.ns), "%s", ns);
             tc_cache *c = NULL;
             if (tc_open(&c, &o) != TC_OK)
@@ -446,15 +444,15 @@ static void test_cached_macro(void)
    forgot them (SCRIPT FLUSH, a restart) is sent the script again. */
 static void test_scripts(void)
 {
-    redisReply *r = th_redis_cmd(srv, "SCRIPT LOAD %s", tc__store_script);
+    redisReply *r = th_redis_cmd(th_srv, "SCRIPT LOAD %s", tc__store_script);
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
     CU_ASSERT_STRING_EQUAL(r->str, tc__store_sha);
     freeReplyObject(r);
-    r = th_redis_cmd(srv, "SCRIPT LOAD %s", tc__release_script);
+    r = th_redis_cmd(th_srv, "SCRIPT LOAD %s", tc__release_script);
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
     CU_ASSERT_STRING_EQUAL(r->str, tc__release_sha);
     freeReplyObject(r);
-    freeReplyObject(th_redis_cmd(srv, "SCRIPT FLUSH"));
+    freeReplyObject(th_redis_cmd(th_srv, "SCRIPT FLUSH"));
     tc_cache *c = open_with("scr", NULL);
     slow s = {"scr:count", 1, "stored", 0};
     tc_value *v = NULL;
@@ -517,7 +515,7 @@ static void test_stampede_redis_down(void)
     o.log_level = TC_LOG_OFF;
     tc_cache *c = NULL;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    slow s = {"down:count", 100, "local", 0}; /* counted in srv */
+    slow s = {"down:count", 100, "local", 0}; /* counted in th_srv */
     tc_stats_info before, after;
     tc_stats(c, &before);
     CU_ASSERT_EQUAL(crowd(c, &s, "k", 32, 0, "local"), 32);
@@ -530,9 +528,6 @@ static void test_stampede_redis_down(void)
 
 int main(void)
 {
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"stampede_threads", test_stampede_threads},
         {"stampede_processes", test_stampede_processes},
@@ -548,7 +543,5 @@ int main(void)
         {"groups", test_groups},
         {NULL, NULL},
     };
-    int rc = th_run("fetch", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("fetch", tests);
 }

@@ -9,12 +9,10 @@
 #include "harness.h"
 #include "internal.h"
 
-static th_redis *srv;
-
 static tc_cache *open_ns(const char *ns, int strict)
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     if (ns)
         snprintf(o.ns, sizeof(o.ns), "%s", ns);
     o.strict = strict;
@@ -27,18 +25,10 @@ static tc_cache *open_ns(const char *ns, int strict)
     return c;
 }
 
-static int get_str(tc_cache *c, const char *key, char *buf, size_t cap)
-{
-    size_t len = 0;
-    int rc = tc_get_into(c, key, buf, cap - 1, &len);
-    buf[rc == TC_OK ? len : 0] = '\0';
-    return rc;
-}
-
 /* 1 if the raw Redis key exists. */
 static int raw_exists(const char *rkey)
 {
-    redisReply *r = th_redis_cmd(srv, "EXISTS %s", rkey);
+    redisReply *r = th_redis_cmd(th_srv, "EXISTS %s", rkey);
     int yes = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
     return yes;
@@ -46,7 +36,7 @@ static int raw_exists(const char *rkey)
 
 static void raw_set(const char *rkey, const char *val, size_t len)
 {
-    redisReply *r = th_redis_cmd(srv, "SET %s %b", rkey, val, len);
+    redisReply *r = th_redis_cmd(th_srv, "SET %s %b", rkey, val, len);
     CU_ASSERT_PTR_NOT_NULL(r);
     freeReplyObject(r);
 }
@@ -56,14 +46,14 @@ static void test_shared_between_caches(void)
     tc_cache *a = open_ns("share", 0), *b = open_ns("share", 0);
     char buf[64];
     CU_ASSERT_EQUAL(tc_set(a, "user:1", "alice", 5, 0), TC_OK);
-    CU_ASSERT_EQUAL(get_str(b, "user:1", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(b, "user:1", buf, sizeof(buf)), TC_OK);
     CU_ASSERT_STRING_EQUAL(buf, "alice");
-    CU_ASSERT_EQUAL(get_str(b, "user:1", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(b, "user:1", buf, sizeof(buf)), TC_OK);
     tc_stats_info s;
     tc_stats(b, &s);
     CU_ASSERT_EQUAL(s.l2_hits, 1); /* first read from Redis ... */
     CU_ASSERT_EQUAL(s.l1_hits, 1); /* ... the second from the L1 */
-    CU_ASSERT_EQUAL(get_str(b, "user:2", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(th_get_str(b, "user:2", buf, sizeof(buf)), TC_MISS);
     tc_stats(b, &s);
     CU_ASSERT_EQUAL(s.l2_misses, 1);
     CU_ASSERT_EQUAL(tc_del(a, "user:1"), TC_OK);
@@ -76,12 +66,12 @@ static void test_ttl_in_redis(void)
 {
     tc_cache *c = open_ns("ttl", 0);
     CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 5000), TC_OK);
-    redisReply *r = th_redis_cmd(srv, "PTTL ttl:{k}");
+    redisReply *r = th_redis_cmd(th_srv, "PTTL ttl:{k}");
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_INTEGER);
     CU_ASSERT(r->integer > 4000 && r->integer <= 5000);
     freeReplyObject(r);
     CU_ASSERT_EQUAL(tc_set(c, "d", "v", 1, 0), TC_OK); /* default TTL */
-    r = th_redis_cmd(srv, "PTTL ttl:{d}");
+    r = th_redis_cmd(th_srv, "PTTL ttl:{d}");
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_INTEGER);
     CU_ASSERT(r->integer > 290000 && r->integer <= 300000);
     freeReplyObject(r);
@@ -93,7 +83,7 @@ static void test_stored_format(void)
 {
     tc_cache *c = open_ns("fmt", 0);
     CU_ASSERT_EQUAL(tc_set(c, "k", "payload", 7, 60000), TC_OK);
-    redisReply *r = th_redis_cmd(srv, "GET fmt:{k}");
+    redisReply *r = th_redis_cmd(th_srv, "GET fmt:{k}");
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
     tc__envelope e;
     CU_ASSERT_EQUAL(tc__env_decode(r->str, r->len, 1 << 20, &e), TC_OK);
@@ -135,7 +125,7 @@ static void test_prefix_and_flush_scoped(void)
     CU_ASSERT(raw_exists("app:{user:1}"));
     CU_ASSERT(raw_exists("app:x:{inv:1}"));
     char buf[8];
-    CU_ASSERT_EQUAL(get_str(a, "inv:1", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(th_get_str(a, "inv:1", buf, sizeof(buf)), TC_MISS);
     /* glob characters in a prefix are literal */
     CU_ASSERT_EQUAL(tc_del_prefix(a, "a*"), TC_OK);
     CU_ASSERT(!raw_exists("app:{a*b}"));
@@ -143,7 +133,7 @@ static void test_prefix_and_flush_scoped(void)
     CU_ASSERT_EQUAL(tc_flush(a), TC_OK);
     CU_ASSERT(!raw_exists("app:{invoice}"));
     CU_ASSERT(!raw_exists("app:{user:1}"));
-    CU_ASSERT_EQUAL(get_str(a, "user:1", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(th_get_str(a, "user:1", buf, sizeof(buf)), TC_MISS);
     CU_ASSERT(raw_exists("app:x:{inv:1}"));
     CU_ASSERT(raw_exists("app:x:{user:1}"));
     CU_ASSERT(raw_exists("unrelated"));
@@ -162,7 +152,7 @@ static void test_flush_many_keys(void)
     }
     CU_ASSERT(raw_exists("many:{k2499}"));
     CU_ASSERT_EQUAL(tc_flush(c), TC_OK);
-    redisReply *r = th_redis_cmd(srv, "KEYS many:*");
+    redisReply *r = th_redis_cmd(th_srv, "KEYS many:*");
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_ARRAY);
     CU_ASSERT_EQUAL(r->elements, 0);
     freeReplyObject(r);
@@ -191,8 +181,8 @@ static void test_foreign_bytes(void)
         snprintf(key, sizeof(key), "k%zu", i);
         snprintf(rkey, sizeof(rkey), "foreign:{%s}", key);
         raw_set(rkey, bad[i].bytes, bad[i].len);
-        CU_ASSERT_EQUAL(get_str(c, key, buf, sizeof(buf)), TC_MISS);
-        CU_ASSERT_EQUAL(get_str(s, key, buf, sizeof(buf)), TC_ECODEC);
+        CU_ASSERT_EQUAL(th_get_str(c, key, buf, sizeof(buf)), TC_MISS);
+        CU_ASSERT_EQUAL(th_get_str(s, key, buf, sizeof(buf)), TC_ECODEC);
     }
     tc_stats_info st;
     tc_stats(c, &st);
@@ -200,7 +190,7 @@ static void test_foreign_bytes(void)
     CU_ASSERT_EQUAL(st.l1_entries, 0);
     /* a good value written over the foreign one is read normally */
     CU_ASSERT_EQUAL(tc_set(c, "k0", "fine", 4, 0), TC_OK);
-    CU_ASSERT_EQUAL(get_str(s, "k0", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(s, "k0", buf, sizeof(buf)), TC_OK);
     CU_ASSERT_STRING_EQUAL(buf, "fine");
     tc_close(c);
     tc_close(s);
@@ -209,7 +199,7 @@ static void test_foreign_bytes(void)
 static void test_unix_socket(void)
 {
     tc_options o;
-    th_options_unix(srv, &o);
+    th_options_unix(th_srv, &o);
     snprintf(o.ns, sizeof(o.ns), "unix");
     tc_cache *c;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
@@ -223,11 +213,11 @@ static void test_unix_socket(void)
 
 static void test_db_and_password(void)
 {
-    redisReply *r = th_redis_cmd(srv, "CONFIG SET requirepass s3cret");
+    redisReply *r = th_redis_cmd(th_srv, "CONFIG SET requirepass s3cret");
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     freeReplyObject(r);
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     snprintf(o.ns, sizeof(o.ns), "auth");
     snprintf(o.redis_password, sizeof(o.redis_password), "s3cret");
     o.redis_db = 3;
@@ -242,7 +232,7 @@ static void test_db_and_password(void)
     CU_ASSERT_FATAL(tc_open(&wrong, &o) == TC_OK);
     CU_ASSERT_EQUAL(tc_set(wrong, "k", "v", 1, 0), TC_EBACKEND);
 
-    redisContext *ctx = th_redis_connect(srv);
+    redisContext *ctx = th_redis_connect(th_srv);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     freeReplyObject(redisCommand(ctx, "AUTH s3cret"));
     freeReplyObject(redisCommand(ctx, "SELECT 3"));
@@ -315,9 +305,6 @@ static void test_get_into_small_buffer(void)
 
 int main(void)
 {
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"shared_between_caches", test_shared_between_caches},
         {"ttl_in_redis", test_ttl_in_redis},
@@ -332,7 +319,5 @@ int main(void)
         {"get_into_small_buffer", test_get_into_small_buffer},
         {NULL, NULL},
     };
-    int rc = th_run("l2", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("l2", tests);
 }

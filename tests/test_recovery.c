@@ -15,12 +15,10 @@
 #include "cache.h"
 #include "harness.h"
 
-static th_redis *srv;
-
 static tc_cache *open_ns(const char *ns, int mode, void (*tweak)(tc_options *))
 {
     tc_options o;
-    th_options(srv, &o);
+    th_options(th_srv, &o);
     snprintf(o.ns, sizeof(o.ns), "%s", ns);
     o.coherence = mode;
     o.listener_ping_ms = 100;
@@ -30,17 +28,9 @@ static tc_cache *open_ns(const char *ns, int mode, void (*tweak)(tc_options *))
     return tc_open(&c, &o) == TC_OK ? c : NULL;
 }
 
-static int get_s(tc_cache *c, const char *key, char *buf, size_t cap)
-{
-    size_t len = 0;
-    int rc = tc_get_into(c, key, buf, cap - 1, &len);
-    buf[rc == TC_OK ? len : 0] = '\0';
-    return rc;
-}
-
 static long long exists(const char *rkey)
 {
-    redisReply *r = th_redis_cmd(srv, "EXISTS %s", rkey);
+    redisReply *r = th_redis_cmd(th_srv, "EXISTS %s", rkey);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     return n;
@@ -63,7 +53,7 @@ static void *reader(void *arg)
     char buf[32];
     (void)arg;
     while (!atomic_load(&stop_readers))
-        if (get_s(gate_c, "k", buf, sizeof(buf)) == TC_OK &&
+        if (th_get_str(gate_c, "k", buf, sizeof(buf)) == TC_OK &&
             strcmp(buf, "old") == 0)
             atomic_fetch_add(&saw_old, 1);
     return NULL;
@@ -81,14 +71,14 @@ static void test_replay_gate(void)
     gate_c = open_ns("gate", TC_COHERENCE_AUTO, big_queue);
     CU_ASSERT_PTR_NOT_NULL_FATAL(gate_c);
     CU_ASSERT_EQUAL(tc_set(gate_c, "k", "old", 3, 0), TC_OK);
-    th_redis_freeze(srv);
+    th_redis_freeze(th_srv);
     char key[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof(key), "dummy%d", i);
         tc_del(gate_c, key);
     }
     CU_ASSERT_EQUAL(tc_del(gate_c, "k"), TC_OK);
-    th_redis_thaw(srv);
+    th_redis_thaw(th_srv);
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, reader, NULL);
@@ -109,9 +99,9 @@ static void test_idle_replay(void)
     tc_cache *a = open_ns("idle", TC_COHERENCE_CHANNEL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(tc_set(a, "k", "old", 3, 0), TC_OK);
-    th_redis_freeze(srv);
+    th_redis_freeze(th_srv);
     CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK); /* times out: queued */
-    th_redis_thaw(srv);
+    th_redis_thaw(th_srv);
     int gone = 0;
     for (uint64_t t0 = th_now_ms(); !gone && th_now_ms() - t0 < 3000;) {
         gone = exists("idle:{k}") == 0 && stats_of(a).replay_done >= 1;
@@ -128,19 +118,19 @@ static void test_not_ready_is_not_refused(void)
     tc_cache *a = open_ns("ro", TC_COHERENCE_AUTO, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(tc_set(a, "k", "old", 3, 0), TC_OK);
-    freeReplyObject(th_redis_cmd(srv, "REPLICAOF 127.0.0.1 1"));
+    freeReplyObject(th_redis_cmd(th_srv, "REPLICAOF 127.0.0.1 1"));
     CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
     CU_ASSERT(stats_of(a).replay_queued >= 1);
     char buf[16];
-    CU_ASSERT_EQUAL(get_s(a, "k", buf, sizeof(buf)), TC_MISS);
-    freeReplyObject(th_redis_cmd(srv, "REPLICAOF NO ONE"));
+    CU_ASSERT_EQUAL(th_get_str(a, "k", buf, sizeof(buf)), TC_MISS);
+    freeReplyObject(th_redis_cmd(th_srv, "REPLICAOF NO ONE"));
     int gone = 0;
     for (uint64_t t0 = th_now_ms(); !gone && th_now_ms() - t0 < 3000;) {
         gone = exists("ro:{k}") == 0;
         usleep(10000);
     }
     CU_ASSERT(gone);
-    CU_ASSERT_EQUAL(get_s(a, "k", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(th_get_str(a, "k", buf, sizeof(buf)), TC_MISS);
     tc_close(a);
 }
 
@@ -164,7 +154,7 @@ static void *slow_reader(void *arg)
     (void)arg;
     clock_armed = 1;
     clock_calls = 0;
-    get_s(race_c, "k", buf, sizeof(buf));
+    th_get_str(race_c, "k", buf, sizeof(buf));
     return NULL;
 }
 
@@ -185,7 +175,7 @@ static void test_slow_read_after_write(void)
     CU_ASSERT_EQUAL(tc_set(race_c, "k", "new", 3, 0), TC_OK);
     pthread_join(t, NULL);
     char buf[32];
-    get_s(race_c, "k", buf, sizeof(buf));
+    th_get_str(race_c, "k", buf, sizeof(buf));
     CU_ASSERT_STRING_EQUAL(buf, "new");
     tc_close(w);
     tc_close(race_c);
@@ -218,7 +208,7 @@ static void *pool_user(void *arg)
 {
     char buf[32];
     (void)arg;
-    get_s(pool_c, "x", buf, sizeof(buf));
+    th_get_str(pool_c, "x", buf, sizeof(buf));
     return NULL;
 }
 
@@ -247,7 +237,7 @@ static void test_fork_with_pool_waiter(void)
 #endif
     pool_c = open_ns("fpw", TC_COHERENCE_NONE, one_slow_slot);
     CU_ASSERT_PTR_NOT_NULL_FATAL(pool_c);
-    th_redis_freeze(srv);
+    th_redis_freeze(th_srv);
     pthread_t t1, t2;
     pthread_create(&t1, NULL, pool_user, NULL); /* holds the slot */
     usleep(100000);
@@ -267,7 +257,7 @@ static void test_fork_with_pool_waiter(void)
             pthread_join(w[i], NULL);
         _exit(0);
     }
-    th_redis_thaw(srv);
+    th_redis_thaw(th_srv);
     CU_ASSERT(write(go[1], "g", 1) == 1);
     int st = 0, done = 0;
     for (int i = 0; i < 1000 && !done; i++) {
@@ -288,9 +278,6 @@ static void test_fork_with_pool_waiter(void)
 
 int main(void)
 {
-    srv = th_redis_start();
-    if (!srv)
-        return 1;
     static const th_test tests[] = {
         {"replay_gate", test_replay_gate},
         {"idle_replay", test_idle_replay},
@@ -300,7 +287,5 @@ int main(void)
         {"fork_with_pool_waiter", test_fork_with_pool_waiter},
         {NULL, NULL},
     };
-    int rc = th_run("recovery", tests);
-    th_redis_stop(srv);
-    return rc;
+    return th_run_redis("recovery", tests);
 }
