@@ -516,7 +516,9 @@ static void test_close_in_child(void)
 
 #define STRESS_PROCS 3
 #define STRESS_KEYS 6 /* per process */
-#define STRESS_SLOTS 8192
+/* Log slots per process: room for a few thousand operations a second. */
+static int stress_slots = 8192;
+#define STRESS_SLOTS stress_slots
 #define STALE_MS 100
 
 typedef struct op {
@@ -664,13 +666,20 @@ static double stress_seconds(void)
     return v > 0 ? v : 2.0;
 }
 
+static void size_logs(double seconds)
+{
+    stress_slots = (int)(seconds * 6000) + 4096;
+}
+
 static void test_stress_tracking(void)
 {
+    size_logs(stress_seconds());
     stress(TC_COHERENCE_AUTO, "stt", stress_seconds());
 }
 
 static void test_stress_channel(void)
 {
+    size_logs(stress_seconds());
     stress(TC_COHERENCE_CHANNEL, "stc", stress_seconds());
 }
 
