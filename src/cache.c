@@ -246,6 +246,12 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     return tc__soften(c, rc);
 }
 
+tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen, uint64_t hash)
+{
+    uint64_t max_age = l1_max_age(c);
+    return max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
+}
+
 int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                tc_value **out)
 {
@@ -413,6 +419,7 @@ int tc_del(tc_cache *c, const char *key)
     /* Before and after Redis: a read in between may have filled the L1
        with the value being deleted (its epoch was read after ours). */
     tc__l1_del(c->l1, key, klen, hash);
+    tc__flight_detach(c->flights, key, klen);
     rc = invalidate(c, TC__INVAL_KEY, key, klen);
     tc__l1_del(c->l1, key, klen, hash);
     return rc;
@@ -427,6 +434,7 @@ int tc_del_prefix(tc_cache *c, const char *prefix)
     if (rc != TC_OK)
         return rc;
     tc__l1_del_prefix(c->l1, prefix, plen); /* twice: see tc_del */
+    tc__flight_detach_prefix(c->flights, prefix, plen);
     rc = invalidate(c, TC__INVAL_PREFIX, prefix, plen);
     tc__l1_del_prefix(c->l1, prefix, plen);
     return rc;
@@ -438,6 +446,7 @@ int tc_flush(tc_cache *c)
     if (rc != TC_OK)
         return rc;
     tc__l1_clear(c->l1); /* twice: see tc_del */
+    tc__flight_detach_prefix(c->flights, "", 0);
     rc = invalidate(c, TC__INVAL_FLUSH, "", 0);
     tc__l1_clear(c->l1);
     return rc;

@@ -48,6 +48,9 @@ void tc__refused(tc_cache *c, const char *what);
    or an error softened by tc__soften. */
 int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                tc_value **out);
+/* The L1's value under key if the rule allows using the L1 now. */
+tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen,
+                      uint64_t hash);
 /* Puts v in the L1 if the rule allows (link up, or the degraded age). */
 void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                  tc_value *v, uint64_t ttl, uint64_t epoch);
@@ -71,6 +74,9 @@ typedef struct tc__rkey {
 int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
                   tc__rkey *rk);
 void tc__rkey_done(tc__rkey *rk);
+/* The same with a suffix after the "}" (":lease"). */
+int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
+                      const char *suffix, tc__rkey *rk);
 /* The envelope of v (its flags, expiry and delta) in a new buffer. */
 int tc__envelope_of(const tc_value *v, char **buf, size_t *len);
 /* SET <ns>:{key} <envelope of v> PX ttl_ms. */
@@ -115,6 +121,11 @@ void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v);
 int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
                     tc_value **out);
 void tc__flight_leave(tc__flights *t, tc__flight *f);
+/* Invalidations: later callers start a computation of their own instead
+   of joining one that may have read the source before the change; its
+   waiters already there retry (the lost lease lands TC_MISS). */
+void tc__flight_detach(tc__flights *t, const char *key, size_t klen);
+void tc__flight_detach_prefix(tc__flights *t, const char *prefix, size_t plen);
 void tc__flights_lock(tc__flights *t);
 void tc__flights_unlock(tc__flights *t);
 void tc__flights_after_fork(tc__flights *t);
@@ -130,6 +141,8 @@ int tc__lease_take(tc_cache *c, const char *key, size_t klen,
    lease): TC_OK stored, TC_MISS lease lost, TC_EBACKEND, TC_ENOMEM. */
 int tc__lease_store(tc_cache *c, const char *key, size_t klen,
                     const char *token, const tc_value *v, uint32_t ttl_ms);
+/* A SET's reply: TC_OK (+OK), TC_MISS (nil: NX lost), TC_EBACKEND. */
+int tc__reply_is_ok(const struct redisReply *r);
 /* Drops the lease if token still holds it. */
 int tc__lease_release(tc_cache *c, const char *key, size_t klen,
                       const char *token);

@@ -22,13 +22,7 @@
 
 static uint64_t rng_next(void)
 {
-    static _Thread_local uint64_t s;
-    if (!s)
-        s = tc__mono_ms() ^ (uint64_t)(uintptr_t)&s ^ 0x9E3779B97F4A7C15ULL;
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
+    return tc__rand64();
 }
 
 /* Uniform in (0, 1]: ln() of it is finite. */
@@ -41,7 +35,7 @@ static double rand01(void)
 static void make_token(char out[33])
 {
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)rng_next(),
-             (unsigned long long)(rng_next() ^ tc__wall_ms()));
+             (unsigned long long)rng_next());
 }
 
 /* The TTL shortened by up to ttl_jitter_pct, so that keys computed
@@ -99,16 +93,28 @@ static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
     return TC_OK;
 }
 
+/* Gives the lease back. Where Redis cannot be reached to do it, the key
+   (value and lease) is queued for deletion: a lease left behind would
+   make every other caller wait lease_ms for nothing. */
+static void give_back(tc_cache *c, const char *key, size_t klen,
+                      const char *token)
+{
+    int rc = tc__lease_release(c, key, klen, token);
+    if (rc == TC_EBACKEND)
+        tc__replay_push(c, TC__INVAL_KEY, key, klen);
+}
+
 /* Computes under the lease `token` and stores while it holds. */
 static int compute_leased(tc_cache *c, const char *key, size_t klen,
                           uint64_t hash, uint64_t epoch, uint32_t ttl,
                           tc_compute_fn fn, void *ud, const char *token,
-                          tc_value **out)
+                          tc_value **out, int *shareable)
 {
     uint32_t keep;
     int rc = compute(c, fn, ud, ttl, out, &keep);
+    *shareable = 1;
     if (rc != TC_OK || keep == 0) {
-        tc__lease_release(c, key, klen, token);
+        give_back(c, key, klen, token);
         return rc;
     }
     tc_value *v = *out;
@@ -119,9 +125,12 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
     if (sr == TC_OK) {
         tc__l1_fill(c, key, klen, hash, v, keep, epoch);
     } else if (sr == TC_MISS) {
+        *shareable = 0; /* invalidated meanwhile: waiters must not get it */
         /* The lease is gone: a tc_del came after this computation began
            (or the lease expired and another caller holds it now). */
         tc__log(&c->lg, TC_LOG_DEBUG, "lease lost: result not stored");
+    } else if (sr == TC_ENOMEM) { /* nothing was sent */
+        give_back(c, key, klen, token);
     } else {
         TC__INC(c->ctr.degraded_ops); /* it may have landed: undo it */
         tc__replay_push(c, TC__INVAL_KEY, key, klen);
@@ -133,14 +142,19 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
    the L1 (if the rule allows) but not to Redis. */
 static int compute_local(tc_cache *c, const char *key, size_t klen,
                          uint64_t hash, uint64_t epoch, uint32_t ttl,
-                         tc_compute_fn fn, void *ud, tc_value **out)
+                         tc_compute_fn fn, void *ud, tc_value **out,
+                         int *shareable)
 {
     uint32_t keep;
     int rc = compute(c, fn, ud, ttl, out, &keep);
-    if (rc == TC_OK && keep) {
+    *shareable = 1; /* a tc_del here detaches the flight (flight.c) */
+    /* With the link up Redis is the reference: a value that is not in
+       Redis would not be invalidated by a DEL elsewhere (no tracking
+       message for a key that does not exist). */
+    int link_up = c->l2 && c->coh && tc__coh_ok(c->coh);
+    if (rc == TC_OK && keep && !link_up) {
         (*out)->expires_at = tc__add_sat(tc__wall_ms(), keep);
-        tc__l1_fill(c, key, klen, hash, *out, keep,
-                    c->l2 ? epoch : TC__EPOCH_ANY);
+        tc__l1_fill(c, key, klen, hash, *out, keep, epoch);
     }
     return rc;
 }
@@ -154,11 +168,14 @@ static void nap_ms(unsigned ms)
 /* The leader's work on a miss: take the lease and compute, or wait for
    the holder's value in Redis, taking the lease over if it expires. */
 static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-                uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out)
+                uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out,
+                int *shareable)
 {
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
+    *shareable = 1;
     if (!c->l2)
-        return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out);
+        return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
+                             shareable);
     char token[33];
     make_token(token);
     uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
@@ -166,14 +183,30 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         int lr = tc__replay_run(c);
         if (lr == TC_OK)
             lr = tc__lease_take(c, key, klen, token);
-        if (lr == TC_OK)
+        if (lr == TC_OK) {
+            /* A value stored between our miss and our lease: use it, or
+               a second computation of the key would run. */
+            tc_value *have = NULL;
+            if (tc__lookup(c, key, klen, hash, &have) == TC_OK) {
+                tc__lease_release(c, key, klen, token);
+                *out = have;
+                return TC_OK;
+            }
             return compute_leased(c, key, klen, hash, epoch, ttl, fn, ud,
-                                  token, out);
+                                  token, out, shareable);
+        }
         if (lr != TC_MISS) {
             TC__INC(c->ctr.degraded_ops);
-            if (c->opt.strict)
+            /* A SET NX that timed out has usually landed: give the lease
+               back (best effort), or others wait lease_ms for nothing. */
+            if (c->opt.strict) {
+                give_back(c, key, klen, token);
                 return TC_EBACKEND;
-            return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out);
+            }
+            int rc = compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
+                                   shareable);
+            give_back(c, key, klen, token);
+            return rc;
         }
         /* Another process computes: its value will appear in Redis. */
         if (tc__mono_ms() >= deadline)
@@ -199,11 +232,13 @@ static tc_value *refresh(tc_cache *c, const char *key, size_t klen,
     make_token(token);
     tc_value *nv = NULL;
     int rc = TC_MISS;
+    int share = 0;
     if (tc__lease_take(c, key, klen, token) == TC_OK)
-        rc =
-            compute_leased(c, key, klen, hash, epoch, ttl, fn, ud, token, &nv);
+        rc = compute_leased(c, key, klen, hash, epoch, ttl, fn, ud, token, &nv,
+                            &share);
     /* Waiters that joined meanwhile get the new value, or retry. */
-    tc__flight_land(c->flights, f, rc, rc == TC_OK ? nv : NULL);
+    tc__flight_land(c->flights, f, share ? rc : TC_MISS,
+                    share && rc == TC_OK ? nv : NULL);
     if (rc != TC_OK || !nv)
         return cur;
     tc_value_release(cur);
@@ -235,8 +270,10 @@ static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         if (role < 0)
             return TC_ENOMEM;
         if (role == 1) {
-            int rc = lead(c, key, klen, hash, ttl, fn, ud, &v);
-            tc__flight_land(c->flights, f, rc, v);
+            int share = 1;
+            int rc = lead(c, key, klen, hash, ttl, fn, ud, &v, &share);
+            tc__flight_land(c->flights, f, share ? rc : TC_MISS,
+                            share ? v : NULL);
             return deliver(rc, v, out);
         }
         uint64_t now = tc__mono_ms();

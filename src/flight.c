@@ -23,9 +23,10 @@ struct tc__flight {
     UT_hash_handle hh;
     pthread_cond_t done_cv;
     int done;
-    int rc;      /* the leader's status */
-    tc_value *v; /* its value (one reference), or NULL */
-    int refs;    /* the leader, plus each waiter */
+    int detached; /* out of the table: a tc_del came */
+    int rc;       /* the leader's status */
+    tc_value *v;  /* its value (one reference), or NULL */
+    int refs;     /* the leader, plus each waiter */
     size_t klen;
     char key[];
 };
@@ -142,7 +143,8 @@ static void unref_locked(tc__flight *f)
 void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v)
 {
     pthread_mutex_lock(&t->mu);
-    HASH_DEL(t->table, f);
+    if (!f->detached)
+        HASH_DEL(t->table, f);
     f->done = 1;
     f->rc = rc;
     f->v = v ? tc__value_ref(v) : NULL;
@@ -200,4 +202,34 @@ void tc__flights_after_fork(tc__flights *t)
         tc_value_release(f->v);
         tc__free(f);
     }
+}
+
+/* Every flight whose key starts with prefix (all of them for plen 0):
+   tc_del_prefix and tc_flush. */
+void tc__flight_detach_prefix(tc__flights *t, const char *prefix, size_t plen)
+{
+    tc__flight *f, *tmp;
+    pthread_mutex_lock(&t->mu);
+    HASH_ITER(hh, t->table, f, tmp)
+    {
+        if (f->klen >= plen && memcmp(f->key, prefix, plen) == 0) {
+            HASH_DEL(t->table, f);
+            f->detached = 1;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* A tc_del of key: later callers must not join a computation that may
+   have read the source before the change. */
+void tc__flight_detach(tc__flights *t, const char *key, size_t klen)
+{
+    pthread_mutex_lock(&t->mu);
+    tc__flight *f = NULL;
+    HASH_FIND(hh, t->table, key, klen, f);
+    if (f) {
+        HASH_DEL(t->table, f);
+        f->detached = 1;
+    }
+    pthread_mutex_unlock(&t->mu);
 }

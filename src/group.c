@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "cache.h"
 
 #define GEN_PREFIX "\x01gen:"
@@ -24,14 +26,7 @@
 
 static void new_token(char out[GEN_LEN + 1])
 {
-    static _Thread_local uint64_t s;
-    if (!s)
-        s = tc__mono_ms() ^ (uint64_t)(uintptr_t)&s ^ tc__wall_ms() << 20;
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    snprintf(out, GEN_LEN + 1, "%016llx",
-             (unsigned long long)(s ^ tc__wall_ms()));
+    snprintf(out, GEN_LEN + 1, "%016llx", (unsigned long long)tc__rand64());
 }
 
 static int gen_key(const tc_cache *c, const char *group, char *out, size_t cap)
@@ -47,33 +42,136 @@ static int gen_key(const tc_cache *c, const char *group, char *out, size_t cap)
     return TC_OK;
 }
 
-/* Stores a fresh generation if the group has none (SET NX semantics are
-   not needed: racing creators each store a token, and the last one read
-   by everyone wins once tracking has dropped the others). */
+/* ---- reading a generation ---- */
+
+typedef struct gen_read {
+    char *out;
+    uint64_t expires_at;
+} gen_read;
+
+/* A GET of the generation key: an envelope holding the token. */
+static int gen_reply(void *ud, const char *buf, size_t len)
+{
+    gen_read *g = ud;
+    tc__envelope e;
+    if (tc__env_decode(buf, len, GEN_LEN, &e) != TC_OK ||
+        e.payload_len != GEN_LEN || e.flags)
+        return TC_ECODEC;
+    memcpy(g->out, e.payload, GEN_LEN);
+    g->out[GEN_LEN] = '\0';
+    g->expires_at = e.expires_at_ms;
+    return TC_OK;
+}
+
+/* Keeps a token read from (or written to) Redis in the L1. */
+static void keep(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
+                 const char *token, uint64_t expires_at, uint64_t epoch)
+{
+    tc_value *v = tc__value_new(token, GEN_LEN);
+    if (!v)
+        return;
+    v->expires_at = expires_at;
+    uint64_t now = tc__wall_ms();
+    if (expires_at > now)
+        tc__l1_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
+    tc_value_release(v);
+}
+
+/* Redis's token: TC_OK, TC_MISS (none), TC_ECODEC (not ours), or
+   TC_EBACKEND (not known now, queued invalidations included). */
+static int gen_get(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
+                   char out[GEN_LEN + 1])
+{
+    if (tc__replay_run(c) != TC_OK)
+        return TC_EBACKEND;
+    tc__rkey rk;
+    if (tc__rkey_make(c, gk, gklen, &rk) != TC_OK)
+        return TC_ENOMEM;
+    uint64_t epoch = tc__l1_epoch(c->l1, hash);
+    gen_read g = {out, 0};
+    int rc = tc__l2_get(c->l2, rk.s, rk.len, gen_reply, &g);
+    tc__rkey_done(&rk);
+    if (rc == TC_OK)
+        keep(c, gk, gklen, hash, out, g.expires_at, epoch);
+    return rc == TC_OK || rc == TC_MISS || rc == TC_ECODEC ? rc : TC_EBACKEND;
+}
+
+static int set_reply(void *ud, const struct redisReply *r)
+{
+    (void)ud;
+    return tc__reply_is_ok(r);
+}
+
+/* SET [NX] a fresh token: TC_OK written (out holds it), TC_MISS another
+   process was first (NX), TC_EBACKEND. */
+static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
+                      char out[GEN_LEN + 1])
+{
+    new_token(out);
+    tc_value *v = tc__value_new(out, GEN_LEN);
+    char *env = NULL, px[16];
+    size_t elen;
+    tc__rkey rk;
+    int rc = v ? TC_OK : TC_ENOMEM;
+    if (rc == TC_OK) {
+        v->expires_at = tc__add_sat(tc__wall_ms(), GEN_TTL_MS);
+        rc = tc__envelope_of(v, &env, &elen);
+    }
+    if (rc == TC_OK)
+        rc = tc__rkey_make(c, gk, gklen, &rk);
+    if (rc == TC_OK) {
+        snprintf(px, sizeof(px), "%u", GEN_TTL_MS);
+        const char *argv[] = {"SET", rk.s, env, "PX", px, "NX"};
+        size_t lens[] = {3, rk.len, elen, 2, strlen(px), 2};
+        rc = tc__l2_argv(c->l2, nx ? 6 : 5, argv, lens, set_reply, NULL);
+        tc__rkey_done(&rk);
+    }
+    tc__free(env);
+    tc_value_release(v);
+    return rc;
+}
+
+/* The group's generation. A generation that cannot be known now (Redis
+   away, a queue still to replay) is a fresh token kept nowhere: every key
+   of the family is a miss here, which is what an unknown generation must
+   mean, and nothing is written or queued that would invalidate the group
+   for the others. Racing creators settle through SET NX. */
 static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
 {
     size_t gklen = strlen(gk);
-    tc_value *v = NULL;
-    int rc = tc__lookup(c, gk, gklen, tc__hash(gk, gklen), &v);
-    if (rc == TC_OK && v->len == GEN_LEN && !(v->flags & TC__FLAG_ABSENT)) {
-        memcpy(out, v->data, GEN_LEN);
-        out[GEN_LEN] = '\0';
+    uint64_t hash = tc__hash(gk, gklen);
+    tc_value *v = tc__l1_peek(c, gk, gklen, hash);
+    if (v) {
+        int ok = v->len == GEN_LEN;
+        if (ok) {
+            memcpy(out, v->data, GEN_LEN);
+            out[GEN_LEN] = '\0';
+        }
         tc_value_release(v);
+        if (ok)
+            return TC_OK;
+    }
+    if (!c->l2) { /* one process: the L1 is the only place */
+        new_token(out);
+        keep(c, gk, gklen, hash, out, tc__add_sat(tc__wall_ms(), GEN_TTL_MS),
+             TC__EPOCH_ANY);
         return TC_OK;
     }
-    tc_value_release(v);
-    if (rc != TC_OK && rc != TC_MISS)
-        return rc; /* strict mode: Redis trouble */
+    int rc = gen_get(c, gk, gklen, hash, out);
+    for (int tries = 0; tries < 2 && rc != TC_OK && rc != TC_EBACKEND;
+         tries++) {
+        /* none yet: create it; not ours (ECODEC): replace it */
+        rc = gen_create(c, gk, gklen, rc == TC_MISS, out);
+        if (rc == TC_MISS) /* another process created it first */
+            rc = gen_get(c, gk, gklen, hash, out);
+    }
+    if (rc == TC_OK)
+        return TC_OK;
+    TC__INC(c->ctr.degraded_ops);
+    if (c->opt.strict)
+        return TC_EBACKEND;
     new_token(out);
-    tc_value *nv = tc__value_new(out, GEN_LEN);
-    if (!nv)
-        return TC_ENOMEM;
-    rc = tc__store(c, gk, gklen, nv, GEN_TTL_MS, 0);
-    tc_value_release(nv);
-    /* Not stored (Redis away): the fresh token still makes every key of
-       the family a miss here, which is what an unknown generation must
-       mean. */
-    return rc == TC_EBACKEND ? TC_EBACKEND : TC_OK;
+    return TC_OK;
 }
 
 int tc_group_key(tc_cache *c, char *out, size_t cap, const char *group,

@@ -51,6 +51,11 @@ static inline uint64_t tc__add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* ---- rand.c ---- */
+/* 64 random bits; per thread, seeded from the kernel, and again after a
+   fork. Not for secrets. */
+uint64_t tc__rand64(void);
+
 /* ---- log.c ---- */
 typedef struct tc__logger {
     tc_log_fn fn; /* NULL: stderr */

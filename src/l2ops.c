@@ -5,20 +5,27 @@
 
 #include "cache.h"
 
-int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
-                  tc__rkey *rk)
+int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
+                      const char *suffix, tc__rkey *rk)
 {
-    size_t nslen = strlen(c->opt.ns);
-    size_t need = nslen + klen + 4; /* ":{", "}", NUL */
+    size_t nslen = strlen(c->opt.ns), slen = strlen(suffix);
+    size_t need = nslen + klen + slen + 4; /* ":{", "}", NUL */
     rk->s = need <= sizeof(rk->small) ? rk->small : tc__malloc(need);
     if (!rk->s)
         return TC_ENOMEM;
     memcpy(rk->s, c->opt.ns, nslen);
     memcpy(rk->s + nslen, ":{", 2);
     memcpy(rk->s + nslen + 2, key, klen);
-    memcpy(rk->s + nslen + 2 + klen, "}", 2);
+    rk->s[nslen + 2 + klen] = '}';
+    memcpy(rk->s + nslen + 3 + klen, suffix, slen + 1);
     rk->len = need - 1;
     return TC_OK;
+}
+
+int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
+                  tc__rkey *rk)
+{
+    return tc__rkey_make_sfx(c, key, klen, "", rk);
 }
 
 void tc__rkey_done(tc__rkey *rk)

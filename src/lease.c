@@ -32,44 +32,45 @@ const char tc__release_script[] =
     "return 0\n";
 const char tc__release_sha[] = "c89cee65b7ab260d98c281f3c3eb6fa7c992cdd2";
 
-/* The lease key: <ns>:{key}:lease. */
-static int lease_key(const tc_cache *c, const char *key, size_t klen,
-                     tc__rkey *rk, char **lk, size_t *llen)
+/* The value's and the lease's Redis names; no allocation for keys of the
+   usual size, so a lease can be given back even when memory is short. */
+static int names(const tc_cache *c, const char *key, size_t klen, tc__rkey *rk,
+                 tc__rkey *lk)
 {
     if (tc__rkey_make(c, key, klen, rk) != TC_OK)
         return TC_ENOMEM;
-    *llen = rk->len + 6;
-    *lk = tc__malloc(*llen + 1);
-    if (!*lk) {
+    if (tc__rkey_make_sfx(c, key, klen, ":lease", lk) != TC_OK) {
         tc__rkey_done(rk);
         return TC_ENOMEM;
     }
-    memcpy(*lk, rk->s, rk->len);
-    memcpy(*lk + rk->len, ":lease", 7);
     return TC_OK;
 }
 
-static int status_ok(void *ud, const redisReply *r)
+int tc__reply_is_ok(const redisReply *r)
 {
-    (void)ud;
     if (r->type == REDIS_REPLY_STATUS)
         return TC_OK;
     return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
 }
 
+static int status_ok(void *ud, const redisReply *r)
+{
+    (void)ud;
+    return tc__reply_is_ok(r);
+}
+
 int tc__lease_take(tc_cache *c, const char *key, size_t klen,
                    const char *token)
 {
-    tc__rkey rk;
-    char *lk, px[16];
-    size_t llen;
-    if (lease_key(c, key, klen, &rk, &lk, &llen) != TC_OK)
+    tc__rkey rk, lk;
+    char px[16];
+    if (names(c, key, klen, &rk, &lk) != TC_OK)
         return TC_ENOMEM;
     snprintf(px, sizeof(px), "%u", (unsigned)c->opt.lease_ms);
-    const char *argv[] = {"SET", lk, token, "NX", "PX", px};
-    size_t lens[] = {3, llen, strlen(token), 2, 2, strlen(px)};
+    const char *argv[] = {"SET", lk.s, token, "NX", "PX", px};
+    size_t lens[] = {3, lk.len, strlen(token), 2, 2, strlen(px)};
     int rc = tc__l2_argv(c->l2, 6, argv, lens, status_ok, NULL);
-    tc__free(lk);
+    tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;
 }
@@ -121,21 +122,21 @@ static int run_script(tc_cache *c, const char *sha, const char *script,
 int tc__lease_store(tc_cache *c, const char *key, size_t klen,
                     const char *token, const tc_value *v, uint32_t ttl_ms)
 {
-    tc__rkey rk;
-    char *lk, *env, px[16];
-    size_t llen, elen;
+    tc__rkey rk, lk;
+    char *env, px[16];
+    size_t elen;
     if (tc__envelope_of(v, &env, &elen) != TC_OK)
         return TC_ENOMEM;
-    if (lease_key(c, key, klen, &rk, &lk, &llen) != TC_OK) {
+    if (names(c, key, klen, &rk, &lk) != TC_OK) {
         tc__free(env);
         return TC_ENOMEM;
     }
     snprintf(px, sizeof(px), "%u", (unsigned)ttl_ms);
-    const char *args[] = {rk.s, lk, token, env, px};
-    size_t lens[] = {rk.len, llen, strlen(token), elen, strlen(px)};
+    const char *args[] = {rk.s, lk.s, token, env, px};
+    size_t lens[] = {rk.len, lk.len, strlen(token), elen, strlen(px)};
     int rc = run_script(c, tc__store_sha, tc__store_script, 2, args, lens, 5);
     tc__free(env);
-    tc__free(lk);
+    tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;
 }
@@ -143,16 +144,14 @@ int tc__lease_store(tc_cache *c, const char *key, size_t klen,
 int tc__lease_release(tc_cache *c, const char *key, size_t klen,
                       const char *token)
 {
-    tc__rkey rk;
-    char *lk;
-    size_t llen;
-    if (lease_key(c, key, klen, &rk, &lk, &llen) != TC_OK)
+    tc__rkey rk, lk;
+    if (names(c, key, klen, &rk, &lk) != TC_OK)
         return TC_ENOMEM;
-    const char *args[] = {lk, token};
-    size_t lens[] = {llen, strlen(token)};
+    const char *args[] = {lk.s, token};
+    size_t lens[] = {lk.len, strlen(token)};
     int rc =
         run_script(c, tc__release_sha, tc__release_script, 1, args, lens, 2);
-    tc__free(lk);
+    tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;
 }

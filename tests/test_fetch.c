@@ -312,6 +312,13 @@ static void test_early_refresh(void)
 {
     tc_cache *c = open_with("early", eager);
     int errors = 0, absent = 0;
+    tc_value *first = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, "hot", 600, versioned_compute, NULL, &first),
+                    TC_OK);
+    tc_value_release(first);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    uint64_t cold_misses = s.l2_misses; /* the first, cold computation */
     uint64_t t0 = th_now_ms();
     while (th_now_ms() - t0 < 2500) {
         tc_value *v = NULL;
@@ -321,18 +328,18 @@ static void test_early_refresh(void)
         tc_value_release(v);
         usleep(2000);
     }
-    tc_stats_info s;
     tc_stats(c, &s);
     fprintf(stderr,
             "  early refresh: %d computes in 2.5 s with a 600 ms TTL; "
-            "misses in Redis %llu\n",
-            atomic_load(&version), (unsigned long long)s.l2_misses);
+            "misses in Redis after the first %llu\n",
+            atomic_load(&version),
+            (unsigned long long)(s.l2_misses - cold_misses));
     CU_ASSERT_EQUAL(errors, 0);
     CU_ASSERT_EQUAL(absent, 0);
     CU_ASSERT(atomic_load(&version) >= 4); /* refreshed, more than once */
-    /* only the very first read found nothing: refreshes came before the
-       value expired, so no caller ever waited on a miss after it */
-    CU_ASSERT_EQUAL(s.l2_misses, 1);
+    /* only the first, cold fetch found nothing: refreshes came before
+       the value expired, so no caller ever waited on a miss after it */
+    CU_ASSERT_EQUAL(s.l2_misses, cold_misses);
     tc_close(c);
 }
 
