@@ -396,17 +396,19 @@ static void *listener_main(void *arg)
     while (!atomic_load(&h->stop)) {
         redisContext *ctx = subscribe(h, err, sizeof(err));
         set_ctx(h, ctx);
-        if (ctx) {
-            attempt = 0;
-            became_coherent(h, was_down);
-            was_down = 0;
-        }
-        settle(h);
+        /* The outcome is settled (tc_open may return) only once its
+           effect on the L1 is done: a drop after it would empty what
+           the caller has put there since. */
         if (!ctx) {
             lost(h, &was_down, err);
+            settle(h);
             nap(h, backoff(h, attempt++));
             continue;
         }
+        attempt = 0;
+        became_coherent(h, was_down);
+        was_down = 0;
+        settle(h);
         serve(h, ctx, err, sizeof(err));
         lost(h, &was_down, err);
         set_ctx(h, NULL);

@@ -218,7 +218,7 @@ static void *hammer_run(void *arg)
     for (int k = 0; k < 200; k++) {
         snprintf(key, sizeof(key), "k%d", k);
         while (atomic_load(h->go) < k)
-            ;
+            usleep(100); /* 16 spinners on 2 cores starve the leader */
         usleep((useconds_t)(rand() % 6000));
         tc_value *v = NULL;
         tc_fetch(h->c, key, 0, quick, NULL, &v);
