@@ -12,9 +12,10 @@
 #include "l2.h"
 
 typedef struct slot {
-    redisContext *ctx; /* NULL: not connected (yet, or since an error) */
-    int dropped;       /* the last context was dropped after an error */
-    uint64_t gen;      /* conn_gen when ctx was connected */
+    redisContext *ctx;    /* NULL: not connected (yet, or since an error) */
+    int dropped;          /* the last context was dropped after an error */
+    uint64_t gen;         /* conn_gen when ctx was connected */
+    redisContext *orphan; /* after a fork: a parent thread's, untouchable */
 } slot;
 
 struct tc__l2 {
@@ -576,6 +577,8 @@ void tc__l2_after_fork(tc__l2 *l2)
         slot *s = &l2->slots[i];
         if (s->ctx && idle[i])
             redisFree(s->ctx);
+        else if (s->ctx) /* kept reachable, never used or freed here */
+            s->orphan = s->ctx;
         s->ctx = NULL;
         s->dropped = 0;
         l2->free_ids[l2->nfree++] = l2->o.pool_size - 1 - i;

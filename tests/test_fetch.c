@@ -99,21 +99,33 @@ static void *call_fetch(void *arg)
     return NULL;
 }
 
+/* Released together, so that every caller misses while the first
+   computation runs (thread creation is slow under valgrind). */
+static pthread_barrier_t start_line;
+
+static void *call_at_start(void *arg)
+{
+    pthread_barrier_wait(&start_line);
+    return call_fetch(arg);
+}
+
 /* n threads on one cold key; returns how many got `want` with TC_OK. */
 static int crowd(tc_cache *c, slow *s, const char *key, int n, int naive,
                  const char *want)
 {
     pthread_t t[64];
     caller k[64];
+    pthread_barrier_init(&start_line, NULL, (unsigned)n);
     for (int i = 0; i < n; i++) {
         k[i] = (caller){c, s, key, naive, -99, ""};
-        pthread_create(&t[i], NULL, call_fetch, &k[i]);
+        pthread_create(&t[i], NULL, call_at_start, &k[i]);
     }
     int same = 0;
     for (int i = 0; i < n; i++) {
         pthread_join(t[i], NULL);
         same += k[i].rc == TC_OK && strcmp(k[i].got, want) == 0;
     }
+    pthread_barrier_destroy(&start_line);
     return same;
 }
 
