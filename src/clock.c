@@ -1,5 +1,6 @@
 /* Clocks: monotonic for the L1 and timeouts, wall for expiry in Redis
    (which other processes and hosts read). */
+#include <pthread.h>
 #include <time.h>
 
 #include "internal.h"
@@ -22,4 +23,13 @@ uint64_t tc__mono_ms(void)
 uint64_t tc__wall_ms(void)
 {
     return ms_of(CLOCK_REALTIME);
+}
+
+void tc__cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
 }

@@ -72,65 +72,56 @@ static tc__flight *flight_new(const char *key, size_t klen)
     tc__flight *f = tc__calloc(1, sizeof(*f) + klen + 1);
     if (!f)
         return NULL;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->done_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tc__cond_init_mono(&f->done_cv);
     memcpy(f->key, key, klen);
     f->klen = klen;
     f->refs = 1;
     return f;
 }
 
-int tc__flight_join(tc__flights *t, const char *key, size_t klen,
-                    tc__flight **out)
+/* 1: the caller leads; 0: it waits on *out (or, lead_only, someone
+   else leads and *out is NULL); -1: no memory. */
+static int join(tc__flights *t, const char *key, size_t klen, int lead_only,
+                tc__flight **out)
 {
     *out = NULL;
     pthread_mutex_lock(&t->mu);
     tc__flight *f = NULL;
     HASH_FIND(hh, t->table, key, klen, f);
-    if (f) {
+    int rc = 0;
+    if (f && !lead_only) {
         f->refs++;
         *out = f;
-        pthread_mutex_unlock(&t->mu);
-        return 0; /* a waiter */
-    }
-    int rc = -1;
-    f = flight_new(key, klen);
-    if (f) {
-        uthash_oom = 0;
-        HASH_ADD_KEYPTR(hh, t->table, f->key, f->klen, f);
-        if (uthash_oom) {
-            flight_free(f);
-            f = NULL;
+    } else if (!f) {
+        rc = -1;
+        f = flight_new(key, klen);
+        if (f) {
+            uthash_oom = 0;
+            HASH_ADD_KEYPTR(hh, t->table, f->key, f->klen, f);
+            if (uthash_oom) {
+                flight_free(f);
+                f = NULL;
+            }
         }
-    }
-    if (f) {
-        *out = f;
-        rc = 1; /* the leader */
+        if (f) {
+            *out = f;
+            rc = 1;
+        }
     }
     pthread_mutex_unlock(&t->mu);
     return rc;
 }
 
+int tc__flight_join(tc__flights *t, const char *key, size_t klen,
+                    tc__flight **out)
+{
+    return join(t, key, klen, 0, out);
+}
+
 int tc__flight_try_lead(tc__flights *t, const char *key, size_t klen,
                         tc__flight **out)
 {
-    pthread_mutex_lock(&t->mu);
-    tc__flight *f = NULL;
-    HASH_FIND(hh, t->table, key, klen, f);
-    pthread_mutex_unlock(&t->mu);
-    if (f) {
-        *out = NULL;
-        return 0;
-    }
-    int rc = tc__flight_join(t, key, klen, out);
-    if (rc == 0) { /* someone got there in between: not ours */
-        tc__flight_leave(t, *out);
-        *out = NULL;
-    }
-    return rc;
+    return join(t, key, klen, 1, out);
 }
 
 /* Drops one reference, under mu. */

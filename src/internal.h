@@ -17,6 +17,7 @@
 #ifndef TC_INTERNAL_H
 #define TC_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -45,6 +46,8 @@ void tc__alloc_fail_after(long n);
 /* ---- clock ---- */
 uint64_t tc__mono_ms(void); /* CLOCK_MONOTONIC */
 uint64_t tc__wall_ms(void); /* CLOCK_REALTIME, for expiry stored in Redis */
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+void tc__cond_init_mono(pthread_cond_t *cv);
 /* a + b, saturating at UINT64_MAX */
 static inline uint64_t tc__add_sat(uint64_t a, uint64_t b)
 {

@@ -158,15 +158,6 @@ static void note_failure(tc__l2 *l2, int probe, const char *err)
     }
 }
 
-static void init_cond(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
 /* ---- connections ---- */
 
 static redisReply *command_ok(redisContext *ctx, const char *fmt,
@@ -364,7 +355,7 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
         l2->free_ids[l2->nfree++] = o->pool_size - 1 - i;
     l2->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)l2 ^ 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&l2->mu, NULL);
-    init_cond(&l2->cv);
+    tc__cond_init_mono(&l2->cv);
 
     /* The first connection, eagerly: a Redis that is down at open opens
        the breaker at once (and is logged once), rather than after the
@@ -586,7 +577,7 @@ void tc__l2_after_fork(tc__l2 *l2)
     l2->probing = 0;
     /* The parent's waiters are still counted in the condvar: a signal
        here would wait for them forever. */
-    init_cond(&l2->cv);
+    tc__cond_init_mono(&l2->cv);
 }
 
 void tc__l2_health(tc__l2 *l2, tc_health_info *out)
