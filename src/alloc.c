@@ -1,7 +1,6 @@
 /* The one allocation wrapper: tests fail the Nth allocation through it. */
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -43,14 +42,4 @@ void *tc__realloc(void *p, size_t n)
 void tc__free(void *p)
 {
     free(p);
-}
-
-char *tc__strndup(const char *s, size_t n)
-{
-    char *d = tc__malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
 }

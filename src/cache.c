@@ -134,46 +134,53 @@ static uint64_t l1_max_age(const tc_cache *c)
 }
 
 /* Puts into the L1 under the same rule, with the TTL cut to the degraded
-   lifetime while the link is down. */
+   lifetime while the link is down. A write's fill (`write`) also moves
+   the epoch, in the same critical section: a read that fetched the older
+   value before this write must not put it back over the newer one
+   (nothing else would correct it without a listener); where the L1 may
+   not take it, the older entry goes. */
+static void fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                 tc_value *v, uint64_t ttl, uint64_t epoch, int write)
+{
+    uint64_t max_age = l1_max_age(c);
+    if (max_age == 0) {
+        if (write)
+            tc__l1_del(c->l1, key, klen, hash);
+        return;
+    }
+    if (ttl > max_age)
+        ttl = max_age;
+    if (write)
+        tc__l1_put_write(c->l1, key, klen, hash, v, ttl, epoch);
+    else
+        tc__l1_put(c->l1, key, klen, hash, v, ttl, epoch);
+}
+
 void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                  tc_value *v, uint64_t ttl, uint64_t epoch)
 {
-    uint64_t max_age = l1_max_age(c);
-    if (max_age == 0)
-        return;
-    tc__l1_put(c->l1, key, klen, hash, v, ttl < max_age ? ttl : max_age,
-               epoch);
+    fill(c, key, klen, hash, v, ttl, epoch, 0);
 }
 
-/* A write's fill also moves the epoch, in the same critical section: a
-   read that fetched the older value before this write must not put it
-   back over the newer one (nothing else would correct it without a
-   listener). */
 void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
                        uint64_t hash, tc_value *v, uint64_t ttl,
                        uint64_t epoch)
 {
-    uint64_t max_age = l1_max_age(c);
-    if (max_age == 0) {
-        tc__l1_del(c->l1, key, klen, hash);
-        return;
-    }
-    tc__l1_put_write(c->l1, key, klen, hash, v, ttl < max_age ? ttl : max_age,
-                     epoch);
+    fill(c, key, klen, hash, v, ttl, epoch, 1);
 }
 
 /* ---- reads ---- */
 
-typedef struct fill {
+typedef struct reply_fill {
     const tc_cache *c;
     tc_value *v;
-} fill;
+} reply_fill;
 
 /* Runs on the reply bytes of a GET: they may be anyone's, so the codec
    checks them before anything is allocated from them. */
 static int fill_from_reply(void *ud, const char *buf, size_t len)
 {
-    fill *f = ud;
+    reply_fill *f = ud;
     tc__envelope e;
     /* An unknown flag (compression by a newer writer, say) must not be
        returned as if the payload were plain bytes. */
@@ -230,7 +237,7 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         return TC_ENOMEM;
     /* The epoch is read before the GET is sent: see tc__l1_put. */
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    fill f = {c, NULL};
+    reply_fill f = {c, NULL};
     int rc = tc__l2_get(c->l2, rk.s, rk.len, fill_from_reply, &f);
     tc__rkey_done(&rk);
     if (rc == TC_OK) {
@@ -246,22 +253,20 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     return tc__soften(c, rc);
 }
 
+/* Hits and misses are counted by the shard; a bypassed L1 here. */
 tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen, uint64_t hash)
 {
     uint64_t max_age = l1_max_age(c);
-    return max_age ? tc__l1_get(c->l1, key, klen, hash, max_age) : NULL;
+    if (max_age)
+        return tc__l1_get(c->l1, key, klen, hash, max_age);
+    TC__INC(c->ctr.l1_misses);
+    return NULL;
 }
 
 int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                tc_value **out)
 {
-    uint64_t max_age = l1_max_age(c);
-    /* Hits and misses are counted by the shard; a bypassed L1 here. */
-    tc_value *v = NULL;
-    if (max_age)
-        v = tc__l1_get(c->l1, key, klen, hash, max_age);
-    else
-        TC__INC(c->ctr.l1_misses);
+    tc_value *v = tc__l1_peek(c, key, klen, hash);
     if (v) {
         *out = v;
         return TC_OK;

@@ -120,7 +120,6 @@ void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v);
    value, or TC_ETIMEOUT. Either way the caller is done with f. */
 int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
                     tc_value **out);
-void tc__flight_leave(tc__flights *t, tc__flight *f);
 /* Invalidations: later callers start a computation of their own instead
    of joining one that may have read the source before the change; its
    waiters already there retry (the lost lease lands TC_MISS). */

@@ -20,22 +20,17 @@
 
 /* ---- randomness for XFetch, jitter and lease tokens ---- */
 
-static uint64_t rng_next(void)
-{
-    return tc__rand64();
-}
-
 /* Uniform in (0, 1]: ln() of it is finite. */
 static double rand01(void)
 {
-    return ((double)(rng_next() >> 11) + 1.0) / 9007199254740992.0;
+    return ((double)(tc__rand64() >> 11) + 1.0) / 9007199254740992.0;
 }
 
 /* 128 random bits as hex: a lease token no other caller will hold. */
 static void make_token(char out[33])
 {
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)rng_next(),
-             (unsigned long long)rng_next());
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)tc__rand64(),
+             (unsigned long long)tc__rand64());
 }
 
 /* The TTL shortened by up to ttl_jitter_pct, so that keys computed
@@ -43,7 +38,7 @@ static void make_token(char out[33])
 static uint32_t jittered(const tc_cache *c, uint32_t ttl)
 {
     uint64_t span = (uint64_t)ttl * c->opt.ttl_jitter_pct / 100;
-    return span ? ttl - (uint32_t)(rng_next() % (span + 1)) : ttl;
+    return span ? ttl - (uint32_t)(tc__rand64() % (span + 1)) : ttl;
 }
 
 static int should_refresh(const tc_cache *c, const tc_value *v)

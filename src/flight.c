@@ -163,13 +163,6 @@ int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
     return rc;
 }
 
-void tc__flight_leave(tc__flights *t, tc__flight *f)
-{
-    pthread_mutex_lock(&t->mu);
-    unref_locked(f);
-    pthread_mutex_unlock(&t->mu);
-}
-
 void tc__flights_lock(tc__flights *t)
 {
     pthread_mutex_lock(&t->mu);

@@ -25,8 +25,6 @@
 
 #include "tiercache.h"
 
-#define TC__UNUSED(x) ((void)(x))
-
 /* Internal status, never returned to a caller: Redis answered, with an
    error (an ACL refusal, OOM under noeviction, ...). Unlike TC_EBACKEND,
    trying again later will not help. */
@@ -38,7 +36,6 @@ void *tc__malloc(size_t n);
 void *tc__calloc(size_t n, size_t size);
 void *tc__realloc(void *p, size_t n);
 void tc__free(void *p);
-char *tc__strndup(const char *s, size_t n);
 /* n < 0: never fail (the default); n >= 0: the allocation after the next
    n succeed fails, and so does every one after it. */
 void tc__alloc_fail_after(long n);
