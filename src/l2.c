@@ -2,6 +2,7 @@
    does its I/O with no lock held, and gives the slot back. The circuit
    breaker lives under the same mutex. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -392,6 +393,21 @@ void tc__l2_destroy(tc__l2 *l2)
     tc__free(l2);
 }
 
+/* One command whose reply only says whether it worked. */
+static int command(tc__l2 *l2, const char *fmt, ...)
+{
+    call cl;
+    if (call_begin(l2, &cl) != TC_OK)
+        return TC_EBACKEND;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(cl.ctx, fmt, ap);
+    va_end(ap);
+    int rc = call_end(l2, &cl, r);
+    freeReplyObject(r);
+    return rc;
+}
+
 int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
                void *ud)
 {
@@ -427,26 +443,13 @@ int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
 int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,
                size_t len, uint32_t ttl_ms)
 {
-    call cl;
-    if (call_begin(l2, &cl) != TC_OK)
-        return TC_EBACKEND;
-    redisReply *r = redisCommand(cl.ctx, "SET %b %b PX %u", rkey, rlen, val,
-                                 len, (unsigned)ttl_ms);
-    int rc = call_end(l2, &cl, r);
-    freeReplyObject(r);
-    return rc;
+    return command(l2, "SET %b %b PX %u", rkey, rlen, val, len,
+                   (unsigned)ttl_ms);
 }
 
 int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen)
 {
-    call cl;
-    if (call_begin(l2, &cl) != TC_OK)
-        return TC_EBACKEND;
-    redisReply *r =
-        redisCommand(cl.ctx, "DEL %b %b:lease", rkey, rlen, rkey, rlen);
-    int rc = call_end(l2, &cl, r);
-    freeReplyObject(r);
-    return rc;
+    return command(l2, "DEL %b %b:lease", rkey, rlen, rkey, rlen);
 }
 
 /* UNLINK the string keys of one SCAN page (r->element[1]) into *out.
@@ -531,13 +534,7 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len)
 {
-    call cl;
-    if (call_begin(l2, &cl) != TC_OK)
-        return TC_EBACKEND;
-    redisReply *r = redisCommand(cl.ctx, "PUBLISH %s %b", channel, msg, len);
-    int rc = call_end(l2, &cl, r);
-    freeReplyObject(r);
-    return rc;
+    return command(l2, "PUBLISH %s %b", channel, msg, len);
 }
 
 void tc__l2_lock(tc__l2 *l2)
