@@ -33,3 +33,13 @@ void tc__cond_init_mono(pthread_cond_t *cv)
     pthread_cond_init(cv, &ca);
     pthread_condattr_destroy(&ca);
 }
+
+struct timespec tc__deadline_ms(uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + ms * 1000000ULL;
+    ts.tv_sec += (time_t)(ns / 1000000000ULL);
+    ts.tv_nsec = (long)(ns % 1000000000ULL);
+    return ts;
+}

@@ -442,11 +442,7 @@ static void wait_settled(tc__coh *h)
     const tc_options *o = &h->c->opt;
     uint64_t limit = (uint64_t)o->connect_timeout_ms + 2 * HANDSHAKE_MIN_MS +
                      o->command_timeout_ms;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + limit * 1000000ULL;
-    ts.tv_sec += (time_t)(ns / 1000000000ULL);
-    ts.tv_nsec = (long)(ns % 1000000000ULL);
+    struct timespec ts = tc__deadline_ms(limit);
     pthread_mutex_lock(&h->mu);
     while (!h->settled)
         if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT)
@@ -466,7 +462,7 @@ int tc__coh_start(tc__coh **out, tc_cache *c)
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
     h->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)h ^ 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    tc__cond_init_mono(&h->cv);
     if (launch(h) != TC_OK) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
@@ -529,7 +525,7 @@ void tc__coh_abandon(tc__coh *h)
 int tc__coh_after_fork(tc__coh *h)
 {
     tc__coh_abandon(h);
-    pthread_cond_init(&h->cv, NULL); /* may count a parent's waiter */
+    tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
     int rc = launch(h);
     if (rc == TC_OK)
         wait_settled(h);

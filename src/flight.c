@@ -147,11 +147,7 @@ void tc__flight_land(tc__flights *t, tc__flight *f, int rc, tc_value *v)
 int tc__flight_wait(tc__flights *t, tc__flight *f, uint32_t wait_ms,
                     tc_value **out)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)wait_ms * 1000000ULL;
-    dl.tv_sec += (time_t)(ns / 1000000000ULL);
-    dl.tv_nsec = (long)(ns % 1000000000ULL);
+    struct timespec dl = tc__deadline_ms(wait_ms);
     pthread_mutex_lock(&t->mu);
     while (!f->done)
         if (pthread_cond_timedwait(&f->done_cv, &t->mu, &dl) == ETIMEDOUT)

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "tiercache.h"
 
@@ -45,6 +46,8 @@ uint64_t tc__mono_ms(void); /* CLOCK_MONOTONIC */
 uint64_t tc__wall_ms(void); /* CLOCK_REALTIME, for expiry stored in Redis */
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */
 void tc__cond_init_mono(pthread_cond_t *cv);
+/* ms from now on CLOCK_MONOTONIC, for such a condvar's timed wait. */
+struct timespec tc__deadline_ms(uint64_t ms);
 /* a + b, saturating at UINT64_MAX */
 static inline uint64_t tc__add_sat(uint64_t a, uint64_t b)
 {

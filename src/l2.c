@@ -227,12 +227,7 @@ redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
 /* Takes a free slot, waiting up to the command timeout for one. */
 static int take_slot_locked(tc__l2 *l2, uint32_t *id)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    uint64_t ns = (uint64_t)deadline.tv_nsec +
-                  (uint64_t)l2->o.command_timeout_ms * 1000000ULL;
-    deadline.tv_sec += (time_t)(ns / 1000000000ULL);
-    deadline.tv_nsec = (long)(ns % 1000000000ULL);
+    struct timespec deadline = tc__deadline_ms(l2->o.command_timeout_ms);
     while (l2->nfree == 0)
         if (pthread_cond_timedwait(&l2->cv, &l2->mu, &deadline) == ETIMEDOUT)
             return 0;
