@@ -56,7 +56,6 @@ struct tc__coh {
     char prefix[TC_NS_MAX + 4]; /* "<ns>:{" */
     size_t plen;
     char channel[TC_NS_MAX + 16];
-    uint64_t rng;
 };
 
 int tc__coh_ok(const tc__coh *h)
@@ -358,18 +357,6 @@ static void settle(tc__coh *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Full jitter, doubling from 25 ms, capped at the breaker's cool-down. */
-static uint64_t backoff(tc__coh *h, uint32_t attempt)
-{
-    uint64_t ceil = 25ULL << (attempt < 16 ? attempt : 16);
-    if (ceil > h->c->opt.breaker_cooldown_ms)
-        ceil = h->c->opt.breaker_cooldown_ms;
-    h->rng ^= h->rng << 13;
-    h->rng ^= h->rng >> 7;
-    h->rng ^= h->rng << 17;
-    return h->rng % (ceil + 1);
-}
-
 /* Once per outage: what the L1 holds may have missed messages. Later
    failed attempts leave it alone, so that entries written meanwhile
    under degraded_l1_ttl_ms live their (short) lifetime. */
@@ -402,7 +389,7 @@ static void *listener_main(void *arg)
         if (!ctx) {
             lost(h, &was_down, err);
             settle(h);
-            nap(h, backoff(h, attempt++));
+            nap(h, tc__backoff_ms(attempt++, h->c->opt.breaker_cooldown_ms));
             continue;
         }
         attempt = 0;
@@ -460,7 +447,6 @@ int tc__coh_start(tc__coh **out, tc_cache *c)
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
-    h->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)h ^ 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);
     if (launch(h) != TC_OK) {

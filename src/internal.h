@@ -58,6 +58,10 @@ static inline uint64_t tc__add_sat(uint64_t a, uint64_t b)
 /* 64 random bits; per thread, seeded from the kernel, and again after a
    fork. Not for secrets. */
 uint64_t tc__rand64(void);
+/* Full jitter (AWS architecture blog): uniform in [0, min(cap, base *
+   2^attempt)] ms. The breaker's probes and the listener's reconnects. */
+#define TC__BACKOFF_BASE_MS 25
+uint64_t tc__backoff_ms(uint32_t attempt, uint32_t cap_ms);
 
 /* ---- log.c ---- */
 typedef struct tc__logger {

@@ -41,31 +41,13 @@ struct tc__l2 {
        to a Redis since restarted) is replaced before use, not tried and
        counted as one more failure. */
     uint64_t conn_gen;
-    uint64_t rng;
     char last_error[128];
 };
 
-#define BACKOFF_BASE_MS 25
-
-static uint64_t next_rand(tc__l2 *l2)
-{
-    /* xorshift64*: enough for jitter; under mu */
-    uint64_t x = l2->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    l2->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Full jitter (AWS architecture blog): uniform in [0, min(cap, base*2^n)]. */
+/* The breaker's next probe: full jitter, capped at its cool-down. */
 static uint64_t backoff_ms(tc__l2 *l2)
 {
-    uint32_t n = l2->attempt < 16 ? l2->attempt : 16;
-    uint64_t ceil = (uint64_t)BACKOFF_BASE_MS << n;
-    if (ceil > l2->o.breaker_cooldown_ms)
-        ceil = l2->o.breaker_cooldown_ms;
-    return next_rand(l2) % (ceil + 1);
+    return tc__backoff_ms(l2->attempt, l2->o.breaker_cooldown_ms);
 }
 
 static struct timeval tv_of(uint32_t ms)
@@ -349,7 +331,6 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
     }
     for (uint32_t i = 0; i < o->pool_size; i++)
         l2->free_ids[l2->nfree++] = o->pool_size - 1 - i;
-    l2->rng = tc__mono_ms() ^ (uint64_t)(uintptr_t)l2 ^ 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&l2->mu, NULL);
     tc__cond_init_mono(&l2->cv);
 

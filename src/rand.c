@@ -31,3 +31,12 @@ uint64_t tc__rand64(void)
     state = x;
     return x * 0x2545F4914F6CDD1DULL;
 }
+
+uint64_t tc__backoff_ms(uint32_t attempt, uint32_t cap_ms)
+{
+    uint64_t ceil = (uint64_t)TC__BACKOFF_BASE_MS
+                    << (attempt < 16 ? attempt : 16);
+    if (ceil > cap_ms)
+        ceil = cap_ms;
+    return tc__rand64() % (ceil + 1);
+}
