@@ -237,6 +237,25 @@ typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
 TC_EXTERN int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms,
                        tc_compute_fn fn, void *ud, tc_value **out);
 
+/* Where the value a tc_fetch_from returned came from. */
+typedef enum {
+    TC_FROM_NONE = 0,     /* nothing returned (an error) */
+    TC_FROM_L1 = 1,       /* this process's L1 */
+    TC_FROM_L2 = 2,       /* Redis (possibly another process's computation) */
+    TC_FROM_COMPUTED = 3, /* this call computed it, and it was stored */
+    TC_FROM_SHARED = 4,   /* another thread of this process computed it */
+    TC_FROM_UNCACHED = 5  /* this call computed it and it was not stored in
+                             Redis: Redis away, the lease lost to a tc_del,
+                             or the callback said not to store it */
+} tc_from;
+
+/* tc_fetch that also says where the value came from, in *from (required;
+   a tc_from): what a service needs for an X-Cache header or per-tier
+   counters. A cached "absent" (TC_ABSENT) reports its tier as well. */
+TC_EXTERN int tc_fetch_from(tc_cache *c, const char *key, uint32_t ttl_ms,
+                            tc_compute_fn fn, void *ud, tc_value **out,
+                            int *from);
+
 /*
  * tc_fetch with the key built by tc_key from `name` and the arguments that
  * fmt describes: the function behind TC_CACHED. The key must fit in

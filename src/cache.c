@@ -263,15 +263,24 @@ tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen, uint64_t hash)
     return NULL;
 }
 
-int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-               tc_value **out)
+int tc__lookup_from(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                    tc_value **out, int *from)
 {
     tc_value *v = tc__l1_peek(c, key, klen, hash);
     if (v) {
+        *from = TC_FROM_L1;
         *out = v;
         return TC_OK;
     }
+    *from = TC_FROM_L2;
     return c->l2 ? get_l2(c, key, klen, hash, out) : TC_MISS;
+}
+
+int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+               tc_value **out)
+{
+    int from;
+    return tc__lookup_from(c, key, klen, hash, out, &from);
 }
 
 int tc_get(tc_cache *c, const char *key, tc_value **out)

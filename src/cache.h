@@ -48,6 +48,10 @@ void tc__refused(tc_cache *c, const char *what);
    or an error softened by tc__soften. */
 int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                tc_value **out);
+/* The same, saying in *from where a value came from (TC_FROM_L1 or
+   TC_FROM_L2; TC_FROM_L2 on a miss too). */
+int tc__lookup_from(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                    tc_value **out, int *from);
 /* The L1's value under key if the rule allows using the L1 now. */
 tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen,
                       uint64_t hash);

@@ -103,11 +103,12 @@ static void give_back(tc_cache *c, const char *key, size_t klen,
 static int compute_leased(tc_cache *c, const char *key, size_t klen,
                           uint64_t hash, uint64_t epoch, uint32_t ttl,
                           tc_compute_fn fn, void *ud, const char *token,
-                          tc_value **out, int *shareable)
+                          tc_value **out, int *shareable, int *from)
 {
     uint32_t keep;
     int rc = compute(c, fn, ud, ttl, out, &keep);
     *shareable = 1;
+    *from = TC_FROM_UNCACHED;
     if (rc != TC_OK || keep == 0) {
         give_back(c, key, klen, token);
         return rc;
@@ -118,6 +119,7 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
     if (sr == TC_OK && tc__publish_set(c, key, klen) != TC_OK)
         sr = TC_EBACKEND;
     if (sr == TC_OK) {
+        *from = TC_FROM_COMPUTED;
         tc__l1_fill(c, key, klen, hash, v, keep, epoch);
     } else if (sr == TC_MISS) {
         *shareable = 0; /* invalidated meanwhile: waiters must not get it */
@@ -138,11 +140,13 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
 static int compute_local(tc_cache *c, const char *key, size_t klen,
                          uint64_t hash, uint64_t epoch, uint32_t ttl,
                          tc_compute_fn fn, void *ud, tc_value **out,
-                         int *shareable)
+                         int *shareable, int *from)
 {
     uint32_t keep;
     int rc = compute(c, fn, ud, ttl, out, &keep);
     *shareable = 1; /* a tc_del here detaches the flight (flight.c) */
+    /* Not in Redis: for every other process this was a bypass. */
+    *from = TC_FROM_UNCACHED;
     /* With the link up Redis is the reference: a value that is not in
        Redis would not be invalidated by a DEL elsewhere (no tracking
        message for a key that does not exist). */
@@ -164,13 +168,16 @@ static void nap_ms(unsigned ms)
    the holder's value in Redis, taking the lease over if it expires. */
 static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                 uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out,
-                int *shareable)
+                int *shareable, int *from)
 {
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
     *shareable = 1;
-    if (!c->l2)
-        return compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
-                             shareable);
+    if (!c->l2) {
+        int rc = compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
+                               shareable, from);
+        *from = TC_FROM_COMPUTED; /* L1-only: the L1 is the whole cache */
+        return rc;
+    }
     char token[33];
     make_token(token);
     uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
@@ -182,13 +189,13 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
             /* A value stored between our miss and our lease: use it, or
                a second computation of the key would run. */
             tc_value *have = NULL;
-            if (tc__lookup(c, key, klen, hash, &have) == TC_OK) {
+            if (tc__lookup_from(c, key, klen, hash, &have, from) == TC_OK) {
                 tc__lease_release(c, key, klen, token);
                 *out = have;
                 return TC_OK;
             }
             return compute_leased(c, key, klen, hash, epoch, ttl, fn, ud,
-                                  token, out, shareable);
+                                  token, out, shareable, from);
         }
         if (lr != TC_MISS) {
             TC__INC(c->ctr.degraded_ops);
@@ -199,7 +206,7 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                 return TC_EBACKEND;
             }
             int rc = compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
-                                   shareable);
+                                   shareable, from);
             give_back(c, key, klen, token);
             return rc;
         }
@@ -208,7 +215,7 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
             return TC_ETIMEOUT;
         nap_ms(pause);
         epoch = tc__l1_epoch(c->l1, hash);
-        int rc = tc__lookup(c, key, klen, hash, out);
+        int rc = tc__lookup_from(c, key, klen, hash, out, from);
         if (rc != TC_MISS)
             return rc;
     }
@@ -227,10 +234,10 @@ static tc_value *refresh(tc_cache *c, const char *key, size_t klen,
     make_token(token);
     tc_value *nv = NULL;
     int rc = TC_MISS;
-    int share = 0;
+    int share = 0, from;
     if (tc__lease_take(c, key, klen, token) == TC_OK)
         rc = compute_leased(c, key, klen, hash, epoch, ttl, fn, ud, token, &nv,
-                            &share);
+                            &share, &from);
     /* Waiters that joined meanwhile get the new value, or retry. */
     tc__flight_land(c->flights, f, share ? rc : TC_MISS,
                     share && rc == TC_OK ? nv : NULL);
@@ -255,7 +262,8 @@ static int deliver(int rc, tc_value *v, tc_value **out)
 }
 
 static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-                      uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out)
+                      uint32_t ttl, tc_compute_fn fn, void *ud, tc_value **out,
+                      int *from)
 {
     uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
     for (;;) {
@@ -266,7 +274,7 @@ static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
             return TC_ENOMEM;
         if (role == 1) {
             int share = 1;
-            int rc = lead(c, key, klen, hash, ttl, fn, ud, &v, &share);
+            int rc = lead(c, key, klen, hash, ttl, fn, ud, &v, &share, from);
             tc__flight_land(c->flights, f, share ? rc : TC_MISS,
                             share ? v : NULL);
             return deliver(rc, v, out);
@@ -274,6 +282,7 @@ static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         uint64_t now = tc__mono_ms();
         uint32_t left = now < deadline ? (uint32_t)(deadline - now) : 0;
         int rc = tc__flight_wait(c->flights, f, left, &v);
+        *from = TC_FROM_SHARED;
         /* The leader found nothing to share (its refresh lost a race):
            try again, as leader or waiter, while time is left. */
         if (rc == TC_MISS && tc__mono_ms() < deadline)
@@ -285,9 +294,17 @@ static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
              void *ud, tc_value **out)
 {
-    if (!out)
+    int from;
+    return tc_fetch_from(c, key, ttl_ms, fn, ud, out, &from);
+}
+
+int tc_fetch_from(tc_cache *c, const char *key, uint32_t ttl_ms,
+                  tc_compute_fn fn, void *ud, tc_value **out, int *from)
+{
+    if (!out || !from)
         return TC_EINVAL;
     *out = NULL;
+    *from = TC_FROM_NONE;
     size_t klen;
     int rc = tc__check_key(c, key, &klen);
     if (rc == TC_OK && !fn)
@@ -299,7 +316,7 @@ int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
     uint32_t ttl = jittered(c, ttl_ms ? ttl_ms : c->opt.default_ttl_ms);
     uint64_t hash = tc__hash(key, klen);
     tc_value *v = NULL;
-    rc = tc__lookup(c, key, klen, hash, &v);
+    rc = tc__lookup_from(c, key, klen, hash, &v, from);
     if (rc == TC_OK) {
         if (should_refresh(c, v))
             v = refresh(c, key, klen, hash, ttl, fn, ud, v);
@@ -307,7 +324,10 @@ int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms, tc_compute_fn fn,
     }
     if (rc != TC_MISS)
         return rc;
-    return fetch_miss(c, key, klen, hash, ttl, fn, ud, out);
+    rc = fetch_miss(c, key, klen, hash, ttl, fn, ud, out, from);
+    if (rc != TC_OK && rc != TC_ABSENT)
+        *from = TC_FROM_NONE;
+    return rc;
 }
 
 int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name, tc_compute_fn fn,

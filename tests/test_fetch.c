@@ -459,6 +459,58 @@ static void test_cached_macro(void)
     tc_close(c);
 }
 
+/* tc_fetch_from says which tier answered: computed, then this
+   process's L1, then (another process's L1 being cold) Redis; with Redis
+   gone the computation is not stored. */
+static void test_fetch_from(void)
+{
+    tc_cache *a = open_with("from", NULL), *b = open_with("from", NULL);
+    int64_t id = 7;
+    tc_value *v = NULL;
+    int from = -1;
+    CU_ASSERT_EQUAL(tc_fetch_from(a, "k", 60000, get_user, &id, &v, &from),
+                    TC_OK);
+    CU_ASSERT_EQUAL(from, TC_FROM_COMPUTED);
+    tc_value_release(v);
+    /* In tracking mode a process hears its own write and drops it from
+       its L1, so the second read may come from Redis; the third must be
+       from the L1 once the second filled it. */
+    CU_ASSERT_EQUAL(tc_fetch_from(a, "k", 60000, get_user, &id, &v, &from),
+                    TC_OK);
+    CU_ASSERT(from == TC_FROM_L1 || from == TC_FROM_L2);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(tc_fetch_from(a, "k", 60000, get_user, &id, &v, &from),
+                    TC_OK);
+    CU_ASSERT_EQUAL(from, TC_FROM_L1);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(tc_fetch_from(b, "k", 60000, get_user, &id, &v, &from),
+                    TC_OK);
+    CU_ASSERT_EQUAL(from, TC_FROM_L2);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "user-7", 6), 0);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(tc_fetch_from(b, "k", 60000, NULL, &id, &v, &from),
+                    TC_EINVAL);
+    CU_ASSERT_EQUAL(from, TC_FROM_NONE);
+    CU_ASSERT_EQUAL(tc_fetch_from(b, "k", 60000, get_user, &id, &v, NULL),
+                    TC_EINVAL);
+    tc_close(a);
+    tc_close(b);
+
+    th_redis *gone = th_redis_start();
+    CU_ASSERT_FATAL(gone != NULL);
+    tc_options o;
+    th_options(gone, &o);
+    th_redis_kill(gone);
+    tc_cache *c = NULL;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_EQUAL(tc_fetch_from(c, "k", 60000, get_user, &id, &v, &from),
+                    TC_OK);
+    CU_ASSERT_EQUAL(from, TC_FROM_UNCACHED);
+    tc_value_release(v);
+    tc_close(c);
+    th_redis_stop(gone);
+}
+
 /* The SHA-1 constants are those of the scripts' bytes, and a server that
    forgot them (SCRIPT FLUSH, a restart) is sent the script again. */
 static void test_scripts(void)
@@ -557,6 +609,7 @@ int main(void)
         {"wait_timeout", test_wait_timeout},
         {"negative", test_negative},
         {"cached_macro", test_cached_macro},
+        {"fetch_from", test_fetch_from},
         {"scripts", test_scripts},
         {"stampede_redis_down", test_stampede_redis_down},
         {"groups", test_groups},
