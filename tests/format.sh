@@ -4,7 +4,8 @@ set -eu
 command -v clang-format >/dev/null || { echo "no clang-format: skipped"; exit 77; }
 cd "$top_srcdir"
 bad=0
-for f in include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c; do
+for f in include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c \
+  examples/billgen/*.c examples/billgen/*.h; do
   [ -f "$f" ] || continue
   if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
     echo "not formatted: $f (run: clang-format -i $f)"
