@@ -96,7 +96,9 @@ static pid_t start_worker(int fd, int n, const serve_opts *o, int cache_on,
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(0);
-    _exit(bg_serve_worker(fd, n, (int)o->threads, cache_on));
+    /* exit, not _exit: the parent has flushed its stdio, and a leak
+       checker runs at exit. */
+    exit(bg_serve_worker(fd, n, (int)o->threads, cache_on));
 }
 
 static double now_s(void)
