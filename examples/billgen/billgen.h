@@ -63,8 +63,11 @@ void bg_body(bg_resp *rs, int status, const char *ctype, const void *buf,
 /* Opens (creating and migrating) the database once, in the parent, before
    the workers start. 0 ok, -1 with a message on stderr. */
 int bg_db_init(const char *path);
-/* This thread's connection, opened on first use; NULL on failure. */
+/* This thread's connection, opened on first use; NULL on failure. A
+   thread that ends closes it; the main thread closes its own with
+   bg_db_close (the last close checkpoints the WAL into the file). */
 sqlite3 *bg_db(void);
+void bg_db_close(void);
 /* A prepared statement for `sql` (a string literal: its address is the
    cache key) on this thread's connection, reset and with its bindings
    cleared; counted as one query. NULL on failure. */

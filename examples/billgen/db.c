@@ -170,6 +170,16 @@ static conn *this_conn(void)
     return c;
 }
 
+void bg_db_close(void)
+{
+    pthread_once(&key_once, make_key);
+    conn *c = pthread_getspecific(conn_key);
+    if (c) {
+        pthread_setspecific(conn_key, NULL);
+        conn_free(c);
+    }
+}
+
 sqlite3 *bg_db(void)
 {
     conn *c = this_conn();

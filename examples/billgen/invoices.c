@@ -575,14 +575,7 @@ static void destroy(bg_resp *rs, long long id)
 
 static void list(bg_req *rq, bg_resp *rs)
 {
-#define FILTER                                                                \
-    "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR "                   \
-    "customer_id = ?2)"
-    bg_page p = {.count_sql = "SELECT count(*) FROM invoices " FILTER,
-                 .page_sql = "SELECT " COLUMNS " FROM invoices " FILTER
-                             " ORDER BY id LIMIT ?3 OFFSET ?4",
-                 .row = row_json,
-                 .nargs = 2};
+    bg_page p = {.row = row_json};
     char key[192], base[96];
     long long customer = 0;
     const char *status = bg_query(rq, "status");
@@ -601,8 +594,28 @@ static void list(bg_req *rq, bg_resp *rs)
     char cid[24] = "";
     if (has_customer)
         snprintf(cid, sizeof(cid), "%lld", customer);
-    p.args[0] = status;
-    p.args[1] = has_customer ? cid : NULL;
+    /* One statement per combination of filters: "(? IS NULL OR ...)"
+       would make SQLite scan the table instead of using an index. */
+    static const char *const sql[4][2] = {
+        {"SELECT count(*) FROM invoices",
+         "SELECT " COLUMNS " FROM invoices ORDER BY id LIMIT ? OFFSET ?"},
+        {"SELECT count(*) FROM invoices WHERE status = ?",
+         "SELECT " COLUMNS " FROM invoices WHERE status = ? ORDER BY id "
+         "LIMIT ? OFFSET ?"},
+        {"SELECT count(*) FROM invoices WHERE customer_id = ?",
+         "SELECT " COLUMNS " FROM invoices WHERE customer_id = ? ORDER BY id "
+         "LIMIT ? OFFSET ?"},
+        {"SELECT count(*) FROM invoices WHERE status = ? AND customer_id = ?",
+         "SELECT " COLUMNS " FROM invoices WHERE status = ? AND "
+         "customer_id = ? ORDER BY id LIMIT ? OFFSET ?"},
+    };
+    int v = (status ? 1 : 0) + (has_customer ? 2 : 0);
+    p.count_sql = sql[v][0];
+    p.page_sql = sql[v][1];
+    if (status)
+        p.args[p.nargs++] = status;
+    if (has_customer)
+        p.args[p.nargs++] = cid;
     snprintf(key, sizeof(key), "%s&status=%s&customer_id=%s", base,
              status ? status : "", cid);
     bg_cached(rq, rs, "invoices", key, "application/json", bg_compute_page,

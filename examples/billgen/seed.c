@@ -254,14 +254,18 @@ int bg_seed(const char *db_path, long users, long products, long invoices)
     sqlite3 *db = bg_db();
     if (!db || bg_begin(db) != 0)
         return 1;
+    int rc = 0;
     if (seed_users(db, users) != 0 || seed_products(db, products) != 0 ||
         seed_invoices(db, invoices) != 0) {
         fprintf(stderr, "billgen seed: %s\n", sqlite3_errmsg(db));
         bg_rollback(db);
-        return 1;
+        rc = 1;
+    } else if (bg_commit(db) != 0) {
+        rc = 1;
     }
-    if (bg_commit(db) != 0)
-        return 1;
+    bg_db_close();
+    if (rc)
+        return rc;
     printf("billgen: seeded %ld users, %ld products, %ld invoices into %s\n",
            users, products, invoices, db_path);
     return 0;
