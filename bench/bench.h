@@ -14,6 +14,8 @@
  *   coherence_lag.c  coherence: a change in one process seen by another
  *   memory.c         memory: bytes per entry, the byte bound
  *   stampede.c       stampede: tc_fetch on one cold key
+ *   billgen.c        billgen: the example service under wrk, cached vs
+ *                    --no-cache, beside /health and a static 404
  *
  * Every figure is a row: a value beside the floor it is compared with,
  * measured in the same run.
@@ -40,10 +42,12 @@ enum {
     SC_L2 = 1 << 3,
     SC_SET = 1 << 4,
     SC_COHERENCE = 1 << 5,
-    SC_STAMPEDE = 1 << 6
+    SC_STAMPEDE = 1 << 6,
+    SC_BILLGEN = 1 << 7
 };
 /* The scenarios that talk to Redis; the others run without a server. */
-#define SC_NEEDS_REDIS (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE)
+#define SC_NEEDS_REDIS                                                        \
+    (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN)
 
 typedef struct bench_cfg {
     int quick, smoke, all;    /* run sizes: --quick, --smoke, --all */
@@ -60,7 +64,8 @@ typedef struct bench_cfg {
     const char *traces_dir;   /* ratio: where the trace files are */
     const char **trace_files; /* ratio: files named on the command line */
     int ntrace_files;
-    int synthetic; /* ratio: also (or, without traces, only) synthetic */
+    int synthetic;       /* ratio: also (or, without traces, only) synthetic */
+    const char *billgen; /* billgen: the executable */
 } bench_cfg;
 
 /* ---- util.c ---- */
@@ -88,7 +93,8 @@ int wait_exit(pid_t pid);
 void make_results_dir(void);
 
 /* ---- report.c ---- */
-typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT } unit;
+/* U_PER: a small rate (queries per request), to the thousandth. */
+typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT, U_PER } unit;
 void add_row(const char *scenario, const char *metric, unit u, double value,
              double floor, const char *floor_is);
 /* A line printed under the table. */
@@ -116,6 +122,8 @@ const char *ratio_trace_names(void); /* space-separated, for the plot */
 void bench_coherence(const th_redis *r, const bench_cfg *cfg);
 void bench_memory(const bench_cfg *cfg);
 void bench_stampede(const th_redis *r, const bench_cfg *cfg);
+/* 0 when done or skipped (a SKIP line); -1 when the service failed. */
+int bench_billgen(const th_redis *r, const bench_cfg *cfg);
 
 /* ---- shared by the Redis scenarios (io.c) ---- */
 /* th_options plus strict (a Redis failure stops the bench rather than

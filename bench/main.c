@@ -6,7 +6,9 @@
  * (tests/harness.h: a free port, never 6379), prints one table on stdout
  * and progress on stderr, and writes bench/results/ under the current
  * directory: summary.tsv, a CSV per scenario and, with gnuplot, PNGs.
+ * billgen also runs the example service (examples/billgen) and wrk.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ static const struct {
     {"set", SC_SET, "tc_set vs raw hiredis SET"},
     {"coherence", SC_COHERENCE, "change -> other process's L1 vs PUBLISH"},
     {"stampede", SC_STAMPEDE, "tc_fetch on one cold key vs cache-aside"},
+    {"billgen", SC_BILLGEN, "the billgen service under wrk vs its /health"},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -47,6 +50,9 @@ static void usage(FILE *f)
                "  --threads N    l1 on 1..N threads (default 2)\n"
                "  --synthetic    add the synthetic traces to the files\n"
                "  --no-plots     no gnuplot\n"
+               "  --billgen PATH the billgen executable (default: "
+               "<builddir>/examples/billgen/\n"
+               "                 billgen, beside this bench/)\n"
                "scenarios (default: all, in this order):\n");
     for (size_t i = 0; i < NSCEN; i++)
         fprintf(f, "  %-10s %s\n", scenarios[i].name, scenarios[i].what);
@@ -111,6 +117,10 @@ static int parse_one(int argc, char **argv, int *i, bench_cfg *cfg)
         if (!(v = value_of(argc, argv, i)))
             return -1;
         *(a[2] == 't' ? &cfg->traces_dir : &cfg->srcdir) = v;
+    } else if (!strcmp(a, "--billgen")) {
+        if (!(v = value_of(argc, argv, i)))
+            return -1;
+        cfg->billgen = v;
     } else if (!strcmp(a, "--threads")) {
         if (!(v = value_of(argc, argv, i)))
             return -1;
@@ -133,6 +143,30 @@ static int parse_one(int argc, char **argv, int *i, bench_cfg *cfg)
     return 0;
 }
 
+/* <builddir>/examples/billgen/billgen, builddir being where this
+   executable's bench/ is; relative to the current directory if
+   /proc/self/exe cannot say. */
+static const char *default_billgen(void)
+{
+    static char path[PATH_MAX + 32];
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+    if (n <= 0)
+        return "examples/billgen/billgen";
+    exe[n] = '\0';
+    for (int up = 0; up < 2; up++) { /* the file, then bench/ */
+        if (!(slash = strrchr(exe, '/')))
+            return "examples/billgen/billgen";
+        *slash = '\0';
+        if (up == 1 && !strcmp(slash + 1, ".libs") && strrchr(exe, '/'))
+            *strrchr(exe, '/') = '\0'; /* a libtool build */
+    }
+    snprintf(path, sizeof(path), "%s/examples/billgen/billgen",
+             exe[0] ? exe : "");
+    return path;
+}
+
 /* 0 ok, 1 help was asked for, -1 a bad argument. */
 static int parse_args(int argc, char **argv, bench_cfg *cfg)
 {
@@ -150,6 +184,8 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
     }
     if (!cfg->scenarios)
         cfg->scenarios = ~0u;
+    if (!cfg->billgen)
+        cfg->billgen = default_billgen();
     if (!cfg->traces_dir) {
         snprintf(traces, sizeof(traces), "%s/../shared/traces", cfg->srcdir);
         cfg->traces_dir = traces;
@@ -186,9 +222,11 @@ static void describe_env(const th_redis *r, const bench_cfg *cfg, char *out,
     );
 }
 
-static void run(const bench_cfg *cfg, const th_redis *r)
+/* 0, or 1 when a scenario failed without stopping the others. */
+static int run(const bench_cfg *cfg, const th_redis *r)
 {
     unsigned s = cfg->scenarios;
+    int failed = 0;
     if (s & SC_MEMORY) /* first: a fresh heap measures RSS growth best */
         bench_memory(cfg);
     if (s & SC_RATIO)
@@ -203,6 +241,9 @@ static void run(const bench_cfg *cfg, const th_redis *r)
         bench_coherence(r, cfg);
     if (s & SC_STAMPEDE)
         bench_stampede(r, cfg);
+    if (s & SC_BILLGEN) /* last: it loads the whole machine */
+        failed |= bench_billgen(r, cfg) != 0;
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -225,12 +266,13 @@ int main(int argc, char **argv)
     describe_env(r, &cfg, env, sizeof(env));
     if (r)
         progress("%s; redis on port %d", env, th_redis_port(r));
-    run(&cfg, r);
+    int failed = run(&cfg, r);
     th_redis_stop(r);
     print_table(env);
     write_summary();
     if (cfg.plots)
         plot_all(&cfg);
-    progress("done in %.1f s", (double)(now_ns() - t0) / 1e9);
-    return 0;
+    progress("done in %.1f s%s", (double)(now_ns() - t0) / 1e9,
+             failed ? "; a scenario FAILED (see above)" : "");
+    return failed;
 }

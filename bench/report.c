@@ -73,6 +73,9 @@ static void fmt_figure(char *out, size_t cap, unit u, double v)
     case U_COUNT:
         snprintf(out, cap, "%.0f", v);
         break;
+    case U_PER:
+        snprintf(out, cap, "%.3f", v);
+        break;
     case U_OPS:
     default:
         if (v >= 1e6)
@@ -111,7 +114,8 @@ void print_table(const char *env)
            "slower); scaling: 2.00 is ideal on 2 threads;\nhit ratio: the "
            "fraction of Belady's optimum reached (1.00 = optimal);\nbytes: "
            "RSS per entry over what the L1 accounts for (1.00 = exact), "
-           "bound: <= 1.00 holds.\n");
+           "bound: <= 1.00 holds;\nqueries per request: lower is "
+           "better (0.00 = every request a cache hit).\n");
     for (int i = 0; i < nnotes; i++)
         printf("%s\n", notes[i]);
 }
@@ -126,7 +130,9 @@ void write_summary(void)
     for (int i = 0; i < nrows; i++) {
         const row *r = &rows[i];
         /* us to the ns; whole ops/s; hit ratios past the hundredth */
-        int prec = r->u == U_USEC ? 3 : r->u == U_PCT ? 4 : r->u == U_BYTES;
+        int prec = r->u == U_USEC                   ? 3
+                   : r->u == U_PCT || r->u == U_PER ? 4
+                                                    : r->u == U_BYTES;
         fprintf(f, "%s\t%s\t%.*f\t%.*f\t%.4f\n", r->scenario, r->metric, prec,
                 r->value, prec, r->floor, ratio_of(r));
     }

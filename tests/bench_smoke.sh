@@ -4,18 +4,26 @@
 # with gnuplot, the PNGs) are written. No timing is asserted. What is
 # exact is: the arc-oltp hit ratios reproduce the published ones (when
 # the traces are beside the source tree) and the L1 byte bound holds.
+# billgen runs when examples/billgen/billgen is built and wrk is
+# installed (its rows are then expected, and its cache must save SQLite
+# queries); otherwise tc-bench must say SKIP.
 set -eu
 command -v redis-server >/dev/null || { echo "no redis-server: skipped"; exit 77; }
 bench="$(cd "$top_builddir" && pwd)/bench/tc-bench"
 srcdir="$(cd "$top_srcdir" && pwd)"
 traces="$srcdir/../shared/traces"
+billgen="$(cd "$top_builddir" && pwd)/examples/billgen/billgen"
 [ -x "$bench" ] || { echo "FAIL: no $bench"; exit 1; }
+have_billgen=0
+[ -x "$billgen" ] && command -v wrk >/dev/null && have_billgen=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
-"$bench" --smoke --srcdir "$srcdir" --traces "$traces" || {
-  echo "FAIL: tc-bench --smoke exited with $?"; exit 1; }
+"$bench" --smoke --srcdir "$srcdir" --traces "$traces" \
+  --billgen "$billgen" >stdout.txt || {
+  rc=$?; cat stdout.txt; echo "FAIL: tc-bench --smoke exited with $rc"; exit 1; }
+cat stdout.txt
 sum=bench/results/summary.tsv
 [ -f "$sum" ] || { echo "FAIL: no $sum"; exit 1; }
 
@@ -52,6 +60,18 @@ done
 expected="$expected
 stampede fetch_16x1_computes
 stampede fetch_16x1_wait_p99_us"
+if [ $have_billgen -eq 1 ]; then
+  for m in item_cached_rps item_cached_vs_uncached item_cached_vs_static \
+      health_vs_static list_cached_rps list_cached_vs_uncached \
+      item_cached_p99_us item_uncached_p99_us \
+      list_cached_p99_us list_uncached_p99_us \
+      queries_per_request_item_cached queries_per_request_item_uncached \
+      queries_per_request_list_cached queries_per_request_list_uncached \
+      queries_per_request_health; do
+    expected="$expected
+billgen $m"
+  done
+fi
 
 # Hit ratios: the default traces when they are there, else synthetic
 # ones. Sizes other than arc-oltp's are fractions of the trace's keys:
@@ -104,6 +124,16 @@ awk -F'\t' '$2 ~ /_vs_published$/ { d = $3 - $4; if (d < 0) d = -d;
   $2 == "byte_bound_max_l1_bytes" && $3 + 0 > $4 + 0 {
   print "byte bound exceeded: " $3 " > " $4; bad = 1 }
   END { exit bad }' "$sum" || fail "exact figures differ"
+
+if [ $have_billgen -eq 1 ]; then
+  # The cache saves queries: fewer per cached GET than per uncached one.
+  awk -F'\t' '$1 == "billgen" && $2 ~ /^queries_per_request_(item|list)_cached$/ &&
+    !($3 >= 0 && $3 + 0 < $4 + 0) { print $2 ": " $3 " vs " $4 " uncached";
+    bad = 1 } END { exit bad }' "$sum" || fail "billgen: the cache saves no queries"
+  [ -s bench/results/billgen.csv ] || fail "no bench/results/billgen.csv"
+else
+  grep -q '^billgen: SKIP: ' stdout.txt || fail "billgen absent, but no SKIP line"
+fi
 
 for f in l1 l2_cdf coherence_cdf ratio memory; do
   [ -s "bench/results/$f.csv" ] || fail "no bench/results/$f.csv"
