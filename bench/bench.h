@@ -16,6 +16,7 @@
  *   stampede.c       stampede: tc_fetch on one cold key
  *   billgen.c        billgen: the example service under wrk, cached vs
  *                    --no-cache, beside /health and a static 404
+ *   billgen_svc.c    starting, stopping and asking a billgen instance
  *
  * Every figure is a row: a value beside the floor it is compared with,
  * measured in the same run.
