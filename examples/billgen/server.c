@@ -355,6 +355,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         x->body[x->len] = '\0';
         return MHD_YES;
     }
+    /* HEAD is GET without the body, which libmicrohttpd leaves out. */
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     bg_req rq = {
         .method = method,
         .conn = conn,
