@@ -13,11 +13,18 @@
 
 static tc_cache *cache;
 
+/* The library's defaults and environment, with billgen's own defaults
+   where the environment says nothing. */
 static void defaults(tc_options *o)
 {
     tc_options_init(o);
     if (!getenv("TC_NAMESPACE"))
         snprintf(o->ns, sizeof(o->ns), "billgen");
+    /* While the invalidation link is down a worker's L1 hears no other
+       worker's writes: billgen bypasses it rather than serve a bill that
+       another worker has just changed. */
+    if (!getenv("TC_DEGRADED_L1_TTL_MS"))
+        o->degraded_l1_ttl_ms = 0;
 }
 
 int bg_cache_configured(char *err, size_t cap)
