@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc_open/tc_close and the operations: L1, then Redis, then the caller.
    Every public function validates its arguments before it touches
    anything, so bad input changes nothing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cache handle, shared by the files that implement its operations. */
 #ifndef TC_CACHE_H
 #define TC_CACHE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The invalidation listener (DESIGN 5). One thread owns one connection:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Coherence: the invalidation listener (one thread, one connection of its
    own) and the queue of invalidations that could not reach Redis. */
 #ifndef TC_COHERENCE_H

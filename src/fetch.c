@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc_fetch: get-or-compute without stampedes or stale sets (DESIGN 7).
  *

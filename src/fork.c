@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fork safety (DESIGN 5). A prefork server opens its cache, then forks.
  * The child must not share the parent's sockets or rely on its threads:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internal interfaces shared by the library's files. Nothing here is
  * exported from the shared library; non-static names start with tc__.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L2: see l2.h. A call takes a slot from the pool (under the pool mutex),
    does its I/O with no lock held, and gives the slot back. The circuit
    breaker lives under the same mutex. */

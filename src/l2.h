@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L2: Redis through a pool of hiredis connections, with timeouts and a
    circuit breaker. Each context is used by one thread at a time; one that
    erred or timed out is freed, never reused. */

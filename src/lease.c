@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Leases across processes (DESIGN 7, Facebook's leases): on a miss,
  * SET <ns>:{key}:lease <token> NX PX lease_ms; the holder computes and

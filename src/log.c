@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Log lines go to the user's callback, or to stderr. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Options: the defaults, the environment, and the check that tc_open runs
  * on a whole tc_options before using it. REDIS_URL is parsed in url.c.

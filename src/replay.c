@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Invalidations are never lost (DESIGN 6). A delete, prefix delete, flush
  * or set that could not reach Redis leaves Redis holding a value the

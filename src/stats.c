@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Counters, health, and their text forms (Prometheus, JSON). */
 #include <stdarg.h>
 #include <stdio.h>

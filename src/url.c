@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * REDIS_URL: redis://, unix:// and "none", parsed into the endpoint fields
  * of a tc_options (see tc__parse_redis_url in internal.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Test harness: private redis-server instances and a CUnit driver.
  * See harness.h.

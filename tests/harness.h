@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test harness every CUnit test program links (libtctest.la).
  *

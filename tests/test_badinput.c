@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Bad input gets a clear status and changes nothing: NULL and empty
    keys, oversized keys and values, bad options and environment. */
 #ifdef HAVE_CONFIG_H

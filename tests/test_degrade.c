@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Degradation: Redis down at open, killed mid-run, frozen, restarted.
    Calls keep succeeding, none waits much past the timeouts, the breaker
    opens and closes, and each state change is logged once. */

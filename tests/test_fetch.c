@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc_fetch: stampedes (threads and processes), stale sets, a lease
    holder killed mid-compute, early refresh, failures, negative results,
    TC_CACHED, the store script. Beside each stampede count, the count a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc_fetch races found in review, one test each: waiters joining a
    computation after a tc_del, an L1-only fill after a tc_del, a local fill
    no DEL elsewhere can reach, a second computation of one key, a group

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L2 against a private redis-server: sharing between caches, TTLs, the
    stored format, prefix delete and flush scoped to the namespace,
    foreign bytes, credentials and db selection. */

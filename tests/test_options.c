@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Options: defaults, every environment variable (good and malformed),
  * REDIS_URL forms, and tc__options_check field by field.

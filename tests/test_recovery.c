@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Recovery paths found by review, each once a real bug: readers passing
    the replay gate while a replay is under way, an idle process that
    never replays, a refusal that is only a Redis not ready yet, an older
