@@ -55,7 +55,9 @@ extern "C" {
     XX(ECODEC, -5, "stored bytes are not a valid tiercache value")            \
     XX(ECOMPUTE, -6, "the compute callback failed")                           \
     XX(ETIMEOUT, -7, "waited too long for another computation")               \
-    XX(ABSENT, 2, "known to be absent (a cached negative result)")
+    XX(ABSENT, 2, "known to be absent (a cached negative result)")            \
+    XX(EREFUSED, -8,                                                          \
+       "redis answers but refuses: credentials, ACL, replica or database")
 
 typedef enum {
 #define TC_STATUS_ENUM_(name, code, msg) TC_##name = (code),
@@ -284,13 +286,29 @@ typedef enum {
     TC_BREAKER_HALF_OPEN = 2 /* one probe is under way */
 } tc_breaker_state;
 
+/* Why a Redis that answers does not do what the cache asks. */
+typedef enum {
+    TC_REFUSAL_NONE = 0,
+    TC_REFUSAL_AUTH = 1,    /* AUTH failed or is missing: user, password */
+    TC_REFUSAL_DB = 2,      /* SELECT failed: the server has no such db */
+    TC_REFUSAL_ACL = 3,     /* NOPERM: a command, key or channel the user
+                               may not use (e.g. a key pattern that misses
+                               the namespace) */
+    TC_REFUSAL_READONLY = 4 /* READONLY: a replica, which takes no writes */
+} tc_refusal;
+
 typedef struct tc_health_info {
     int l2_configured;      /* 0: L1-only */
     int l2_connected;       /* the last Redis call succeeded */
     int breaker;            /* tc_breaker_state */
     uint64_t down_since_ms; /* monotonic ms when Redis was lost; 0 if up */
-    char last_error[128];   /* the last Redis error text, "" if none */
-    uint64_t reserved[8];
+    char last_error[128];   /* the last Redis error text (a refusal: the
+                               server's own words), "" if none */
+    int l2_refused;         /* tc_refusal: Redis is reachable but refused
+                               the last such command; 0 once it is done */
+    int l2_writes_refused;  /* 1: every write since the last one that
+                               landed was refused: nothing is being stored */
+    uint64_t reserved[7];
 } tc_health_info;
 
 /* Fills *out with a snapshot; never fails (NULL c or out: no-op). */

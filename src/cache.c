@@ -76,6 +76,10 @@ int tc_open(tc_cache **out, const tc_options *opt)
     int rc = tc__l1_create(&c->l1, &lc);
     if (rc == TC_OK && has_l2(&o))
         rc = tc__l2_create(&c->l2, &c->opt, &c->lg, &c->ctr);
+    /* Strict: a Redis that refuses us is a configuration error, found now
+       rather than by the first call (it has been logged). */
+    if (rc == TC_OK && c->l2 && o.strict && tc__l2_refusal(c->l2))
+        rc = TC_EREFUSED;
     if (rc == TC_OK && c->l2)
         rc = tc__replay_create(&c->replay, o.replay_max);
     if (rc == TC_OK)
@@ -211,12 +215,23 @@ static uint64_t l1_ttl_of(const tc_cache *c, uint64_t expires_at)
     return left < c->opt.default_ttl_ms ? left : c->opt.default_ttl_ms;
 }
 
+int tc__strict_code(tc_cache *c, int rc)
+{
+    if (rc == TC_EREFUSED)
+        return TC_EREFUSED;
+    int r = c->l2 ? tc__l2_refusal(c->l2) : TC_REFUSAL_NONE;
+    return r == TC_REFUSAL_AUTH || r == TC_REFUSAL_DB ||
+                   r == TC_REFUSAL_READONLY
+               ? TC_EREFUSED
+               : TC_EBACKEND;
+}
+
 /* L2 status → the caller's: Redis trouble is a miss unless strict. */
 int tc__soften(tc_cache *c, int rc)
 {
-    if (rc == TC_EBACKEND || rc == TC__EREFUSED) {
+    if (rc == TC_EBACKEND || rc == TC_EREFUSED) {
         TC__INC(c->ctr.degraded_ops);
-        return c->opt.strict ? TC_EBACKEND : TC_MISS;
+        return c->opt.strict ? tc__strict_code(c, rc) : TC_MISS;
     }
     if (rc == TC_ECODEC) {
         TC__INC(c->ctr.codec_errors);
@@ -337,7 +352,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
        invalidation for the other processes: replay it like the rest. */
     if (rc == TC_OK) {
         int prc = tc__publish_set(c, key, klen);
-        if (prc == TC__EREFUSED) /* PUBLISH not allowed: say so, keep */
+        if (prc == TC_EREFUSED) /* PUBLISH not allowed: say so, keep */
             tc__refused(c, "PUBLISH");
         else if (prc != TC_OK)
             rc = TC_EBACKEND;
@@ -352,7 +367,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     tc__replay_push(c, TC__INVAL_KEY, key, klen);
     tc__l1_del(c->l1, key, klen, hash);
     if (c->opt.strict)
-        return TC_EBACKEND;
+        return tc__strict_code(c, rc);
     /* Degraded: the L1 serves what it was given where nothing else can
        tell it otherwise (one process, or the link down with a degraded
        lifetime). With the link up, Redis stays the reference. */
@@ -394,11 +409,11 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         rc = tc__invalidate_l2(c, kind, arg, len);
     if (rc == TC_OK)
         return TC_OK;
-    if (rc == TC__EREFUSED)
+    if (rc == TC_EREFUSED)
         tc__refused(c, "an invalidation");
     else
         tc__replay_push(c, kind, arg, len);
-    rc = tc__soften(c, TC_EBACKEND);
+    rc = tc__soften(c, rc == TC_EREFUSED ? rc : TC_EBACKEND);
     return rc == TC_MISS ? TC_OK : rc;
 }
 

@@ -39,9 +39,12 @@ int tc__enter(tc_cache *c);
 /* Argument checks: TC_OK, TC_EINVAL or TC_ETOOBIG. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen);
 int tc__check_value(const tc_cache *c, const void *val, size_t len);
-/* Redis trouble (TC_EBACKEND, TC_ECODEC) becomes a miss unless strict;
-   counted. */
+/* Redis trouble (TC_EBACKEND, TC_EREFUSED, TC_ECODEC) becomes a miss
+   unless strict; counted. */
 int tc__soften(tc_cache *c, int rc);
+/* What strict mode returns for Redis trouble rc: TC_EREFUSED for a
+   refusal (of this call, or of the connection), else TC_EBACKEND. */
+int tc__strict_code(tc_cache *c, int rc);
 /* Logs once per cache that Redis refuses a command we need. */
 void tc__refused(tc_cache *c, const char *what);
 /* L1, then Redis (filling the L1 under the rule). TC_OK with *out a new

@@ -206,7 +206,8 @@ static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
     uint32_t t = o->command_timeout_ms > HANDSHAKE_MIN_MS
                      ? o->command_timeout_ms
                      : HANDSHAKE_MIN_MS;
-    redisContext *ctx = tc__l2_connect(o, t, err, cap);
+    int refusal; /* the pool's connections report it: see tc_health */
+    redisContext *ctx = tc__l2_connect(o, t, err, cap, &refusal);
     if (!ctx)
         return NULL;
     int tracking, acks;

@@ -197,7 +197,7 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                back (best effort), or others wait lease_ms for nothing. */
             if (c->opt.strict) {
                 give_back(c, key, klen, token);
-                return TC_EBACKEND;
+                return tc__strict_code(c, lr);
             }
             int rc = compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
                                    shareable);

@@ -27,11 +27,6 @@
 
 #include "tiercache.h"
 
-/* Internal status, never returned to a caller: Redis answered, with an
-   error (an ACL refusal, OOM under noeviction, ...). Unlike TC_EBACKEND,
-   trying again later will not help. */
-#define TC__EREFUSED (-100)
-
 /* ---- alloc.c: every allocation goes through these, so tests can fail the
    Nth one (tc__alloc_fail_after) and check the out-of-memory paths. ---- */
 void *tc__malloc(size_t n);

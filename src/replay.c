@@ -154,7 +154,7 @@ int tc__replay_run(tc_cache *c)
     int rc = TC_OK;
     if (overflow) {
         rc = tc__invalidate_l2(c, TC__INVAL_FLUSH, "", 0);
-        if (rc == TC__EREFUSED) {
+        if (rc == TC_EREFUSED) {
             tc__refused(c, "a replayed flush");
             rc = TC_OK;
         }
@@ -163,7 +163,7 @@ int tc__replay_run(tc_cache *c)
     }
     while (rc == TC_OK && list) {
         rc = tc__invalidate_l2(c, list->kind, list->arg, list->len);
-        if (rc == TC__EREFUSED) { /* would be refused forever: drop it */
+        if (rc == TC_EREFUSED) { /* would be refused forever: drop it */
             tc__refused(c, "a replayed invalidation");
             rc = TC_OK;
         }

@@ -22,7 +22,7 @@ static void count_log(void *ud, int level, const char *msg)
 {
     (void)ud, (void)level;
     pthread_mutex_lock(&log_mu);
-    if (strstr(msg, "redis unreachable"))
+    if (strstr(msg, " unreachable: "))
         unreachable_lines++;
     if (strstr(msg, "redis back"))
         back_lines++;
