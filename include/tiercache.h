@@ -254,6 +254,38 @@ TC_EXTERN int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name,
 #define TC_CACHED(c, ttl_ms, fn, ud, out, ...)                                \
     tc_cached((c), (ttl_ms), #fn, (fn), (ud), (out), __VA_ARGS__)
 
+/* Deletes exactly the key tc_cached(c, ..., name, ..., fmt, args...)
+   builds, as tc_del does (L1, Redis, lease). TC_OK (whether or not it
+   existed), TC_EINVAL (bad name or fmt), TC_ETOOBIG; strict: as tc_del. */
+TC_EXTERN int tc_uncached(tc_cache *c, const char *name, const char *fmt, ...);
+/* TC_UNCACHE(cache, fn, fmt, args...): the key TC_CACHED(cache, ttl, fn,
+   ud, &out, fmt, args...) used. */
+#define TC_UNCACHE(c, fn, ...) tc_uncached((c), #fn, __VA_ARGS__)
+
+/*
+ * The arguments after fmt are read with va_arg as the letter says: 'i'
+ * int64_t, 'u' uint64_t, 'd' double, 's' const char *, 'b' a pointer then
+ * a size_t. An int passed for 'i' is undefined behaviour (on x86-64 the
+ * upper half is whatever the register held). Wrap each argument: TC_I64,
+ * TC_U64 and TC_F64 convert it to the width its letter reads and refuse
+ * to compile for a pointer (TC_I64, TC_U64 also for a double); TC_STR
+ * refuses anything but a char pointer (C11), TC_BIN(p, n) a length that
+ * is not an integer. Each evaluates its argument once.
+ */
+/* clang-format off */
+#define TC_I64(x) ((int64_t)(x) + (int64_t)(0 * sizeof((x) % 1)))
+#define TC_U64(x) ((uint64_t)(x) + (uint64_t)(0 * sizeof((x) % 1)))
+#define TC_F64(x) ((double)(x) + (double)(0 * sizeof((x) * 1.0)))
+#define TC_BIN(p, n) ((const void *)(p)), \
+    ((size_t)(n) + 0 * sizeof((n) % 1))
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define TC_STR(s) _Generic((s), char *: (const char *)(s), \
+    const char *: (const char *)(s))
+#else
+#define TC_STR(s) ((const char *)(s))
+#endif
+/* clang-format on */
+
 /*
  * Key families invalidated together in O(1) (every cached list of
  * invoices, say), where tc_del_prefix would SCAN the namespace. A group

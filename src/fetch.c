@@ -325,3 +325,13 @@ int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name, tc_compute_fn fn,
         return rc;
     return tc_fetch(c, key, ttl_ms, fn, ud, out);
 }
+
+int tc_uncached(tc_cache *c, const char *name, const char *fmt, ...)
+{
+    char key[TC_KEY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = tc_keyv(key, sizeof(key), name, fmt, ap);
+    va_end(ap);
+    return rc == TC_OK ? tc_del(c, key) : rc;
+}

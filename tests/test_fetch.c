@@ -460,6 +460,64 @@ static void test_cached_macro(void)
     tc_close(c);
 }
 
+static atomic_int user_computes;
+
+static int count_user(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    atomic_fetch_add(&user_computes, 1);
+    return get_user(ud, val, len, ttl);
+}
+
+/* TC_UNCACHE deletes the very key TC_CACHED built: the next call computes
+   again; another call's key (other arguments) stays. */
+static void test_uncache_macro(void)
+{
+    tc_cache *c = open_with("unc", NULL);
+    int id = 7, other = 8; /* plain ints: TC_I64 widens them */
+    tc_value *v = NULL;
+    atomic_store(&user_computes, 0);
+    for (int i = 0; i < 2; i++) {
+        int64_t arg = id;
+        CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg, &v, "is",
+                                  TC_I64(id), TC_STR("eu")),
+                        TC_OK);
+        tc_value_release(v);
+    }
+    int64_t arg2 = other;
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg2, &v, "is",
+                              TC_I64(other), TC_STR("eu")),
+                    TC_OK);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 2);
+
+    char key[TC_KEY_MAX], rkey[TC_KEY_MAX + 16];
+    CU_ASSERT_EQUAL(
+        tc_key(key, sizeof(key), "count_user", "is", TC_I64(id), TC_STR("eu")),
+        TC_OK);
+    snprintf(rkey, sizeof(rkey), "unc:{%s}", key);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", rkey), 1);
+    CU_ASSERT_EQUAL(TC_UNCACHE(c, count_user, "is", TC_I64(id), TC_STR("eu")),
+                    TC_OK);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", rkey), 0);
+
+    int64_t arg = id;
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg, &v, "is",
+                              TC_I64(id), TC_STR("eu")),
+                    TC_OK);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "user-7", 6), 0);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 3); /* recomputed */
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg2, &v, "is",
+                              TC_I64(other), TC_STR("eu")),
+                    TC_OK);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 3); /* the other stayed */
+    /* a bad format is refused before anything is deleted */
+    CU_ASSERT_EQUAL(TC_UNCACHE(c, count_user, "x", 1), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_uncached(c, NULL, ""), TC_EINVAL);
+    tc_close(c);
+}
+
 /* The SHA-1 constants are those of the scripts' bytes, and a server that
    forgot them (SCRIPT FLUSH, a restart) is sent the script again. */
 static void test_scripts(void)
@@ -558,6 +616,7 @@ int main(void)
         {"wait_timeout", test_wait_timeout},
         {"negative", test_negative},
         {"cached_macro", test_cached_macro},
+        {"uncache_macro", test_uncache_macro},
         {"scripts", test_scripts},
         {"stampede_redis_down", test_stampede_redis_down},
         {"groups", test_groups},
