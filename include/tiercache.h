@@ -373,7 +373,10 @@ typedef struct tc_stats_info {
     /* Lag of channel invalidations, sender's clock to the drop here:
        bucket i counts lags in [2^i, 2^(i+1)) microseconds (0: < 2 us). */
     uint64_t lag_hist[TC_LAG_BUCKETS];
-    uint64_t reserved[16];
+    /* values over max_value_bytes: tc_set refused them (and deleted the
+       older value), tc_fetch returned them uncached */
+    uint64_t oversized;
+    uint64_t reserved[15];
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

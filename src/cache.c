@@ -376,13 +376,33 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     return TC_OK;
 }
 
+static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len);
+
+int tc__drop_oversized(tc_cache *c, const char *key, size_t klen)
+{
+    TC__INC(c->ctr.oversized);
+    tc__log(&c->lg, TC_LOG_DEBUG,
+            "value over max_value_bytes: not cached, older one deleted");
+    uint64_t hash = tc__hash(key, klen);
+    tc__l1_del(c->l1, key, klen, hash); /* twice: see tc_del */
+    tc__flight_detach(c->flights, key, klen);
+    int rc = invalidate(c, TC__INVAL_KEY, key, klen);
+    tc__l1_del(c->l1, key, klen, hash);
+    return rc;
+}
+
 int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
            uint32_t ttl_ms)
 {
     size_t klen;
     int rc = tc__check_key(c, key, &klen);
-    if (rc == TC_OK)
-        rc = tc__check_value(c, val, len);
+    if (rc == TC_OK && (rc = tc__check_value(c, val, len)) == TC_ETOOBIG &&
+        tc__enter(c) == TC_OK) {
+        /* The caller changed the value: the older one is stale now, and
+           must not be served in place of one we cannot store. */
+        int drc = tc__drop_oversized(c, key, klen);
+        return drc == TC_OK ? TC_ETOOBIG : drc;
+    }
     if (rc == TC_OK)
         rc = tc__enter(c);
     if (rc != TC_OK)

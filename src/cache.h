@@ -39,6 +39,9 @@ int tc__enter(tc_cache *c);
 /* Argument checks: TC_OK, TC_EINVAL or TC_ETOOBIG. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen);
 int tc__check_value(const tc_cache *c, const void *val, size_t len);
+/* A value over max_value_bytes for key: counted, and the older value
+   deleted (L1 and Redis, as tc_del); tc_del's status. */
+int tc__drop_oversized(tc_cache *c, const char *key, size_t klen);
 /* Redis trouble (TC_EBACKEND, TC_EREFUSED, TC_ECODEC) becomes a miss
    unless strict; counted. */
 int tc__soften(tc_cache *c, int rc);

@@ -55,9 +55,10 @@ static int should_refresh(const tc_cache *c, const tc_value *v)
 
 /* Runs the callback. TC_OK with *out a new, unshared value (a cached
    "absent" when the callback said so) and *ttl what to store it for (0:
-   do not store), TC_ECOMPUTE, TC_ETOOBIG, TC_ENOMEM. */
-static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
-                   tc_value **out, uint32_t *store_ttl)
+   do not store: also for a value over max_value_bytes, whose older one
+   is deleted), TC_ECOMPUTE, TC_ENOMEM. */
+static int compute(tc_cache *c, const char *key, size_t klen, tc_compute_fn fn,
+                   void *ud, uint32_t ttl, tc_value **out, uint32_t *store_ttl)
 {
     void *val = NULL;
     size_t len = 0;
@@ -74,11 +75,10 @@ static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
     } else if (r != 0 || (!val && len)) {
         return TC_ECOMPUTE; /* nothing was handed over */
     }
-    int rc = tc__check_value(c, val, len);
-    tc_value *v = rc == TC_OK ? tc__value_new(val, len) : NULL;
+    /* Too big to cache is no reason to withhold it from its caller. */
+    int oversized = tc__check_value(c, val, len) == TC_ETOOBIG;
+    tc_value *v = tc__value_new(val, len);
     free(val); /* the callback's buffer is malloc'd: plain free */
-    if (rc != TC_OK)
-        return rc;
     if (!v)
         return TC_ENOMEM;
     v->flags = r == TC_ABSENT ? TC__FLAG_ABSENT : 0;
@@ -86,6 +86,10 @@ static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
     /* The callback may lower the TTL, never raise it. */
     *store_ttl = want > ttl && r != TC_ABSENT ? ttl : want;
     *out = v;
+    if (oversized) {
+        *store_ttl = 0;
+        tc__drop_oversized(c, key, klen); /* lease included */
+    }
     return TC_OK;
 }
 
@@ -107,7 +111,7 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
                           tc_value **out, int *shareable)
 {
     uint32_t keep;
-    int rc = compute(c, fn, ud, ttl, out, &keep);
+    int rc = compute(c, key, klen, fn, ud, ttl, out, &keep);
     *shareable = 1;
     if (rc != TC_OK || keep == 0) {
         give_back(c, key, klen, token);
@@ -142,7 +146,7 @@ static int compute_local(tc_cache *c, const char *key, size_t klen,
                          int *shareable)
 {
     uint32_t keep;
-    int rc = compute(c, fn, ud, ttl, out, &keep);
+    int rc = compute(c, key, klen, fn, ud, ttl, out, &keep);
     *shareable = 1; /* a tc_del here detaches the flight (flight.c) */
     /* With the link up Redis is the reference: a value that is not in
        Redis would not be invalidated by a DEL elsewhere (no tracking
