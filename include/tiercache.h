@@ -176,6 +176,13 @@ typedef struct tc_options {
    malformed variable is recorded in opt->env_error for tc_open. */
 TC_EXTERN void tc_options_init(tc_options *opt);
 
+/* Sets the endpoint fields of *opt (host, port, db, socket, username,
+   password) from a URL as REDIS_URL takes it: redis://[[user]:pass@]host
+   [:port][/db], unix:///path[?db=N], or "none" (L1-only). What the URL
+   leaves out gets its default. TC_OK, or TC_EINVAL (NULL argument or a
+   malformed URL) with *opt unchanged. */
+TC_EXTERN int tc_options_from_url(tc_options *opt, const char *url);
+
 /* Opens a cache. `opt` is copied; NULL means tc_options_init defaults.
    Redis being unreachable is not an error (see tc_health).
    Returns TC_OK, TC_EINVAL (bad option or environment, logged),

@@ -274,6 +274,13 @@ static int parse_url(const char *url, tc_options *t, char *err, size_t cap)
                     tc__shown(scheme, buf, sizeof buf));
 }
 
+int tc_options_from_url(tc_options *opt, const char *url)
+{
+    if (!opt || !url)
+        return TC_EINVAL;
+    return tc__parse_redis_url(url, opt, NULL, 0);
+}
+
 int tc__parse_redis_url(const char *url, tc_options *o, char *err, size_t cap)
 {
     tc_options t;
