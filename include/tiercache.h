@@ -142,7 +142,9 @@ typedef struct tc_options {
                             past it the namespace is flushed on return */
 
     /* tc_fetch */
-    uint32_t lease_ms;      /* how long a computation holds its key, 10000 */
+    uint32_t lease_ms;      /* a computation's lease on its key, renewed
+                               every lease_ms / 3 while it runs: how long a
+                               dead holder stalls the key, 2000 */
     uint32_t fetch_wait_ms; /* longest wait for another's computation before
                                TC_ETIMEOUT, 15000 (above lease_ms, so a
                                dead holder's lease expires first) */

@@ -82,6 +82,8 @@ int tc_open(tc_cache **out, const tc_options *opt)
         rc = TC_EREFUSED;
     if (rc == TC_OK && c->l2)
         rc = tc__replay_create(&c->replay, o.replay_max);
+    if (rc == TC_OK && c->l2)
+        rc = tc__renew_create(&c->renew, c);
     if (rc == TC_OK)
         rc = tc__flights_create(&c->flights);
     if (rc == TC_OK) /* before the listener: its lock is taken there */
@@ -104,9 +106,14 @@ void tc_close(tc_cache *c)
         tc__fork_unregister(c);
     /* A child closing what its parent opened: the listener is the
        parent's (its thread is not here, its pipe is shared). */
-    if (c->coh && atomic_load(&c->gen) != tc__fork_gen())
-        tc__coh_abandon(c->coh);
+    if (atomic_load(&c->gen) != tc__fork_gen()) {
+        if (c->coh)
+            tc__coh_abandon(c->coh);
+        if (c->renew)
+            tc__renew_after_fork(c->renew);
+    }
     tc__coh_stop(c->coh);
+    tc__renew_destroy(c->renew); /* before the pool its thread uses */
     tc__flights_destroy(c->flights);
     tc__replay_destroy(c->replay);
     tc__l2_destroy(c->l2);

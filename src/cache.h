@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "l1.h"
 #include "l2.h"
+#include "renew.h"
 
 typedef struct tc__replay tc__replay;
 typedef struct tc__flights tc__flights;
@@ -22,6 +23,7 @@ struct tc_cache {
     tc__coh *coh;              /* NULL: no invalidation listener */
     tc__replay *replay;        /* with l2 */
     tc__flights *flights;      /* tc_fetch computations under way */
+    tc__renew *renew;          /* keeps their leases alive (with l2) */
     atomic_int refused_logged; /* tc__refused said it once */
     tc__counters ctr;
 
@@ -139,6 +141,7 @@ void tc__flights_after_fork(tc__flights *t);
 /* ---- lease.c: leases across processes ---- */
 extern const char tc__store_script[], tc__store_sha[];
 extern const char tc__release_script[], tc__release_sha[];
+extern const char tc__extend_script[], tc__extend_sha[];
 /* SET <lease> token NX PX lease_ms: TC_OK taken, TC_MISS held by another,
    TC_EBACKEND. */
 int tc__lease_take(tc_cache *c, const char *key, size_t klen,
@@ -149,6 +152,10 @@ int tc__lease_store(tc_cache *c, const char *key, size_t klen,
                     const char *token, const tc_value *v, uint32_t ttl_ms);
 /* A SET's reply: TC_OK (+OK), TC_MISS (nil: NX lost), TC_EBACKEND. */
 int tc__reply_is_ok(const struct redisReply *r);
+/* Extends the lease to lease_ms from now if token still holds it:
+   TC_OK extended, TC_MISS lost, TC_EBACKEND. */
+int tc__lease_extend(tc_cache *c, const char *key, size_t klen,
+                     const char *token);
 /* Drops the lease if token still holds it. */
 int tc__lease_release(tc_cache *c, const char *key, size_t klen,
                       const char *token);

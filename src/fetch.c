@@ -111,7 +111,11 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
                           tc_value **out, int *shareable)
 {
     uint32_t keep;
+    /* Renewed while fn runs: lease_ms bounds how long a dead holder
+       stalls the key, not how long a live one may compute. */
+    tc__held *held = tc__renew_hold(c->renew, key, klen, token);
     int rc = compute(c, key, klen, fn, ud, ttl, out, &keep);
+    tc__renew_drop(c->renew, held);
     *shareable = 1;
     if (rc != TC_OK || keep == 0) {
         give_back(c, key, klen, token);

@@ -436,7 +436,7 @@ static void set_defaults(tc_options *o)
     o->degraded_l1_ttl_ms = 0;
     o->listener_ping_ms = 1000;
     o->replay_max = 10000;
-    o->lease_ms = 10000;
+    o->lease_ms = 2000;       /* renewed while the computation runs */
     o->fetch_wait_ms = 15000; /* past lease_ms: outlive a dead holder */
     o->refresh_beta_milli = 1000;
     o->ttl_jitter_pct = 0;
