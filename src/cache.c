@@ -49,6 +49,35 @@ static int has_l2(const tc_options *o)
     return o->redis_host[0] || o->redis_socket[0];
 }
 
+/* One line that says what this cache is: which Redis (never the
+   credentials), in what state, and how it stays coherent. */
+static void log_opened(tc_cache *c)
+{
+    static const char *const modes[] = {"auto", "none", "channel"};
+    const char *mode = modes[c->opt.coherence];
+    if (!c->l2) {
+        tc__log(&c->lg, TC_LOG_INFO,
+                "opened namespace \"%s\": L1 only (no redis configured)",
+                c->opt.ns);
+        return;
+    }
+    char ep[TC_HOST_MAX + 16];
+    tc_health_info h;
+    tc__l2_endpoint(&c->opt, ep, sizeof(ep));
+    memset(&h, 0, sizeof(h));
+    tc__l2_health(c->l2, &h);
+    tc__log(&c->lg, TC_LOG_INFO,
+            "opened namespace \"%s\": redis %s db %d (%s), coherence %s%s",
+            c->opt.ns, ep, c->opt.redis_db,
+            h.l2_refused     ? "refused"
+            : h.l2_connected ? "connected"
+                             : "unreachable",
+            mode,
+            c->opt.coherence == TC_COHERENCE_NONE
+                ? " (one process: the L1 is trusted)"
+                : "");
+}
+
 int tc_open(tc_cache **out, const tc_options *opt)
 {
     if (!out)
@@ -86,6 +115,8 @@ int tc_open(tc_cache **out, const tc_options *opt)
         rc = tc__renew_create(&c->renew, c);
     if (rc == TC_OK)
         rc = tc__flights_create(&c->flights);
+    if (rc == TC_OK)
+        log_opened(c);
     if (rc == TC_OK) /* before the listener: its lock is taken there */
         tc__fork_register(c);
     if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)

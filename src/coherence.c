@@ -54,7 +54,8 @@ struct tc__coh {
     int settled;       /* the first subscription attempt is over */
     redisContext *ctx; /* the listener's connection, for fork cleanup */
 
-    char prefix[TC_NS_MAX + 4]; /* "<ns>:{" */
+    char endpoint[TC_HOST_MAX + 16]; /* for log lines */
+    char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
     size_t plen;
     char channel[TC_NS_MAX + 16];
 };
@@ -192,9 +193,10 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
        the permission hears nothing from processes that track. */
     if (!*tracking)
         tc__log(&h->c->lg, TC_LOG_WARN,
-                "no client tracking (%s): invalidations go through %s, "
-                "which only processes without tracking write to",
-                r->type == REDIS_REPLY_ERROR ? r->str : "?", h->channel);
+                "redis %s: no client tracking (%s): invalidations go "
+                "through %s, which only processes without tracking write to",
+                h->endpoint, r->type == REDIS_REPLY_ERROR ? r->str : "?",
+                h->channel);
     freeReplyObject(r);
     return 0;
 }
@@ -207,7 +209,7 @@ static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
                      ? o->command_timeout_ms
                      : HANDSHAKE_MIN_MS;
     int refusal; /* the pool's connections report it: see tc_health */
-    redisContext *ctx = tc__l2_connect(o, t, err, cap, &refusal);
+    redisContext *ctx = tc__l2_connect(o, t, "listener", err, cap, &refusal);
     if (!ctx)
         return NULL;
     int tracking, acks;
@@ -288,9 +290,10 @@ static void became_coherent(tc__coh *h, int was_down)
     /* Messages sent before the acknowledgement are lost: start empty. */
     drop_all(h);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
-    if (was_down)
-        tc__log(&h->c->lg, TC_LOG_WARN, "invalidation link up (%s)",
-                atomic_load(&h->tracking) ? "tracking" : "channel");
+    /* The first time too: it says which mode the cache runs in. */
+    tc__log(&h->c->lg, TC_LOG_INFO, "invalidation link %s to redis %s (%s)",
+            was_down ? "up again" : "up", h->endpoint,
+            atomic_load(&h->tracking) ? "tracking" : "channel");
 }
 
 /* A queue left by a short failure (a pool timeout, an outage shorter
@@ -371,7 +374,8 @@ static void lost(tc__coh *h, int *was_down, const char *why)
     if (!atomic_load(&h->stop)) {
         TC__INC(h->c->ctr.link_losses);
         tc__log(&h->c->lg, TC_LOG_WARN,
-                "invalidation link down: %s; the L1 is bypassed", why);
+                "invalidation link to redis %s down: %s; the L1 is bypassed",
+                h->endpoint, why);
     }
     *was_down = 1;
 }
@@ -449,6 +453,7 @@ int tc__coh_start(tc__coh **out, tc_cache *c)
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
+    tc__l2_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);
     if (launch(h) != TC_OK) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "l2.h"
 
@@ -220,8 +221,8 @@ static void note_success(tc__l2 *l2, int probe, const char *cmd)
     accepted_locked(l2, cmd);
     pthread_mutex_unlock(&l2->mu);
     if (closed)
-        tc__log(l2->lg, TC_LOG_WARN, "redis back after %.1f s",
-                (double)down_ms / 1000.0);
+        tc__log(l2->lg, TC_LOG_INFO, "redis %s back after %.1f s",
+                l2->endpoint, (double)down_ms / 1000.0);
 }
 
 /* A connection that failed; `refusal` when the server refused it (AUTH,
@@ -281,8 +282,25 @@ static int handshake(redisContext *ctx, const char *cmd, redisReply *r,
     return rc;
 }
 
+/* CLIENT SETNAME tc:<ns>:<pid>:<role>, so that CLIENT LIST tells whose
+   each connection is. A refusal (an ACL without CLIENT) is no reason to
+   drop the connection; a failure to answer is. */
+static int set_name(redisContext *ctx, const tc_options *o, const char *role,
+                    char *err, size_t cap)
+{
+    redisReply *r = redisCommand(ctx, "CLIENT SETNAME tc:%s:%ld:%s", o->ns,
+                                 (long)getpid(), role);
+    int ignored = 0;
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return 0;
+    }
+    return handshake(ctx, "CLIENT SETNAME", r, err, cap, &ignored);
+}
+
 redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
-                             char *err, size_t cap, int *refusal)
+                             const char *role, char *err, size_t cap,
+                             int *refusal)
 {
     *refusal = TC_REFUSAL_NONE;
     struct timeval tv = tv_of(o->connect_timeout_ms);
@@ -318,6 +336,8 @@ redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
         rc = handshake(ctx, "SELECT",
                        redisCommand(ctx, "SELECT %d", o->redis_db), err, cap,
                        refusal);
+    if (rc == 0)
+        rc = set_name(ctx, o, role, err, cap);
     if (rc != 0) {
         redisFree(ctx);
         return NULL;
@@ -384,7 +404,7 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     if (!s->ctx) {
         char err[128];
         int refusal;
-        s->ctx = tc__l2_connect(&l2->o, l2->o.command_timeout_ms, err,
+        s->ctx = tc__l2_connect(&l2->o, l2->o.command_timeout_ms, "pool", err,
                                 sizeof(err), &refusal);
         if (!s->ctx) {
             note_failure(l2, cl->probe, err, refusal);

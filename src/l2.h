@@ -53,12 +53,13 @@ void tc__l2_endpoint(const tc_options *o, char *buf, size_t cap);
 
 /* A new connection outside the pool (the invalidation listener's):
    connected within the connect timeout, authenticated, db selected, with
-   cmd_timeout_ms on every command. NULL with the reason in err, and
+   cmd_timeout_ms on every command, named tc:<ns>:<pid>:<role> (CLIENT
+   SETNAME: "pool", "listener"). NULL with the reason in err, and
    *refusal a tc_refusal when the server refused AUTH or SELECT. */
 struct redisContext;
 struct redisContext *tc__l2_connect(const tc_options *o,
-                                    uint32_t cmd_timeout_ms, char *err,
-                                    size_t cap, int *refusal);
+                                    uint32_t cmd_timeout_ms, const char *role,
+                                    char *err, size_t cap, int *refusal);
 
 /* fork(): the pool lock for the atfork handlers, and the child's reset. */
 void tc__l2_lock(tc__l2 *l2);

@@ -183,7 +183,7 @@ int tc__replay_run(tc_cache *c)
     if (done) {
         for (size_t i = 0; i < done; i++)
             TC__INC(c->ctr.replay_done);
-        tc__log(&c->lg, TC_LOG_WARN, "%zu queued invalidation%s replayed%s",
+        tc__log(&c->lg, TC_LOG_INFO, "%zu queued invalidation%s replayed%s",
                 done, done == 1 ? "" : "s",
                 rc == TC_OK ? "" : ", the rest wait for redis");
     }

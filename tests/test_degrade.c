@@ -24,7 +24,7 @@ static void count_log(void *ud, int level, const char *msg)
     pthread_mutex_lock(&log_mu);
     if (strstr(msg, " unreachable: "))
         unreachable_lines++;
-    if (strstr(msg, "redis back"))
+    if (strstr(msg, " back after "))
         back_lines++;
     pthread_mutex_unlock(&log_mu);
 }
@@ -40,7 +40,7 @@ static tc_cache *open_logged(th_redis *r, const char *ns, int strict)
     snprintf(o.ns, sizeof(o.ns), "%s", ns);
     o.strict = strict;
     o.log_fn = count_log;
-    o.log_level = TC_LOG_WARN;
+    o.log_level = TC_LOG_INFO; /* recovery is logged at INFO */
     tc_cache *c = NULL;
     CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
     return c;
