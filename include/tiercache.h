@@ -134,8 +134,9 @@ typedef struct tc_options {
     uint32_t l1_shards;      /* a power of two, 16 */
     int policy;              /* tc_policy */
     int coherence;           /* tc_coherence */
-    /* While the invalidation link is down the L1 cannot be trusted: 0 (the
-       default) bypasses it; > 0 lets it serve entries no older than this. */
+    /* While the invalidation link is down the L1 cannot be trusted: it
+       serves entries no older than this, 1000 by default (an outage would
+       otherwise send every request to the source); 0 bypasses it. */
     uint32_t degraded_l1_ttl_ms;
     uint32_t listener_ping_ms; /* PING on the link; dead after 2x, 1000 */
     uint32_t replay_max; /* invalidations queued while Redis is away, 10000;

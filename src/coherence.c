@@ -373,9 +373,14 @@ static void lost(tc__coh *h, int *was_down, const char *why)
     drop_all(h);
     if (!atomic_load(&h->stop)) {
         TC__INC(h->c->ctr.link_losses);
+        uint32_t age = h->c->opt.degraded_l1_ttl_ms;
+        char what[64] = "the L1 is bypassed";
+        if (age)
+            snprintf(what, sizeof(what),
+                     "the L1 serves entries up to %u ms old", (unsigned)age);
         tc__log(&h->c->lg, TC_LOG_WARN,
-                "invalidation link to redis %s down: %s; the L1 is bypassed",
-                h->endpoint, why);
+                "invalidation link to redis %s down: %s; %s", h->endpoint, why,
+                what);
     }
     *was_down = 1;
 }

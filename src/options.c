@@ -433,7 +433,7 @@ static void set_defaults(tc_options *o)
     o->l1_shards = 16;
     o->policy = TC_POLICY_LRU;
     o->coherence = TC_COHERENCE_AUTO;
-    o->degraded_l1_ttl_ms = 0;
+    o->degraded_l1_ttl_ms = 1000; /* docs/operations.md: the figures */
     o->listener_ping_ms = 1000;
     o->replay_max = 10000;
     o->lease_ms = 2000;       /* renewed while the computation runs */
