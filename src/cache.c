@@ -120,7 +120,7 @@ int tc_open(tc_cache **out, const tc_options *opt)
     if (rc == TC_OK) /* before the listener: its lock is taken there */
         tc__fork_register(c);
     if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)
-        rc = tc__coh_start(&c->coh, c);
+        rc = tc__coh_create(&c->coh, c); /* started by the first call */
     if (rc != TC_OK) {
         tc_close(c);
         return rc;
@@ -152,6 +152,16 @@ void tc_close(tc_cache *c)
     tc__free(c);
 }
 
+/* The first call on a cache starts its listener; the threads that come
+   meanwhile wait for it, as the first call does (bounded). */
+static int start_listener(tc_cache *c)
+{
+    pthread_mutex_lock(&c->fork_mu);
+    int rc = tc__coh_start(c->coh);
+    pthread_mutex_unlock(&c->fork_mu);
+    return rc;
+}
+
 /* Every call on a cache starts here. In a child after fork() the first
    call rebuilds what cannot be shared with the parent (fork.c). */
 int tc__enter(tc_cache *c)
@@ -160,6 +170,8 @@ int tc__enter(tc_cache *c)
         return TC_EINVAL;
     if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
         return tc__fork_rebuild(c);
+    if (c->coh && !tc__coh_started(c->coh))
+        return start_listener(c);
     return TC_OK;
 }
 

@@ -46,6 +46,7 @@ struct tc__coh {
     int running; /* tid is a thread of this process */
     int wake[2]; /* a byte here stops poll() and back-off sleeps */
     atomic_int stop;
+    atomic_int started; /* launched and settled once (tc__coh_use) */
     atomic_int coherent;
     atomic_int tracking;
 
@@ -448,7 +449,7 @@ static void wait_settled(tc__coh *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-int tc__coh_start(tc__coh **out, tc_cache *c)
+int tc__coh_create(tc__coh **out, tc_cache *c)
 {
     *out = NULL;
     tc__coh *h = tc__calloc(1, sizeof(*h));
@@ -461,15 +462,25 @@ int tc__coh_start(tc__coh **out, tc_cache *c)
     tc__l2_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);
-    if (launch(h) != TC_OK) {
-        pthread_mutex_destroy(&h->mu);
-        pthread_cond_destroy(&h->cv);
-        tc__free(h);
-        return TC_ENOMEM;
-    }
-    wait_settled(h);
     *out = h;
     return TC_OK;
+}
+
+int tc__coh_started(const tc__coh *h)
+{
+    return atomic_load_explicit(&h->started, memory_order_acquire);
+}
+
+int tc__coh_start(tc__coh *h)
+{
+    if (tc__coh_started(h))
+        return TC_OK;
+    int rc = launch(h);
+    if (rc == TC_OK) {
+        wait_settled(h);
+        atomic_store_explicit(&h->started, 1, memory_order_release);
+    }
+    return rc;
 }
 
 void tc__coh_stop(tc__coh *h)
@@ -524,8 +535,6 @@ int tc__coh_after_fork(tc__coh *h)
 {
     tc__coh_abandon(h);
     tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
-    int rc = launch(h);
-    if (rc == TC_OK)
-        wait_settled(h);
-    return rc;
+    atomic_store(&h->started, 0);
+    return tc__coh_start(h);
 }

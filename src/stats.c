@@ -20,6 +20,9 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
 {
     if (!c || !out)
         return;
+    /* A use like any other: it reports coherence, so the listener starts
+       (or, in a child, is rebuilt) first. A failure shows as coherent 0. */
+    (void)tc__enter(c);
     memset(out, 0, sizeof(*out));
     const tc__counters *k = &c->ctr;
     out->l1_misses = TC__GET(k->l1_misses); /* + the shards', below */

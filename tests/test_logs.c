@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -153,6 +154,55 @@ static void test_client_names(void)
     tc_close(c);
 }
 
+/* 1 if CLIENT LIST shows a connection named tc:<ns>:<pid>:<role>,
+   waiting up to ms for it (0: look once). */
+static int has_client(const char *ns, long pid, const char *role, int ms)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "name=tc:%s:%ld:%s ", ns, pid, role);
+    uint64_t t0 = th_now_ms();
+    for (;;) {
+        redisReply *r = th_redis_cmd(th_srv, "CLIENT LIST");
+        int found = r && r->type == REDIS_REPLY_STRING && strstr(r->str, name);
+        freeReplyObject(r);
+        if (found || th_now_ms() - t0 >= (uint64_t)ms)
+            return found;
+        usleep(20000);
+    }
+}
+
+/* The parent of a prefork service opens its cache and forks: it keeps
+   no listener for a handle it never uses; each child that uses it gets
+   its own. */
+static void test_listener_on_first_use(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "lazy");
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    CU_ASSERT(has_client("lazy", (long)getpid(), "pool", 0));
+    usleep(200 * 1000);
+    CU_ASSERT(!has_client("lazy", (long)getpid(), "listener", 0));
+    pid_t kid = fork();
+    if (kid == 0) {
+        char buf[8];
+        th_get_str(c, "k", buf, sizeof(buf));
+        _exit(has_client("lazy", (long)getpid(), "listener", 5000) ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(!has_client("lazy", (long)getpid(), "listener", 0));
+    char buf[8];
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT(has_client("lazy", (long)getpid(), "listener", 5000));
+    tc_close(c);
+}
+
 /* 2026-11-30T08:10:01.123Z tiercache[1234] info: ... */
 static int stderr_line_ok(const char *line, const char *want)
 {
@@ -204,6 +254,7 @@ int main(void)
         {"lifecycle_lines", test_lifecycle_lines},
         {"client_names", test_client_names},
         {"stderr_format", test_stderr_format},
+        {"listener_on_first_use", test_listener_on_first_use},
         {NULL, NULL},
     };
     return th_run_redis("logs", tests);
