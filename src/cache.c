@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include "cache.h"
+#include "conn.h"
 
 /* The c == NULL check of tc__enter makes its own check redundant: the
    key checks below run after it. */
@@ -63,7 +64,7 @@ static void log_opened(tc_cache *c)
     }
     char ep[TC_HOST_MAX + 16];
     tc_health_info h;
-    tc__l2_endpoint(&c->opt, ep, sizeof(ep));
+    tc__conn_endpoint(&c->opt, ep, sizeof(ep));
     memset(&h, 0, sizeof(h));
     tc__l2_health(c->l2, &h);
     tc__log(&c->lg, TC_LOG_INFO,

@@ -34,6 +34,7 @@
 
 #include "cache.h"
 #include "coherence.h"
+#include "conn.h"
 
 #define TRACKING_CHANNEL "__redis__:invalidate"
 /* The handshake (CLIENT ID, TRACKING, SUBSCRIBE) may take this long at
@@ -210,7 +211,7 @@ static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
                      ? o->command_timeout_ms
                      : HANDSHAKE_MIN_MS;
     int refusal; /* the pool's connections report it: see tc_health */
-    redisContext *ctx = tc__l2_connect(o, t, "listener", err, cap, &refusal);
+    redisContext *ctx = tc__conn_open(o, t, "listener", err, cap, &refusal);
     if (!ctx)
         return NULL;
     int tracking, acks;
@@ -459,7 +460,7 @@ int tc__coh_create(tc__coh **out, tc_cache *c)
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
-    tc__l2_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
+    tc__conn_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);
     *out = h;

@@ -4,14 +4,13 @@
    breaker lives under the same mutex. */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "conn.h"
 #include "l2.h"
 
 typedef struct slot {
@@ -52,55 +51,6 @@ struct tc__l2 {
     char endpoint[TC_HOST_MAX + 16]; /* for log lines; no credentials */
 };
 
-/* "host:port", "[v6]:port" or the socket path: what log lines name. */
-void tc__l2_endpoint(const tc_options *o, char *buf, size_t cap)
-{
-    if (o->redis_socket[0])
-        snprintf(buf, cap, "%s", o->redis_socket);
-    else if (strchr(o->redis_host, ':'))
-        snprintf(buf, cap, "[%s]:%d", o->redis_host, o->redis_port);
-    else
-        snprintf(buf, cap, "%s:%d", o->redis_host, o->redis_port);
-}
-
-/* The error replies that mean "reachable, but not for you": the server
-   will keep saying so until someone changes its configuration or ours. */
-static int refusal_of(const char *cmd, const char *err)
-{
-    static const struct {
-        const char *prefix;
-        int kind;
-    } known[] = {
-        {"NOPERM", TC_REFUSAL_ACL},
-        {"READONLY", TC_REFUSAL_READONLY},
-        {"WRONGPASS", TC_REFUSAL_AUTH},
-        {"NOAUTH", TC_REFUSAL_AUTH},
-        {"ERR invalid password", TC_REFUSAL_AUTH},
-        {"ERR AUTH", TC_REFUSAL_AUTH},             /* no password configured */
-        {"ERR Client sent AUTH", TC_REFUSAL_AUTH}, /* the same, Redis < 6 */
-    };
-    for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
-        if (strncmp(err, known[i].prefix, strlen(known[i].prefix)) == 0)
-            return known[i].kind;
-    return strcmp(cmd, "SELECT") == 0 ? TC_REFUSAL_DB : TC_REFUSAL_NONE;
-}
-
-static const char *refusal_hint(int kind)
-{
-    switch (kind) {
-    case TC_REFUSAL_AUTH:
-        return "check the user name and password";
-    case TC_REFUSAL_DB:
-        return "no such database: check the db index";
-    case TC_REFUSAL_ACL:
-        return "check the user's ACL: commands, key pattern for the "
-               "namespace, channels";
-    case TC_REFUSAL_READONLY:
-        return "a read-only replica: point the cache at the primary";
-    }
-    return "";
-}
-
 /* Writes are what stores values: when every one is refused, the cache
    computes and serves but never shares anything. */
 static int is_write(const char *cmd)
@@ -125,7 +75,7 @@ static int refused_locked(tc__l2 *l2, const char *cmd, int kind,
 static void log_refusal(tc__l2 *l2, const char *cmd, int kind, const char *err)
 {
     tc__log(l2->lg, TC_LOG_ERROR, "redis %s refused %s (%s): %s", l2->endpoint,
-            cmd, refusal_hint(kind), err);
+            cmd, tc__conn_refusal_hint(kind), err);
 }
 
 /* A command that works again ends the refusal it was the subject of. */
@@ -143,12 +93,6 @@ static void accepted_locked(tc__l2 *l2, const char *cmd)
 static uint64_t backoff_ms(tc__l2 *l2)
 {
     return tc__backoff_ms(l2->attempt, l2->o.breaker_cooldown_ms);
-}
-
-static struct timeval tv_of(uint32_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
 }
 
 /* ---- breaker (all *_locked: mu held) ---- */
@@ -244,7 +188,7 @@ static void note_failure(tc__l2 *l2, int probe, const char *err, int refusal)
     if (news)
         tc__log(l2->lg, TC_LOG_ERROR,
                 "redis %s refused the connection (%s): %s", l2->endpoint,
-                refusal_hint(refusal), err);
+                tc__conn_refusal_hint(refusal), err);
     else if (opened && !refusal)
         tc__log(l2->lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
                 err);
@@ -259,90 +203,6 @@ static void note_connected(tc__l2 *l2)
         l2->last_error[0] = '\0';
     }
     pthread_mutex_unlock(&l2->mu);
-}
-
-/* ---- connections ---- */
-
-/* One step of the handshake: 0 done, else the reason in err, with
- *refusal set when the server answered with a refusal. */
-static int handshake(redisContext *ctx, const char *cmd, redisReply *r,
-                     char *err, size_t cap, int *refusal)
-{
-    int rc = 0;
-    if (!r) {
-        snprintf(err, cap, "%s: %.100s", cmd, ctx->err ? ctx->errstr : "?");
-        rc = -1;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        /* The server's words: they never repeat the password. */
-        snprintf(err, cap, "%s: %.100s", cmd, r->str);
-        *refusal = refusal_of(cmd, r->str);
-        rc = -1;
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* CLIENT SETNAME tc:<ns>:<pid>:<role>, so that CLIENT LIST tells whose
-   each connection is. A refusal (an ACL without CLIENT) is no reason to
-   drop the connection; a failure to answer is. */
-static int set_name(redisContext *ctx, const tc_options *o, const char *role,
-                    char *err, size_t cap)
-{
-    redisReply *r = redisCommand(ctx, "CLIENT SETNAME tc:%s:%ld:%s", o->ns,
-                                 (long)getpid(), role);
-    int ignored = 0;
-    if (r && r->type == REDIS_REPLY_ERROR) {
-        freeReplyObject(r);
-        return 0;
-    }
-    return handshake(ctx, "CLIENT SETNAME", r, err, cap, &ignored);
-}
-
-redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
-                             const char *role, char *err, size_t cap,
-                             int *refusal)
-{
-    *refusal = TC_REFUSAL_NONE;
-    struct timeval tv = tv_of(o->connect_timeout_ms);
-    redisContext *ctx =
-        o->redis_socket[0]
-            ? redisConnectUnixWithTimeout(o->redis_socket, tv)
-            : redisConnectWithTimeout(o->redis_host, o->redis_port, tv);
-    if (!ctx) {
-        snprintf(err, cap, "out of memory");
-        return NULL;
-    }
-    if (ctx->err) {
-        snprintf(err, cap, "connect: %.100s", ctx->errstr);
-        redisFree(ctx);
-        return NULL;
-    }
-    /* hiredis 0.14 leaves the socket inheritable: a child that execs
-       would keep the connection open. */
-    fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
-    struct timeval ctv = tv_of(cmd_timeout_ms);
-    redisSetTimeout(ctx, ctv);
-    if (!o->redis_socket[0])
-        redisEnableKeepAlive(ctx);
-    int rc = 0;
-    if (o->redis_password[0])
-        rc = handshake(ctx, "AUTH",
-                       o->redis_username[0]
-                           ? redisCommand(ctx, "AUTH %s %s", o->redis_username,
-                                          o->redis_password)
-                           : redisCommand(ctx, "AUTH %s", o->redis_password),
-                       err, cap, refusal);
-    if (rc == 0 && o->redis_db)
-        rc = handshake(ctx, "SELECT",
-                       redisCommand(ctx, "SELECT %d", o->redis_db), err, cap,
-                       refusal);
-    if (rc == 0)
-        rc = set_name(ctx, o, role, err, cap);
-    if (rc != 0) {
-        redisFree(ctx);
-        return NULL;
-    }
-    return ctx;
 }
 
 /* Takes a free slot, waiting up to the command timeout for one. */
@@ -404,8 +264,8 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     if (!s->ctx) {
         char err[128];
         int refusal;
-        s->ctx = tc__l2_connect(&l2->o, l2->o.command_timeout_ms, "pool", err,
-                                sizeof(err), &refusal);
+        s->ctx = tc__conn_open(&l2->o, l2->o.command_timeout_ms, "pool", err,
+                               sizeof(err), &refusal);
         if (!s->ctx) {
             note_failure(l2, cl->probe, err, refusal);
             give_slot(l2, cl->id);
@@ -435,7 +295,7 @@ static int refused_for_good(const char *err)
 static int error_reply(tc__l2 *l2, call *cl, const char *err)
 {
     TC__INC(l2->ctr->backend_errors);
-    int kind = refusal_of(cl->cmd, err);
+    int kind = tc__conn_refusal_of(cl->cmd, err);
     note_success(l2, cl->probe, "");
     pthread_mutex_lock(&l2->mu);
     int news = kind && refused_locked(l2, cl->cmd, kind, err);
@@ -520,7 +380,7 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
        the breaker at once (and is logged once), rather than after the
        first few calls have each waited for it. */
     call cl;
-    tc__l2_endpoint(o, l2->endpoint, sizeof(l2->endpoint));
+    tc__conn_endpoint(o, l2->endpoint, sizeof(l2->endpoint));
     if (call_begin(l2, &cl, "PING", 4) == TC_OK) {
         give_slot(l2, cl.id);
         probe_write(l2);

@@ -48,18 +48,6 @@ int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
 void tc__l2_health(tc__l2 *l2, tc_health_info *out);
 /* The tc_refusal in force, TC_REFUSAL_NONE if none. */
 int tc__l2_refusal(tc__l2 *l2);
-/* "host:port", "[v6]:port" or the socket path, never credentials. */
-void tc__l2_endpoint(const tc_options *o, char *buf, size_t cap);
-
-/* A new connection outside the pool (the invalidation listener's):
-   connected within the connect timeout, authenticated, db selected, with
-   cmd_timeout_ms on every command, named tc:<ns>:<pid>:<role> (CLIENT
-   SETNAME: "pool", "listener"). NULL with the reason in err, and
-   *refusal a tc_refusal when the server refused AUTH or SELECT. */
-struct redisContext;
-struct redisContext *tc__l2_connect(const tc_options *o,
-                                    uint32_t cmd_timeout_ms, const char *role,
-                                    char *err, size_t cap, int *refusal);
 
 /* fork(): the pool lock for the atfork handlers, and the child's reset. */
 void tc__l2_lock(tc__l2 *l2);
