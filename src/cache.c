@@ -153,13 +153,21 @@ void tc_close(tc_cache *c)
     tc__free(c);
 }
 
-/* The first call on a cache starts its listener; the threads that come
-   meanwhile wait for it, as the first call does (bounded). */
+/* The first call on a cache starts its listener and waits (bounded) for
+   its first subscription, with no lock held: the listener's log lines
+   may reach a callback that calls into this cache. Threads that come
+   meanwhile go on; the L1 serves them as on a link down until then. */
 static int start_listener(tc_cache *c)
 {
+    int rc = TC_OK, launched = 0;
     pthread_mutex_lock(&c->fork_mu);
-    int rc = tc__coh_start(c->coh);
+    if (!tc__coh_started(c->coh)) {
+        rc = tc__coh_start(c->coh);
+        launched = rc == TC_OK;
+    }
     pthread_mutex_unlock(&c->fork_mu);
+    if (launched)
+        tc__coh_wait(c->coh);
     return rc;
 }
 

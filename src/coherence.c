@@ -477,11 +477,14 @@ int tc__coh_start(tc__coh *h)
     if (tc__coh_started(h))
         return TC_OK;
     int rc = launch(h);
-    if (rc == TC_OK) {
-        wait_settled(h);
+    if (rc == TC_OK)
         atomic_store_explicit(&h->started, 1, memory_order_release);
-    }
     return rc;
+}
+
+void tc__coh_wait(tc__coh *h)
+{
+    wait_settled(h);
 }
 
 void tc__coh_stop(tc__coh *h)
@@ -537,5 +540,8 @@ int tc__coh_after_fork(tc__coh *h)
     tc__coh_abandon(h);
     tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
     atomic_store(&h->started, 0);
-    return tc__coh_start(h);
+    int rc = tc__coh_start(h);
+    if (rc == TC_OK)
+        wait_settled(h);
+    return rc;
 }

@@ -12,13 +12,14 @@ typedef struct tc__coh tc__coh;
    (the parent of a prefork service) keeps no thread and no connection
    for it. TC_OK or TC_ENOMEM. */
 int tc__coh_create(tc__coh **out, tc_cache *c);
-/* Starts the listener if it is not, and waits (bounded) for its first
-   attempt to subscribe, so that the call that started it finds the cache
-   coherent against a healthy Redis. The caller serializes (fork_mu).
+/* Starts the listener if it is not (the caller serializes: fork_mu).
    TC_OK or TC_ENOMEM. */
 int tc__coh_start(tc__coh *h);
-/* 1 once tc__coh_start has run to its end. */
+/* 1 once tc__coh_start has launched it. */
 int tc__coh_started(const tc__coh *h);
+/* Waits (bounded) for its first attempt to subscribe, so that the call
+   that started it finds the cache coherent against a healthy Redis. */
+void tc__coh_wait(tc__coh *h);
 /* Stops and joins the listener; NULL-safe. */
 void tc__coh_stop(tc__coh *h);
 

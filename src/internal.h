@@ -14,9 +14,8 @@
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
  * No lock is held across network I/O or a user callback; the one wait
- * under a lock is the first call on a cache (and a child's first call
- * after fork()), which holds fork_mu while the listener it starts
- * subscribes (bounded by the timeouts).
+ * under a lock is a child's first call after fork(), which holds fork_mu
+ * while its new listener subscribes (bounded by the timeouts).
  */
 #ifndef TC_INTERNAL_H
 #define TC_INTERNAL_H
