@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Belady's optimal replacement (MIN): on a miss with the cache full,
    evict the key whose next use is farthest in the future. No policy can
    get more hits in a cache of that size, so it is the hit-ratio floor

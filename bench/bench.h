@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc-bench: what tiercache costs over the floor it is built on. Shared
  * declarations of the benchmark's files:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * billgen: the reference service (examples/billgen, docs/billgen.md)
  * under HTTP load, each figure beside the service's own floor.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* What the two files of the billgen scenario share: billgen_svc.c runs
    the billgen instances and talks to them, billgen.c measures them. */
 #ifndef TC_BENCH_BILLGEN_H

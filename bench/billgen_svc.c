@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The billgen scenario's services (billgen.h): starting and stopping
  * billgen processes, a minimal HTTP/1.1 client to talk to an instance,

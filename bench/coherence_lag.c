@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * coherence: how long a change made by one process takes to leave
  * another process's L1, beside a raw PUBLISH -> receive between the same

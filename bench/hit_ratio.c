@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ratio: the library's own L1 (l1.c, not a model of it) replayed on
  * access traces at several sizes, beside Belady's optimum on the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tc-bench: hit ratio against cache size per trace, for each policy the
 # library has, beside Belady's optimum.
 # Run by tc-bench with: in, out, traces (names, space-separated).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Round trips to Redis, each beside the raw hiredis command that is its
  * floor, on the same key, bytes and kind of socket:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * l1: tc_get + tc_value_release on a warm L1 (Zipf 0.99 over 10,000
  * keys, every key in the L1), on 1 .. --threads threads, against two

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tc-bench: L1 hit throughput against threads, beside its floors.
 # Run by tc-bench: gnuplot -e "in='bench/results/l1.csv'; out='....png'"
 # Columns: series,threads,median_ops_s,min_ops_s,max_ops_s

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tc-bench: latency distributions, each figure beside its floor (dashed),
 # drawn as the fraction of requests slower than x on a log scale, so that
 # the tail is readable: p50 at 0.5, p99 at 0.01, p99.9 at 0.001.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc-bench: what tiercache costs over the floor it is built on. Every
  * figure is printed beside a floor measured in the same run, on the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * memory: what an L1 entry costs, and whether the byte bound holds.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* PNG plots of the CSV files, by the gnuplot scripts in bench/ (run
    from the source tree), when gnuplot is installed. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Results: one row per figure, printed as a table and written to
    bench/results/summary.tsv at the end; CSV files for the details and
    the plots. */

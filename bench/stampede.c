@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stampede: T threads in each of P processes call tc_fetch on one cold
  * key whose computation takes COMPUTE_MS, beside a naive cache-aside

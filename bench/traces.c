@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Trace files and synthetic traces: see traces.h. */
 #include <ctype.h>
 #include <errno.h>

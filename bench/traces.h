@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Access traces for the hit-ratio scenario: files in the formats of
    ../shared/traces/README.md, or synthetic ones generated here. */
 #ifndef TC_BENCH_TRACES_H

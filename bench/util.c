@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc-bench helpers: messages, clocks, percentiles, the Zipf key sequence
    and child processes (decompressors, gnuplot). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tiercache: a two-tier cache for C services.
  *
@@ -54,7 +55,9 @@ extern "C" {
     XX(ECODEC, -5, "stored bytes are not a valid tiercache value")            \
     XX(ECOMPUTE, -6, "the compute callback failed")                           \
     XX(ETIMEOUT, -7, "waited too long for another computation")               \
-    XX(ABSENT, 2, "known to be absent (a cached negative result)")
+    XX(ABSENT, 2, "known to be absent (a cached negative result)")            \
+    XX(EREFUSED, -8,                                                          \
+       "redis answers but refuses: credentials, ACL, replica or database")
 
 typedef enum {
 #define TC_STATUS_ENUM_(name, code, msg) TC_##name = (code),
@@ -131,15 +134,18 @@ typedef struct tc_options {
     uint32_t l1_shards;      /* a power of two, 16 */
     int policy;              /* tc_policy */
     int coherence;           /* tc_coherence */
-    /* While the invalidation link is down the L1 cannot be trusted: 0 (the
-       default) bypasses it; > 0 lets it serve entries no older than this. */
+    /* While the invalidation link is down the L1 cannot be trusted: it
+       serves entries no older than this, 1000 by default (an outage would
+       otherwise send every request to the source); 0 bypasses it. */
     uint32_t degraded_l1_ttl_ms;
     uint32_t listener_ping_ms; /* PING on the link; dead after 2x, 1000 */
     uint32_t replay_max; /* invalidations queued while Redis is away, 10000;
                             past it the namespace is flushed on return */
 
     /* tc_fetch */
-    uint32_t lease_ms;      /* how long a computation holds its key, 10000 */
+    uint32_t lease_ms;      /* a computation's lease on its key, renewed
+                               every lease_ms / 3 while it runs: how long a
+                               dead holder stalls the key, 2000 */
     uint32_t fetch_wait_ms; /* longest wait for another's computation before
                                TC_ETIMEOUT, 15000 (above lease_ms, so a
                                dead holder's lease expires first) */
@@ -172,6 +178,13 @@ typedef struct tc_options {
    TC_L1_MAX_ENTRIES, TC_L1_MAX_BYTES, TC_LOG_LEVEL). Never fails: a
    malformed variable is recorded in opt->env_error for tc_open. */
 TC_EXTERN void tc_options_init(tc_options *opt);
+
+/* Sets the endpoint fields of *opt (host, port, db, socket, username,
+   password) from a URL as REDIS_URL takes it: redis://[[user]:pass@]host
+   [:port][/db], unix:///path[?db=N], or "none" (L1-only). What the URL
+   leaves out gets its default. TC_OK, or TC_EINVAL (NULL argument or a
+   malformed URL) with *opt unchanged. */
+TC_EXTERN int tc_options_from_url(tc_options *opt, const char *url);
 
 /* Opens a cache. `opt` is copied; NULL means tc_options_init defaults.
    Redis being unreachable is not an error (see tc_health).
@@ -270,6 +283,38 @@ TC_EXTERN int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name,
 #define TC_CACHED(c, ttl_ms, fn, ud, out, ...)                                \
     tc_cached((c), (ttl_ms), #fn, (fn), (ud), (out), __VA_ARGS__)
 
+/* Deletes exactly the key tc_cached(c, ..., name, ..., fmt, args...)
+   builds, as tc_del does (L1, Redis, lease). TC_OK (whether or not it
+   existed), TC_EINVAL (bad name or fmt), TC_ETOOBIG; strict: as tc_del. */
+TC_EXTERN int tc_uncached(tc_cache *c, const char *name, const char *fmt, ...);
+/* TC_UNCACHE(cache, fn, fmt, args...): the key TC_CACHED(cache, ttl, fn,
+   ud, &out, fmt, args...) used. */
+#define TC_UNCACHE(c, fn, ...) tc_uncached((c), #fn, __VA_ARGS__)
+
+/*
+ * The arguments after fmt are read with va_arg as the letter says: 'i'
+ * int64_t, 'u' uint64_t, 'd' double, 's' const char *, 'b' a pointer then
+ * a size_t. An int passed for 'i' is undefined behaviour (on x86-64 the
+ * upper half is whatever the register held). Wrap each argument: TC_I64,
+ * TC_U64 and TC_F64 convert it to the width its letter reads and refuse
+ * to compile for a pointer (TC_I64, TC_U64 also for a double); TC_STR
+ * refuses anything but a char pointer (C11), TC_BIN(p, n) a length that
+ * is not an integer. Each evaluates its argument once.
+ */
+/* clang-format off */
+#define TC_I64(x) ((int64_t)(x) + (int64_t)(0 * sizeof((x) % 1)))
+#define TC_U64(x) ((uint64_t)(x) + (uint64_t)(0 * sizeof((x) % 1)))
+#define TC_F64(x) ((double)(x) + (double)(0 * sizeof((x) * 1.0)))
+#define TC_BIN(p, n) ((const void *)(p)), \
+    ((size_t)(n) + 0 * sizeof((n) % 1))
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define TC_STR(s) _Generic((s), char *: (const char *)(s), \
+    const char *: (const char *)(s))
+#else
+#define TC_STR(s) ((const char *)(s))
+#endif
+/* clang-format on */
+
 /*
  * Key families invalidated together in O(1) (every cached list of
  * invoices, say), where tc_del_prefix would SCAN the namespace. A group
@@ -302,13 +347,29 @@ typedef enum {
     TC_BREAKER_HALF_OPEN = 2 /* one probe is under way */
 } tc_breaker_state;
 
+/* Why a Redis that answers does not do what the cache asks. */
+typedef enum {
+    TC_REFUSAL_NONE = 0,
+    TC_REFUSAL_AUTH = 1,    /* AUTH failed or is missing: user, password */
+    TC_REFUSAL_DB = 2,      /* SELECT failed: the server has no such db */
+    TC_REFUSAL_ACL = 3,     /* NOPERM: a command, key or channel the user
+                               may not use (e.g. a key pattern that misses
+                               the namespace) */
+    TC_REFUSAL_READONLY = 4 /* READONLY: a replica, which takes no writes */
+} tc_refusal;
+
 typedef struct tc_health_info {
     int l2_configured;      /* 0: L1-only */
     int l2_connected;       /* the last Redis call succeeded */
     int breaker;            /* tc_breaker_state */
     uint64_t down_since_ms; /* monotonic ms when Redis was lost; 0 if up */
-    char last_error[128];   /* the last Redis error text, "" if none */
-    uint64_t reserved[8];
+    char last_error[128];   /* the last Redis error text (a refusal: the
+                               server's own words), "" if none */
+    int l2_refused;         /* tc_refusal: Redis is reachable but refused
+                               the last such command; 0 once it is done */
+    int l2_writes_refused;  /* 1: every write since the last one that
+                               landed was refused: nothing is being stored */
+    uint64_t reserved[7];
 } tc_health_info;
 
 /* Fills *out with a snapshot; never fails (NULL c or out: no-op). */
@@ -341,7 +402,10 @@ typedef struct tc_stats_info {
     /* Lag of channel invalidations, sender's clock to the drop here:
        bucket i counts lags in [2^i, 2^(i+1)) microseconds (0: < 2 us). */
     uint64_t lag_hist[TC_LAG_BUCKETS];
-    uint64_t reserved[16];
+    /* values over max_value_bytes: tc_set refused them (and deleted the
+       older value), tc_fetch returned them uncached */
+    uint64_t oversized;
+    uint64_t reserved[15];
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

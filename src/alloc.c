@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The one allocation wrapper: tests fail the Nth allocation through it. */
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc_open/tc_close and the operations: L1, then Redis, then the caller.
    Every public function validates its arguments before it touches
    anything, so bad input changes nothing. */
@@ -6,6 +7,7 @@
 #include <xxhash.h>
 
 #include "cache.h"
+#include "conn.h"
 
 /* The c == NULL check of tc__enter makes its own check redundant: the
    key checks below run after it. */
@@ -48,6 +50,35 @@ static int has_l2(const tc_options *o)
     return o->redis_host[0] || o->redis_socket[0];
 }
 
+/* One line that says what this cache is: which Redis (never the
+   credentials), in what state, and how it stays coherent. */
+static void log_opened(tc_cache *c)
+{
+    static const char *const modes[] = {"auto", "none", "channel"};
+    const char *mode = modes[c->opt.coherence];
+    if (!c->l2) {
+        tc__log(&c->lg, TC_LOG_INFO,
+                "opened namespace \"%s\": L1 only (no redis configured)",
+                c->opt.ns);
+        return;
+    }
+    char ep[TC_HOST_MAX + 16];
+    tc_health_info h;
+    tc__conn_endpoint(&c->opt, ep, sizeof(ep));
+    memset(&h, 0, sizeof(h));
+    tc__l2_health(c->l2, &h);
+    tc__log(&c->lg, TC_LOG_INFO,
+            "opened namespace \"%s\": redis %s db %d (%s), coherence %s%s",
+            c->opt.ns, ep, c->opt.redis_db,
+            h.l2_refused     ? "refused"
+            : h.l2_connected ? "connected"
+                             : "unreachable",
+            mode,
+            c->opt.coherence == TC_COHERENCE_NONE
+                ? " (one process: the L1 is trusted)"
+                : "");
+}
+
 int tc_open(tc_cache **out, const tc_options *opt)
 {
     if (!out)
@@ -75,14 +106,22 @@ int tc_open(tc_cache **out, const tc_options *opt)
     int rc = tc__l1_create(&c->l1, &lc);
     if (rc == TC_OK && has_l2(&o))
         rc = tc__l2_create(&c->l2, &c->opt, &c->lg, &c->ctr);
+    /* Strict: a Redis that refuses us is a configuration error, found now
+       rather than by the first call (it has been logged). */
+    if (rc == TC_OK && c->l2 && o.strict && tc__l2_refusal(c->l2))
+        rc = TC_EREFUSED;
     if (rc == TC_OK && c->l2)
         rc = tc__replay_create(&c->replay, o.replay_max);
+    if (rc == TC_OK && c->l2)
+        rc = tc__renew_create(&c->renew, c);
     if (rc == TC_OK)
         rc = tc__flights_create(&c->flights);
+    if (rc == TC_OK)
+        log_opened(c);
     if (rc == TC_OK) /* before the listener: its lock is taken there */
         tc__fork_register(c);
     if (rc == TC_OK && c->l2 && o.coherence != TC_COHERENCE_NONE)
-        rc = tc__coh_start(&c->coh, c);
+        rc = tc__coh_create(&c->coh, c); /* started by the first call */
     if (rc != TC_OK) {
         tc_close(c);
         return rc;
@@ -99,14 +138,37 @@ void tc_close(tc_cache *c)
         tc__fork_unregister(c);
     /* A child closing what its parent opened: the listener is the
        parent's (its thread is not here, its pipe is shared). */
-    if (c->coh && atomic_load(&c->gen) != tc__fork_gen())
-        tc__coh_abandon(c->coh);
+    if (atomic_load(&c->gen) != tc__fork_gen()) {
+        if (c->coh)
+            tc__coh_abandon(c->coh);
+        if (c->renew)
+            tc__renew_after_fork(c->renew);
+    }
     tc__coh_stop(c->coh);
+    tc__renew_destroy(c->renew); /* before the pool its thread uses */
     tc__flights_destroy(c->flights);
     tc__replay_destroy(c->replay);
     tc__l2_destroy(c->l2);
     tc__l1_destroy(c->l1);
     tc__free(c);
+}
+
+/* The first call on a cache starts its listener and waits (bounded) for
+   its first subscription, with no lock held: the listener's log lines
+   may reach a callback that calls into this cache. Threads that come
+   meanwhile go on; the L1 serves them as on a link down until then. */
+static int start_listener(tc_cache *c)
+{
+    int rc = TC_OK, launched = 0;
+    pthread_mutex_lock(&c->fork_mu);
+    if (!tc__coh_started(c->coh)) {
+        rc = tc__coh_start(c->coh);
+        launched = rc == TC_OK;
+    }
+    pthread_mutex_unlock(&c->fork_mu);
+    if (launched)
+        tc__coh_wait(c->coh);
+    return rc;
 }
 
 /* Every call on a cache starts here. In a child after fork() the first
@@ -117,6 +179,8 @@ int tc__enter(tc_cache *c)
         return TC_EINVAL;
     if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
         return tc__fork_rebuild(c);
+    if (c->coh && !tc__coh_started(c->coh))
+        return start_listener(c);
     return TC_OK;
 }
 
@@ -210,12 +274,23 @@ static uint64_t l1_ttl_of(const tc_cache *c, uint64_t expires_at)
     return left < c->opt.default_ttl_ms ? left : c->opt.default_ttl_ms;
 }
 
+int tc__strict_code(tc_cache *c, int rc)
+{
+    if (rc == TC_EREFUSED)
+        return TC_EREFUSED;
+    int r = c->l2 ? tc__l2_refusal(c->l2) : TC_REFUSAL_NONE;
+    return r == TC_REFUSAL_AUTH || r == TC_REFUSAL_DB ||
+                   r == TC_REFUSAL_READONLY
+               ? TC_EREFUSED
+               : TC_EBACKEND;
+}
+
 /* L2 status → the caller's: Redis trouble is a miss unless strict. */
 int tc__soften(tc_cache *c, int rc)
 {
-    if (rc == TC_EBACKEND || rc == TC__EREFUSED) {
+    if (rc == TC_EBACKEND || rc == TC_EREFUSED) {
         TC__INC(c->ctr.degraded_ops);
-        return c->opt.strict ? TC_EBACKEND : TC_MISS;
+        return c->opt.strict ? tc__strict_code(c, rc) : TC_MISS;
     }
     if (rc == TC_ECODEC) {
         TC__INC(c->ctr.codec_errors);
@@ -345,7 +420,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
        invalidation for the other processes: replay it like the rest. */
     if (rc == TC_OK) {
         int prc = tc__publish_set(c, key, klen);
-        if (prc == TC__EREFUSED) /* PUBLISH not allowed: say so, keep */
+        if (prc == TC_EREFUSED) /* PUBLISH not allowed: say so, keep */
             tc__refused(c, "PUBLISH");
         else if (prc != TC_OK)
             rc = TC_EBACKEND;
@@ -360,7 +435,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     tc__replay_push(c, TC__INVAL_KEY, key, klen);
     tc__l1_del(c->l1, key, klen, hash);
     if (c->opt.strict)
-        return TC_EBACKEND;
+        return tc__strict_code(c, rc);
     /* Degraded: the L1 serves what it was given where nothing else can
        tell it otherwise (one process, or the link down with a degraded
        lifetime). With the link up, Redis stays the reference. */
@@ -369,13 +444,33 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     return TC_OK;
 }
 
+static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len);
+
+int tc__drop_oversized(tc_cache *c, const char *key, size_t klen)
+{
+    TC__INC(c->ctr.oversized);
+    tc__log(&c->lg, TC_LOG_DEBUG,
+            "value over max_value_bytes: not cached, older one deleted");
+    uint64_t hash = tc__hash(key, klen);
+    tc__l1_del(c->l1, key, klen, hash); /* twice: see tc_del */
+    tc__flight_detach(c->flights, key, klen);
+    int rc = invalidate(c, TC__INVAL_KEY, key, klen);
+    tc__l1_del(c->l1, key, klen, hash);
+    return rc;
+}
+
 int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
            uint32_t ttl_ms)
 {
     size_t klen;
     int rc = tc__check_key(c, key, &klen);
-    if (rc == TC_OK)
-        rc = tc__check_value(c, val, len);
+    if (rc == TC_OK && (rc = tc__check_value(c, val, len)) == TC_ETOOBIG &&
+        tc__enter(c) == TC_OK) {
+        /* The caller changed the value: the older one is stale now, and
+           must not be served in place of one we cannot store. */
+        int drc = tc__drop_oversized(c, key, klen);
+        return drc == TC_OK ? TC_ETOOBIG : drc;
+    }
     if (rc == TC_OK)
         rc = tc__enter(c);
     if (rc != TC_OK)
@@ -402,11 +497,11 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         rc = tc__invalidate_l2(c, kind, arg, len);
     if (rc == TC_OK)
         return TC_OK;
-    if (rc == TC__EREFUSED)
+    if (rc == TC_EREFUSED)
         tc__refused(c, "an invalidation");
     else
         tc__replay_push(c, kind, arg, len);
-    rc = tc__soften(c, TC_EBACKEND);
+    rc = tc__soften(c, rc == TC_EREFUSED ? rc : TC_EBACKEND);
     return rc == TC_MISS ? TC_OK : rc;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cache handle, shared by the files that implement its operations. */
 #ifndef TC_CACHE_H
 #define TC_CACHE_H
@@ -8,6 +9,7 @@
 #include "internal.h"
 #include "l1.h"
 #include "l2.h"
+#include "renew.h"
 
 typedef struct tc__replay tc__replay;
 typedef struct tc__flights tc__flights;
@@ -21,6 +23,7 @@ struct tc_cache {
     tc__coh *coh;              /* NULL: no invalidation listener */
     tc__replay *replay;        /* with l2 */
     tc__flights *flights;      /* tc_fetch computations under way */
+    tc__renew *renew;          /* keeps their leases alive (with l2) */
     atomic_int refused_logged; /* tc__refused said it once */
     tc__counters ctr;
 
@@ -38,9 +41,15 @@ int tc__enter(tc_cache *c);
 /* Argument checks: TC_OK, TC_EINVAL or TC_ETOOBIG. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen);
 int tc__check_value(const tc_cache *c, const void *val, size_t len);
-/* Redis trouble (TC_EBACKEND, TC_ECODEC) becomes a miss unless strict;
-   counted. */
+/* A value over max_value_bytes for key: counted, and the older value
+   deleted (L1 and Redis, as tc_del); tc_del's status. */
+int tc__drop_oversized(tc_cache *c, const char *key, size_t klen);
+/* Redis trouble (TC_EBACKEND, TC_EREFUSED, TC_ECODEC) becomes a miss
+   unless strict; counted. */
 int tc__soften(tc_cache *c, int rc);
+/* What strict mode returns for Redis trouble rc: TC_EREFUSED for a
+   refusal (of this call, or of the connection), else TC_EBACKEND. */
+int tc__strict_code(tc_cache *c, int rc);
 /* Logs once per cache that Redis refuses a command we need. */
 void tc__refused(tc_cache *c, const char *what);
 /* L1, then Redis (filling the L1 under the rule). TC_OK with *out a new
@@ -136,6 +145,7 @@ void tc__flights_after_fork(tc__flights *t);
 /* ---- lease.c: leases across processes ---- */
 extern const char tc__store_script[], tc__store_sha[];
 extern const char tc__release_script[], tc__release_sha[];
+extern const char tc__extend_script[], tc__extend_sha[];
 /* SET <lease> token NX PX lease_ms: TC_OK taken, TC_MISS held by another,
    TC_EBACKEND. */
 int tc__lease_take(tc_cache *c, const char *key, size_t klen,
@@ -146,6 +156,10 @@ int tc__lease_store(tc_cache *c, const char *key, size_t klen,
                     const char *token, const tc_value *v, uint32_t ttl_ms);
 /* A SET's reply: TC_OK (+OK), TC_MISS (nil: NX lost), TC_EBACKEND. */
 int tc__reply_is_ok(const struct redisReply *r);
+/* Extends the lease to lease_ms from now if token still holds it:
+   TC_OK extended, TC_MISS lost, TC_EBACKEND. */
+int tc__lease_extend(tc_cache *c, const char *key, size_t klen,
+                     const char *token);
 /* Drops the lease if token still holds it. */
 int tc__lease_release(tc_cache *c, const char *key, size_t klen,
                       const char *token);

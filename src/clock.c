@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Clocks: monotonic for the L1 and timeouts, wall for expiry in Redis
    (which other processes and hosts read). */
 #include <pthread.h>

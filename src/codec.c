@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The value envelope stored in Redis:
  *   [1 (format version), flags, expires_at_ms, delta_ms, payload (bin)]

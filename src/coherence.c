@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The invalidation listener (DESIGN 5). One thread owns one connection:
  *
@@ -33,6 +34,7 @@
 
 #include "cache.h"
 #include "coherence.h"
+#include "conn.h"
 
 #define TRACKING_CHANNEL "__redis__:invalidate"
 /* The handshake (CLIENT ID, TRACKING, SUBSCRIBE) may take this long at
@@ -45,6 +47,7 @@ struct tc__coh {
     int running; /* tid is a thread of this process */
     int wake[2]; /* a byte here stops poll() and back-off sleeps */
     atomic_int stop;
+    atomic_int started; /* launched and settled once (tc__coh_use) */
     atomic_int coherent;
     atomic_int tracking;
 
@@ -53,7 +56,8 @@ struct tc__coh {
     int settled;       /* the first subscription attempt is over */
     redisContext *ctx; /* the listener's connection, for fork cleanup */
 
-    char prefix[TC_NS_MAX + 4]; /* "<ns>:{" */
+    char endpoint[TC_HOST_MAX + 16]; /* for log lines */
+    char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
     size_t plen;
     char channel[TC_NS_MAX + 16];
 };
@@ -191,9 +195,10 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
        the permission hears nothing from processes that track. */
     if (!*tracking)
         tc__log(&h->c->lg, TC_LOG_WARN,
-                "no client tracking (%s): invalidations go through %s, "
-                "which only processes without tracking write to",
-                r->type == REDIS_REPLY_ERROR ? r->str : "?", h->channel);
+                "redis %s: no client tracking (%s): invalidations go "
+                "through %s, which only processes without tracking write to",
+                h->endpoint, r->type == REDIS_REPLY_ERROR ? r->str : "?",
+                h->channel);
     freeReplyObject(r);
     return 0;
 }
@@ -205,7 +210,8 @@ static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
     uint32_t t = o->command_timeout_ms > HANDSHAKE_MIN_MS
                      ? o->command_timeout_ms
                      : HANDSHAKE_MIN_MS;
-    redisContext *ctx = tc__l2_connect(o, t, err, cap);
+    int refusal; /* the pool's connections report it: see tc_health */
+    redisContext *ctx = tc__conn_open(o, t, "listener", err, cap, &refusal);
     if (!ctx)
         return NULL;
     int tracking, acks;
@@ -286,9 +292,10 @@ static void became_coherent(tc__coh *h, int was_down)
     /* Messages sent before the acknowledgement are lost: start empty. */
     drop_all(h);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
-    if (was_down)
-        tc__log(&h->c->lg, TC_LOG_WARN, "invalidation link up (%s)",
-                atomic_load(&h->tracking) ? "tracking" : "channel");
+    /* The first time too: it says which mode the cache runs in. */
+    tc__log(&h->c->lg, TC_LOG_INFO, "invalidation link %s to redis %s (%s)",
+            was_down ? "up again" : "up", h->endpoint,
+            atomic_load(&h->tracking) ? "tracking" : "channel");
 }
 
 /* A queue left by a short failure (a pool timeout, an outage shorter
@@ -368,8 +375,14 @@ static void lost(tc__coh *h, int *was_down, const char *why)
     drop_all(h);
     if (!atomic_load(&h->stop)) {
         TC__INC(h->c->ctr.link_losses);
+        uint32_t age = h->c->opt.degraded_l1_ttl_ms;
+        char what[64] = "the L1 is bypassed";
+        if (age)
+            snprintf(what, sizeof(what),
+                     "the L1 serves entries up to %u ms old", (unsigned)age);
         tc__log(&h->c->lg, TC_LOG_WARN,
-                "invalidation link down: %s; the L1 is bypassed", why);
+                "invalidation link to redis %s down: %s; %s", h->endpoint, why,
+                what);
     }
     *was_down = 1;
 }
@@ -437,7 +450,7 @@ static void wait_settled(tc__coh *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-int tc__coh_start(tc__coh **out, tc_cache *c)
+int tc__coh_create(tc__coh **out, tc_cache *c)
 {
     *out = NULL;
     tc__coh *h = tc__calloc(1, sizeof(*h));
@@ -447,17 +460,31 @@ int tc__coh_start(tc__coh **out, tc_cache *c)
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
+    tc__conn_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);
-    if (launch(h) != TC_OK) {
-        pthread_mutex_destroy(&h->mu);
-        pthread_cond_destroy(&h->cv);
-        tc__free(h);
-        return TC_ENOMEM;
-    }
-    wait_settled(h);
     *out = h;
     return TC_OK;
+}
+
+int tc__coh_started(const tc__coh *h)
+{
+    return atomic_load_explicit(&h->started, memory_order_acquire);
+}
+
+int tc__coh_start(tc__coh *h)
+{
+    if (tc__coh_started(h))
+        return TC_OK;
+    int rc = launch(h);
+    if (rc == TC_OK)
+        atomic_store_explicit(&h->started, 1, memory_order_release);
+    return rc;
+}
+
+void tc__coh_wait(tc__coh *h)
+{
+    wait_settled(h);
 }
 
 void tc__coh_stop(tc__coh *h)
@@ -512,7 +539,8 @@ int tc__coh_after_fork(tc__coh *h)
 {
     tc__coh_abandon(h);
     tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
-    int rc = launch(h);
+    atomic_store(&h->started, 0);
+    int rc = tc__coh_start(h);
     if (rc == TC_OK)
         wait_settled(h);
     return rc;

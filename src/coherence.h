@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Coherence: the invalidation listener (one thread, one connection of its
    own) and the queue of invalidations that could not reach Redis. */
 #ifndef TC_COHERENCE_H
@@ -7,10 +8,18 @@
 
 typedef struct tc__coh tc__coh;
 
-/* Starts the listener for c and waits (bounded) for its first attempt to
-   subscribe, so that a cache opened against a healthy Redis is coherent
-   when tc_open returns. TC_OK or TC_ENOMEM. */
-int tc__coh_start(tc__coh **out, tc_cache *c);
+/* The listener of c, not started: a process that never uses its cache
+   (the parent of a prefork service) keeps no thread and no connection
+   for it. TC_OK or TC_ENOMEM. */
+int tc__coh_create(tc__coh **out, tc_cache *c);
+/* Starts the listener if it is not (the caller serializes: fork_mu).
+   TC_OK or TC_ENOMEM. */
+int tc__coh_start(tc__coh *h);
+/* 1 once tc__coh_start has launched it. */
+int tc__coh_started(const tc__coh *h);
+/* Waits (bounded) for its first attempt to subscribe, so that the call
+   that started it finds the cache coherent against a healthy Redis. */
+void tc__coh_wait(tc__coh *h);
 /* Stops and joins the listener; NULL-safe. */
 void tc__coh_stop(tc__coh *h);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc_fetch: get-or-compute without stampedes or stale sets (DESIGN 7).
  *
@@ -54,9 +55,10 @@ static int should_refresh(const tc_cache *c, const tc_value *v)
 
 /* Runs the callback. TC_OK with *out a new, unshared value (a cached
    "absent" when the callback said so) and *ttl what to store it for (0:
-   do not store), TC_ECOMPUTE, TC_ETOOBIG, TC_ENOMEM. */
-static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
-                   tc_value **out, uint32_t *store_ttl)
+   do not store: also for a value over max_value_bytes, whose older one
+   is deleted), TC_ECOMPUTE, TC_ENOMEM. */
+static int compute(tc_cache *c, const char *key, size_t klen, tc_compute_fn fn,
+                   void *ud, uint32_t ttl, tc_value **out, uint32_t *store_ttl)
 {
     void *val = NULL;
     size_t len = 0;
@@ -73,11 +75,10 @@ static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
     } else if (r != 0 || (!val && len)) {
         return TC_ECOMPUTE; /* nothing was handed over */
     }
-    int rc = tc__check_value(c, val, len);
-    tc_value *v = rc == TC_OK ? tc__value_new(val, len) : NULL;
+    /* Too big to cache is no reason to withhold it from its caller. */
+    int oversized = tc__check_value(c, val, len) == TC_ETOOBIG;
+    tc_value *v = tc__value_new(val, len);
     free(val); /* the callback's buffer is malloc'd: plain free */
-    if (rc != TC_OK)
-        return rc;
     if (!v)
         return TC_ENOMEM;
     v->flags = r == TC_ABSENT ? TC__FLAG_ABSENT : 0;
@@ -85,6 +86,10 @@ static int compute(tc_cache *c, tc_compute_fn fn, void *ud, uint32_t ttl,
     /* The callback may lower the TTL, never raise it. */
     *store_ttl = want > ttl && r != TC_ABSENT ? ttl : want;
     *out = v;
+    if (oversized) {
+        *store_ttl = 0;
+        tc__drop_oversized(c, key, klen); /* lease included */
+    }
     return TC_OK;
 }
 
@@ -106,7 +111,11 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
                           tc_value **out, int *shareable, int *from)
 {
     uint32_t keep;
-    int rc = compute(c, fn, ud, ttl, out, &keep);
+    /* Renewed while fn runs: lease_ms bounds how long a dead holder
+       stalls the key, not how long a live one may compute. */
+    tc__held *held = tc__renew_hold(c->renew, key, klen, token);
+    int rc = compute(c, key, klen, fn, ud, ttl, out, &keep);
+    tc__renew_drop(c->renew, held);
     *shareable = 1;
     *from = TC_FROM_UNCACHED;
     if (rc != TC_OK || keep == 0) {
@@ -143,7 +152,7 @@ static int compute_local(tc_cache *c, const char *key, size_t klen,
                          int *shareable, int *from)
 {
     uint32_t keep;
-    int rc = compute(c, fn, ud, ttl, out, &keep);
+    int rc = compute(c, key, klen, fn, ud, ttl, out, &keep);
     *shareable = 1; /* a tc_del here detaches the flight (flight.c) */
     /* Not in Redis: for every other process this was a bypass. */
     *from = TC_FROM_UNCACHED;
@@ -203,7 +212,7 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                back (best effort), or others wait lease_ms for nothing. */
             if (c->opt.strict) {
                 give_back(c, key, klen, token);
-                return TC_EBACKEND;
+                return tc__strict_code(c, lr);
             }
             int rc = compute_local(c, key, klen, hash, epoch, ttl, fn, ud, out,
                                    shareable, from);
@@ -343,4 +352,14 @@ int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name, tc_compute_fn fn,
     if (rc != TC_OK)
         return rc;
     return tc_fetch(c, key, ttl_ms, fn, ud, out);
+}
+
+int tc_uncached(tc_cache *c, const char *name, const char *fmt, ...)
+{
+    char key[TC_KEY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = tc_keyv(key, sizeof(key), name, fmt, ap);
+    va_end(ap);
+    return rc == TC_OK ? tc_del(c, key) : rc;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Single-flight: one computation per key per process. The first caller
  * for a key leads (computes); the others wait on its flight and share

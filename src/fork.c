@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fork safety (DESIGN 5). A prefork server opens its cache, then forks.
  * The child must not share the parent's sockets or rely on its threads:
@@ -13,7 +14,9 @@
  *
  * Lock order in prepare, the same as everywhere (internal.h): the
  * registry, then per cache fork_mu, the pool, the replay queue, the
- * single-flight table, the listener, the shards in index order.
+ * single-flight table, lease renewal, the listener, the shards in index
+ * order. The renewal thread, like the listener, is the parent's: the
+ * child starts its own with its first lease.
  */
 #include <pthread.h>
 
@@ -38,6 +41,8 @@ static void lock_cache(tc_cache *c)
         tc__replay_lock(c->replay);
     if (c->flights)
         tc__flights_lock(c->flights);
+    if (c->renew)
+        tc__renew_lock(c->renew);
     if (c->coh)
         tc__coh_lock(c->coh);
     tc__l1_lock_all(c->l1);
@@ -48,6 +53,8 @@ static void unlock_cache(tc_cache *c)
     tc__l1_unlock_all(c->l1);
     if (c->coh)
         tc__coh_unlock(c->coh);
+    if (c->renew)
+        tc__renew_unlock(c->renew);
     if (c->flights)
         tc__flights_unlock(c->flights);
     if (c->replay)
@@ -124,6 +131,8 @@ int tc__fork_rebuild(tc_cache *c)
             tc__replay_after_fork(c->replay);
         if (c->flights)
             tc__flights_after_fork(c->flights);
+        if (c->renew)
+            tc__renew_after_fork(c->renew);
         tc__l1_clear(c->l1);
         if (c->coh)
             rc = tc__coh_after_fork(c->coh);

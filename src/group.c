@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Key families invalidated together (every cached list of invoices, say)
  * in O(1), instead of a SCAN of the namespace per write (tc_del_prefix,

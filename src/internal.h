@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internal interfaces shared by the library's files. Nothing here is
  * exported from the shared library; non-static names start with tc__.
@@ -7,6 +8,8 @@
  *   1. l2 pool mutex       (l2.c; held only to take or give back a slot)
  *   2. replay queue mutex  (replay.c; held only to edit the list)
  *   2b. single-flight mutex (flight.c; held to join, land, or wait)
+   2c. lease renewal mutex (renew.c; held to edit its list, or to wait
+       for the next round)
  *   3. listener mutex      (coherence.c; held while it dispatches messages)
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
@@ -25,11 +28,6 @@
 #include <time.h>
 
 #include "tiercache.h"
-
-/* Internal status, never returned to a caller: Redis answered, with an
-   error (an ACL refusal, OOM under noeviction, ...). Unlike TC_EBACKEND,
-   trying again later will not help. */
-#define TC__EREFUSED (-100)
 
 /* ---- alloc.c: every allocation goes through these, so tests can fail the
    Nth one (tc__alloc_fail_after) and check the out-of-memory paths. ---- */
@@ -160,7 +158,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
 typedef struct tc__counters {
     atomic_uint_fast64_t l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
-        computes;
+        computes, oversized;
     /* coherence */
     atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
         replay_done, replay_overflows;

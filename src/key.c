@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc_key: "fn:<32 hex digits>", the XXH3-128 of the MessagePack array of
  * the arguments. The packer writes straight into the hash state, so a key

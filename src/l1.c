@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L1 store: see l1.h. Everything below a shard's mutex is a *_locked
    helper; the public functions take and drop the lock. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L1: the in-process store. Sharded by key hash; each shard is a mutex, a
    uthash table, an LRU list and its own share of the entry and byte
    bounds. Values are reference-counted: a hit is a lookup plus an

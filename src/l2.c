@@ -1,15 +1,16 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L2: see l2.h. A call takes a slot from the pool (under the pool mutex),
    does its I/O with no lock held, and gives the slot back. The circuit
    breaker lives under the same mutex. */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "conn.h"
 #include "l2.h"
 
 typedef struct slot {
@@ -42,18 +43,56 @@ struct tc__l2 {
        counted as one more failure. */
     uint64_t conn_gen;
     char last_error[128];
+    /* refusals, under mu: what Redis refused last and why (tc_refusal),
+       until that command (or, for AUTH and SELECT, a connection) works */
+    int refusal;
+    char refused_cmd[16];
+    int writes_refused;              /* since the last write that landed */
+    char endpoint[TC_HOST_MAX + 16]; /* for log lines; no credentials */
 };
+
+/* Writes are what stores values: when every one is refused, the cache
+   computes and serves but never shares anything. */
+static int is_write(const char *cmd)
+{
+    return strcmp(cmd, "SET") == 0 || strcmp(cmd, "EVALSHA") == 0 ||
+           strcmp(cmd, "EVAL") == 0;
+}
+
+/* Records a refusal; 1 when it is news (a new kind): log it. */
+static int refused_locked(tc__l2 *l2, const char *cmd, int kind,
+                          const char *err)
+{
+    snprintf(l2->last_error, sizeof(l2->last_error), "%s: %s", cmd, err);
+    if (is_write(cmd))
+        l2->writes_refused = 1;
+    snprintf(l2->refused_cmd, sizeof(l2->refused_cmd), "%s", cmd);
+    int news = l2->refusal != kind;
+    l2->refusal = kind;
+    return news;
+}
+
+static void log_refusal(tc__l2 *l2, const char *cmd, int kind, const char *err)
+{
+    tc__log(l2->lg, TC_LOG_ERROR, "redis %s refused %s (%s): %s", l2->endpoint,
+            cmd, tc__conn_refusal_hint(kind), err);
+}
+
+/* A command that works again ends the refusal it was the subject of. */
+static void accepted_locked(tc__l2 *l2, const char *cmd)
+{
+    if (is_write(cmd))
+        l2->writes_refused = 0;
+    if (l2->refusal && strcmp(cmd, l2->refused_cmd) == 0) {
+        l2->refusal = TC_REFUSAL_NONE;
+        l2->last_error[0] = '\0';
+    }
+}
 
 /* The breaker's next probe: full jitter, capped at its cool-down. */
 static uint64_t backoff_ms(tc__l2 *l2)
 {
     return tc__backoff_ms(l2->attempt, l2->o.breaker_cooldown_ms);
-}
-
-static struct timeval tv_of(uint32_t ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
 }
 
 /* ---- breaker (all *_locked: mu held) ---- */
@@ -118,92 +157,52 @@ static int failure_locked(tc__l2 *l2, int probe, const char *err)
     return 1;
 }
 
-static void note_success(tc__l2 *l2, int probe)
+static void note_success(tc__l2 *l2, int probe, const char *cmd)
 {
     uint64_t down_ms = 0;
     pthread_mutex_lock(&l2->mu);
     int closed = success_locked(l2, probe, &down_ms);
+    accepted_locked(l2, cmd);
     pthread_mutex_unlock(&l2->mu);
     if (closed)
-        tc__log(l2->lg, TC_LOG_WARN, "redis back after %.1f s",
-                (double)down_ms / 1000.0);
+        tc__log(l2->lg, TC_LOG_INFO, "redis %s back after %.1f s",
+                l2->endpoint, (double)down_ms / 1000.0);
 }
 
-static void note_failure(tc__l2 *l2, int probe, const char *err)
+/* A connection that failed; `refusal` when the server refused it (AUTH,
+   SELECT), which is logged as such, not as Redis being away. */
+static void note_failure(tc__l2 *l2, int probe, const char *err, int refusal)
 {
     TC__INC(l2->ctr->backend_errors);
     pthread_mutex_lock(&l2->mu);
     int opened = failure_locked(l2, probe, err);
+    int news = 0;
+    if (refusal) {
+        news = l2->refusal != refusal;
+        l2->refusal = refusal;
+        l2->refused_cmd[0] = '\0'; /* a connection ends it, not a command */
+    }
     pthread_mutex_unlock(&l2->mu);
-    if (opened) {
+    if (opened)
         TC__INC(l2->ctr->breaker_opens);
-        tc__log(l2->lg, TC_LOG_WARN, "redis unreachable: %s", err);
-    }
+    if (news)
+        tc__log(l2->lg, TC_LOG_ERROR,
+                "redis %s refused the connection (%s): %s", l2->endpoint,
+                tc__conn_refusal_hint(refusal), err);
+    else if (opened && !refusal)
+        tc__log(l2->lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
+                err);
 }
 
-/* ---- connections ---- */
-
-static redisReply *command_ok(redisContext *ctx, const char *fmt,
-                              const char *a, const char *b)
+/* A connection was made: a refusal of AUTH or SELECT is over. */
+static void note_connected(tc__l2 *l2)
 {
-    redisReply *r =
-        b ? redisCommand(ctx, fmt, a, b)
-          : (a ? redisCommand(ctx, fmt, a) : redisCommand(ctx, fmt));
-    if (r && r->type == REDIS_REPLY_ERROR) {
-        freeReplyObject(r);
-        return NULL;
+    pthread_mutex_lock(&l2->mu);
+    if (l2->refusal == TC_REFUSAL_AUTH || l2->refusal == TC_REFUSAL_DB) {
+        l2->refusal = TC_REFUSAL_NONE;
+        l2->last_error[0] = '\0';
     }
-    return r;
-}
-
-redisContext *tc__l2_connect(const tc_options *o, uint32_t cmd_timeout_ms,
-                             char *err, size_t cap)
-{
-    struct timeval tv = tv_of(o->connect_timeout_ms);
-    redisContext *ctx =
-        o->redis_socket[0]
-            ? redisConnectUnixWithTimeout(o->redis_socket, tv)
-            : redisConnectWithTimeout(o->redis_host, o->redis_port, tv);
-    if (!ctx) {
-        snprintf(err, cap, "out of memory");
-        return NULL;
-    }
-    if (ctx->err) {
-        snprintf(err, cap, "connect: %.100s", ctx->errstr);
-        redisFree(ctx);
-        return NULL;
-    }
-    /* hiredis 0.14 leaves the socket inheritable: a child that execs
-       would keep the connection open. */
-    fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
-    struct timeval ctv = tv_of(cmd_timeout_ms);
-    redisSetTimeout(ctx, ctv);
-    if (!o->redis_socket[0])
-        redisEnableKeepAlive(ctx);
-    redisReply *r = NULL;
-    int ok = 1;
-    if (o->redis_password[0]) {
-        r = o->redis_username[0]
-                ? command_ok(ctx, "AUTH %s %s", o->redis_username,
-                             o->redis_password)
-                : command_ok(ctx, "AUTH %s", o->redis_password, NULL);
-        ok = r != NULL;
-        freeReplyObject(r);
-    }
-    if (ok && o->redis_db) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", o->redis_db);
-        r = command_ok(ctx, "SELECT %s", db, NULL);
-        ok = r != NULL;
-        freeReplyObject(r);
-    }
-    if (!ok) {
-        snprintf(err, cap, "%s",
-                 ctx->err ? ctx->errstr : "AUTH/SELECT refused");
-        redisFree(ctx);
-        return NULL;
-    }
-    return ctx;
+    pthread_mutex_unlock(&l2->mu);
 }
 
 /* Takes a free slot, waiting up to the command timeout for one. */
@@ -230,12 +229,23 @@ typedef struct call {
     uint32_t id;
     int probe;
     redisContext *ctx;
+    char cmd[16]; /* its command's name, for the refusal bookkeeping */
 } call;
+
+/* The first word of a command, as Redis names it. */
+static void set_cmd(call *cl, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && i < sizeof(cl->cmd) - 1 && s[i] && s[i] != ' '; i++)
+        cl->cmd[i] = s[i];
+    cl->cmd[i] = '\0';
+}
 
 /* TC_OK with a connected context in cl->ctx, or TC_EBACKEND (skipped by
    the breaker, pool exhausted, or connecting failed). */
-static int call_begin(tc__l2 *l2, call *cl)
+static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
+    set_cmd(cl, cmd, cmdlen);
     pthread_mutex_lock(&l2->mu);
     int admitted = admit_locked(l2, &cl->probe);
     int got = admitted && take_slot_locked(l2, &cl->id);
@@ -253,13 +263,15 @@ static int call_begin(tc__l2 *l2, call *cl)
     }
     if (!s->ctx) {
         char err[128];
-        s->ctx =
-            tc__l2_connect(&l2->o, l2->o.command_timeout_ms, err, sizeof(err));
+        int refusal;
+        s->ctx = tc__conn_open(&l2->o, l2->o.command_timeout_ms, "pool", err,
+                               sizeof(err), &refusal);
         if (!s->ctx) {
-            note_failure(l2, cl->probe, err);
+            note_failure(l2, cl->probe, err, refusal);
             give_slot(l2, cl->id);
             return TC_EBACKEND;
         }
+        note_connected(l2);
         if (s->dropped)
             TC__INC(l2->ctr->reconnects);
         s->dropped = 0;
@@ -269,14 +281,35 @@ static int call_begin(tc__l2 *l2, call *cl)
     return TC_OK;
 }
 
-/* An error reply that trying again will not change: no permission, or a
-   command the server does not have. LOADING, READONLY, BUSY, OOM,
-   MASTERDOWN and the like pass: they are a Redis that is not ready. */
+/* An error reply that trying again will not change: a refusal (above),
+   or a command the server does not have. LOADING, BUSY, OOM, MASTERDOWN
+   and the like pass: they are a Redis that is not ready. */
 static int refused_for_good(const char *err)
 {
-    return strncmp(err, "NOPERM", 6) == 0 ||
-           strncmp(err, "ERR unknown command", 19) == 0 ||
+    return strncmp(err, "ERR unknown command", 19) == 0 ||
            strncmp(err, "ERR unknown subcommand", 22) == 0;
+}
+
+/* An error reply: the server is there. A refusal is recorded for
+   tc_health and logged at error once per kind; the rest at debug. */
+static int error_reply(tc__l2 *l2, call *cl, const char *err)
+{
+    TC__INC(l2->ctr->backend_errors);
+    int kind = tc__conn_refusal_of(cl->cmd, err);
+    note_success(l2, cl->probe, "");
+    pthread_mutex_lock(&l2->mu);
+    int news = kind && refused_locked(l2, cl->cmd, kind, err);
+    pthread_mutex_unlock(&l2->mu);
+    if (news)
+        log_refusal(l2, cl->cmd, kind, err);
+    else
+        tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", err);
+    /* A replica may be promoted back (a failover under way): what it
+       refuses is retried, queued invalidations included, while health
+       and the log say what is going on. */
+    if (kind == TC_REFUSAL_READONLY)
+        return TC_EBACKEND;
+    return kind || refused_for_good(err) ? TC_EREFUSED : TC_EBACKEND;
 }
 
 /* Ends a call. A NULL reply means the context failed (I/O error or
@@ -293,22 +326,31 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         s->ctx = NULL;
         redisFree(dead);
         s->dropped = 1;
-        note_failure(l2, cl->probe, err);
+        note_failure(l2, cl->probe, err, TC_REFUSAL_NONE);
         rc = TC_EBACKEND;
     } else if (r->type == REDIS_REPLY_ERROR &&
                strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        note_success(l2, cl->probe); /* expected: the caller sends EVAL */
+        /* expected: the caller sends EVAL */
+        note_success(l2, cl->probe, "");
         rc = TC_EBACKEND;
     } else if (r->type == REDIS_REPLY_ERROR) {
-        TC__INC(l2->ctr->backend_errors);
-        tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", r->str);
-        note_success(l2, cl->probe); /* the server is there */
-        rc = refused_for_good(r->str) ? TC__EREFUSED : TC_EBACKEND;
+        rc = error_reply(l2, cl, r->str);
     } else {
-        note_success(l2, cl->probe);
+        note_success(l2, cl->probe, cl->cmd);
     }
     give_slot(l2, cl->id);
     return rc;
+}
+
+static int command(tc__l2 *l2, const char *fmt, ...);
+
+/* At open: a write that changes nothing (the namespace's "{}" is no
+   user's key, so no invalidation goes out either) finds an ACL key
+   pattern that misses the namespace, or a replica, before the first
+   tc_set is silently not stored. */
+static void probe_write(tc__l2 *l2)
+{
+    command(l2, "DEL %s:{}", l2->o.ns);
 }
 
 int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
@@ -338,17 +380,22 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
        the breaker at once (and is logged once), rather than after the
        first few calls have each waited for it. */
     call cl;
-    if (call_begin(l2, &cl) == TC_OK) {
+    tc__conn_endpoint(o, l2->endpoint, sizeof(l2->endpoint));
+    if (call_begin(l2, &cl, "PING", 4) == TC_OK) {
         give_slot(l2, cl.id);
+        probe_write(l2);
     } else {
         pthread_mutex_lock(&l2->mu);
         int opened_here = l2->state == TC_BREAKER_CLOSED;
         if (opened_here)
             open_locked(l2);
         pthread_mutex_unlock(&l2->mu);
-        if (opened_here) {
+        if (opened_here && !l2->refusal) {
             TC__INC(ctr->breaker_opens);
-            tc__log(lg, TC_LOG_WARN, "redis unreachable: %s", l2->last_error);
+            tc__log(lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
+                    l2->last_error);
+        } else if (opened_here) {
+            TC__INC(ctr->breaker_opens);
         }
     }
     *out = l2;
@@ -373,7 +420,7 @@ void tc__l2_destroy(tc__l2 *l2)
 static int command(tc__l2 *l2, const char *fmt, ...)
 {
     call cl;
-    if (call_begin(l2, &cl) != TC_OK)
+    if (call_begin(l2, &cl, fmt, strlen(fmt)) != TC_OK)
         return TC_EBACKEND;
     va_list ap;
     va_start(ap, fmt);
@@ -388,7 +435,7 @@ int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
                void *ud)
 {
     call cl;
-    if (call_begin(l2, &cl) != TC_OK)
+    if (call_begin(l2, &cl, "GET", 3) != TC_OK)
         return TC_EBACKEND;
     redisReply *r = redisCommand(cl.ctx, "GET %b", rkey, rlen);
     int rc = call_end(l2, &cl, r);
@@ -406,11 +453,11 @@ int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
                 tc__l2_reply_fn fn, void *ud)
 {
     call cl;
-    if (call_begin(l2, &cl) != TC_OK)
+    if (call_begin(l2, &cl, argv[0], lens[0]) != TC_OK)
         return TC_EBACKEND;
     redisReply *r = redisCommandArgv(cl.ctx, argc, argv, lens);
     int rc = call_end(l2, &cl, r);
-    if (r)
+    if (r && rc != TC_EREFUSED)
         rc = fn(ud, r);
     freeReplyObject(r);
     return rc;
@@ -467,7 +514,7 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
 {
     *n = 0;
     call cl;
-    if (call_begin(l2, &cl) != TC_OK)
+    if (call_begin(l2, &cl, "SCAN", 4) != TC_OK)
         return TC_EBACKEND;
     char cursor[32] = "0";
     redisReply *r = NULL;
@@ -560,5 +607,15 @@ void tc__l2_health(tc__l2 *l2, tc_health_info *out)
     out->l2_connected = l2->state == TC_BREAKER_CLOSED && l2->fails == 0;
     out->down_since_ms = l2->down_since;
     snprintf(out->last_error, sizeof(out->last_error), "%s", l2->last_error);
+    out->l2_refused = l2->refusal;
+    out->l2_writes_refused = l2->writes_refused;
     pthread_mutex_unlock(&l2->mu);
+}
+
+int tc__l2_refusal(tc__l2 *l2)
+{
+    pthread_mutex_lock(&l2->mu);
+    int r = l2->refusal;
+    pthread_mutex_unlock(&l2->mu);
+    return r;
 }

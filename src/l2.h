@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L2: Redis through a pool of hiredis connections, with timeouts and a
    circuit breaker. Each context is used by one thread at a time; one that
    erred or timed out is freed, never reused. */
@@ -19,8 +20,9 @@ void tc__l2_destroy(tc__l2 *l2); /* NULL-safe */
 typedef int (*tc__l2_reader)(void *ud, const char *buf, size_t len);
 
 /* Each returns TC_OK, TC_MISS (GET: no such key), TC_EBACKEND (Redis
-   failed, timed out, or the breaker skipped it) or TC__EREFUSED (Redis
-   answered with an error). */
+   failed, timed out, or the breaker skipped it) or TC_EREFUSED (Redis
+   answered with a refusal, see tc_refusal, or does not know the command;
+   other error replies are TC_EBACKEND). */
 int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
                void *ud);
 int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,
@@ -32,7 +34,8 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n);
 
 /* Runs one command. fn sees every reply the server sent, error replies
    too (borrowed, during the call), and its return is returned; a failed
-   connection or a skipped call is TC_EBACKEND without calling fn. */
+   connection or a skipped call is TC_EBACKEND, a refusal TC_EREFUSED,
+   both without calling fn. */
 struct redisReply;
 typedef int (*tc__l2_reply_fn)(void *ud, const struct redisReply *r);
 int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
@@ -43,14 +46,8 @@ int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len);
 
 void tc__l2_health(tc__l2 *l2, tc_health_info *out);
-
-/* A new connection outside the pool (the invalidation listener's):
-   connected within the connect timeout, authenticated, db selected, with
-   cmd_timeout_ms on every command. NULL with the reason in err. */
-struct redisContext;
-struct redisContext *tc__l2_connect(const tc_options *o,
-                                    uint32_t cmd_timeout_ms, char *err,
-                                    size_t cap);
+/* The tc_refusal in force, TC_REFUSAL_NONE if none. */
+int tc__l2_refusal(tc__l2 *l2);
 
 /* fork(): the pool lock for the atfork handlers, and the child's reset. */
 void tc__l2_lock(tc__l2 *l2);

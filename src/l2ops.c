@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* What the cache asks of Redis, in its own terms: key names
    <ns>:{<key>}, envelope writes, and invalidations (DEL, UNLINK by
    pattern, and the message on the namespace channel). */

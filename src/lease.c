@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Leases across processes (DESIGN 7, Facebook's leases): on a miss,
  * SET <ns>:{key}:lease <token> NX PX lease_ms; the holder computes and
@@ -31,6 +32,14 @@ const char tc__release_script[] =
     "end\n"
     "return 0\n";
 const char tc__release_sha[] = "c89cee65b7ab260d98c281f3c3eb6fa7c992cdd2";
+
+/* KEYS: lease. ARGV: token, px. Extends the lease only if it is ours. */
+const char tc__extend_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+const char tc__extend_sha[] = "3a32323a05c08607e6bc7842cfeea9552d0b61f5";
 
 /* The value's and the lease's Redis names; no allocation for keys of the
    usual size, so a lease can be given back even when memory is short. */
@@ -136,6 +145,23 @@ int tc__lease_store(tc_cache *c, const char *key, size_t klen,
     size_t lens[] = {rk.len, lk.len, strlen(token), elen, strlen(px)};
     int rc = run_script(c, tc__store_sha, tc__store_script, 2, args, lens, 5);
     tc__free(env);
+    tc__rkey_done(&lk);
+    tc__rkey_done(&rk);
+    return rc;
+}
+
+int tc__lease_extend(tc_cache *c, const char *key, size_t klen,
+                     const char *token)
+{
+    tc__rkey rk, lk;
+    char px[16];
+    if (names(c, key, klen, &rk, &lk) != TC_OK)
+        return TC_ENOMEM;
+    snprintf(px, sizeof(px), "%u", (unsigned)c->opt.lease_ms);
+    const char *args[] = {lk.s, token, px};
+    size_t lens[] = {lk.len, strlen(token), strlen(px)};
+    int rc =
+        run_script(c, tc__extend_sha, tc__extend_script, 1, args, lens, 3);
     tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;

@@ -1,5 +1,10 @@
-/* Log lines go to the user's callback, or to stderr. */
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Log lines go to the user's callback, or to stderr with a UTC
+   timestamp and the pid: several processes of a prefork service write
+   to the same stream. */
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -7,6 +12,19 @@ static const char *level_name(int level)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
     return level >= 0 && level < 4 ? names[level] : "?";
+}
+
+/* One fprintf: stdio's lock keeps a line whole among threads. */
+static void to_stderr(int level, const char *msg)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ tiercache[%ld] %s: %s\n", when,
+            ts.tv_nsec / 1000000L, (long)getpid(), level_name(level), msg);
 }
 
 void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
@@ -21,5 +39,5 @@ void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
     if (lg->fn)
         lg->fn(lg->ud, level, msg);
     else
-        fprintf(stderr, "tiercache %s: %s\n", level_name(level), msg);
+        to_stderr(level, msg);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Options: the defaults, the environment, and the check that tc_open runs
  * on a whole tc_options before using it. REDIS_URL is parsed in url.c.
@@ -79,9 +80,14 @@ static const char *ns_problem(const char *ns)
 }
 
 /* A host name with a stray space or newline (from a .env file, say) would
-   only fail at connect time, where it looks like Redis being down. */
+   only fail at connect time, where it looks like Redis being down; so
+   would "host:port" (one colon: an IPv6 address has several). */
 static const char *host_problem(const char *h)
 {
+    const char *colon = strchr(h, ':');
+    if (h[0] == '[' || (colon && !strchr(colon + 1, ':')))
+        return "looks like host:port: put the port in REDIS_PORT, or use "
+               "REDIS_URL=redis://host:port";
     for (; *h; h++)
         if (!isgraph((unsigned char)*h))
             return "contains a space or a control character";
@@ -169,13 +175,44 @@ static tc__num_result parse_level(const char *s, uint64_t *out)
 /* --------------------------------------------------------- environment */
 
 typedef enum {
-    ENV_STR,   /* a char array of `cap` bytes */
-    ENV_INT,   /* int, min..max */
-    ENV_U32,   /* uint32_t, min..max */
-    ENV_U64,   /* uint64_t, min..max */
-    ENV_BYTES, /* uint64_t, with an optional k/m/g suffix */
-    ENV_LEVEL  /* int: a level name or 0..4 */
+    ENV_STR,     /* a char array of `cap` bytes */
+    ENV_INT,     /* int, min..max */
+    ENV_U32,     /* uint32_t, min..max */
+    ENV_U64,     /* uint64_t, min..max */
+    ENV_BYTES,   /* uint64_t, with an optional k/m/g suffix, min..max */
+    ENV_BYTES32, /* the same into a uint32_t */
+    ENV_LEVEL,   /* int: a level name or 0..4 */
+    ENV_NAME     /* int: one of the names of `names` */
 } env_kind;
+
+/* A word an ENV_NAME variable takes, and what it stores; a NULL `why`
+   is valid, else the word is known but refused for that reason. */
+typedef struct env_name {
+    const char *word;
+    int value;
+    const char *why;
+} env_name;
+
+static const env_name coherence_names[] = {
+    {"auto", TC_COHERENCE_AUTO, NULL},
+    {"none", TC_COHERENCE_NONE, NULL},
+    {"channel", TC_COHERENCE_CHANNEL, NULL},
+    {NULL, 0, "is not one of auto, none, channel"},
+};
+
+static const env_name policy_names[] = {
+    {"lru", TC_POLICY_LRU, NULL},
+    {"lfu", 0, "is not implemented yet: lru is the only policy so far"},
+    {"tinylfu", 0, "is not implemented yet: lru is the only policy so far"},
+    {"w-tinylfu", 0, "is not implemented yet: lru is the only policy so far"},
+    {NULL, 0, "is not a policy (lru)"},
+};
+
+static const env_name bool_names[] = {
+    {"0", 0, NULL},    {"1", 1, NULL},  {"false", 0, NULL},
+    {"true", 1, NULL}, {"no", 0, NULL}, {"yes", 1, NULL},
+    {"off", 0, NULL},  {"on", 1, NULL}, {NULL, 0, "is not 0 or 1"},
+};
 
 #define ENV_REDIS 1 /* ignored when REDIS_URL is set */
 
@@ -185,31 +222,66 @@ typedef struct env_var {
     size_t off;
     size_t cap;                           /* ENV_STR */
     const char *(*problem)(const char *); /* ENV_STR, may be NULL */
-    uint64_t min, max;                    /* the numbers but ENV_BYTES */
+    uint64_t min, max;                    /* the numbers */
     int flags;
+    const env_name *names; /* ENV_NAME */
 } env_var;
 
 /* In the order of the documentation; the first bad one is reported. */
 static const env_var env_vars[] = {
     {"REDIS_HOST", ENV_STR, OFF(redis_host), TC_HOST_MAX, host_problem, 0, 0,
-     ENV_REDIS},
-    {"REDIS_PORT", ENV_INT, OFF(redis_port), 0, NULL, 1, 65535, ENV_REDIS},
-    {"REDIS_DB", ENV_INT, OFF(redis_db), 0, NULL, 0, INT_MAX, ENV_REDIS},
+     ENV_REDIS, NULL},
+    {"REDIS_PORT", ENV_INT, OFF(redis_port), 0, NULL, 1, 65535, ENV_REDIS,
+     NULL},
+    {"REDIS_DB", ENV_INT, OFF(redis_db), 0, NULL, 0, INT_MAX, ENV_REDIS, NULL},
     {"REDIS_PASSWORD", ENV_STR, OFF(redis_password), TC_CRED_MAX, NULL, 0, 0,
-     ENV_REDIS},
+     ENV_REDIS, NULL},
     {"REDIS_USERNAME", ENV_STR, OFF(redis_username), TC_CRED_MAX, NULL, 0, 0,
-     ENV_REDIS},
+     ENV_REDIS, NULL},
     {"REDIS_SOCKET", ENV_STR, OFF(redis_socket), TC_SOCKET_MAX,
-     tc__path_problem, 0, 0, ENV_REDIS},
-    {"TC_NAMESPACE", ENV_STR, OFF(ns), TC_NS_MAX, ns_problem, 0, 0, 0},
+     tc__path_problem, 0, 0, ENV_REDIS, NULL},
+    {"TC_NAMESPACE", ENV_STR, OFF(ns), TC_NS_MAX, ns_problem, 0, 0, 0, NULL},
     {"TC_DEFAULT_TTL_MS", ENV_U32, OFF(default_ttl_ms), 0, NULL, 1, UINT32_MAX,
-     0},
+     0, NULL},
     {"TC_L1_MAX_ENTRIES", ENV_U64, OFF(l1_max_entries), 0, NULL, 0, UINT64_MAX,
-     0},
+     0, NULL},
     {"TC_L1_MAX_BYTES", ENV_BYTES, OFF(l1_max_bytes), 0, NULL, 0, UINT64_MAX,
-     0},
+     0, NULL},
     {"TC_LOG_LEVEL", ENV_LEVEL, OFF(log_level), 0, NULL, TC_LOG_DEBUG,
-     TC_LOG_OFF, 0},
+     TC_LOG_OFF, 0, NULL},
+    /* the rest of tc_options, with the ranges of range_rules below */
+    {"TC_CONNECT_TIMEOUT_MS", ENV_U32, OFF(connect_timeout_ms), 0, NULL, 1,
+     60000, 0, NULL},
+    {"TC_COMMAND_TIMEOUT_MS", ENV_U32, OFF(command_timeout_ms), 0, NULL, 1,
+     60000, 0, NULL},
+    {"TC_POOL_SIZE", ENV_U32, OFF(pool_size), 0, NULL, 1, 1024, 0, NULL},
+    {"TC_STRICT", ENV_NAME, OFF(strict), 0, NULL, 0, 1, 0, bool_names},
+    {"TC_MAX_KEY_BYTES", ENV_U32, OFF(max_key_bytes), 0, NULL, 1, 65536, 0,
+     NULL},
+    {"TC_MAX_VALUE_BYTES", ENV_BYTES32, OFF(max_value_bytes), 0, NULL, 1,
+     512 * MIB, 0, NULL},
+    {"TC_L1_SHARDS", ENV_U32, OFF(l1_shards), 0, NULL, 1, 1024, 0, NULL},
+    {"TC_L1_POLICY", ENV_NAME, OFF(policy), 0, NULL, 0, 0, 0, policy_names},
+    {"TC_COHERENCE", ENV_NAME, OFF(coherence), 0, NULL, 0, 2, 0,
+     coherence_names},
+    {"TC_DEGRADED_L1_TTL_MS", ENV_U32, OFF(degraded_l1_ttl_ms), 0, NULL, 0,
+     3600000, 0, NULL},
+    {"TC_LISTENER_PING_MS", ENV_U32, OFF(listener_ping_ms), 0, NULL, 10, 60000,
+     0, NULL},
+    {"TC_REPLAY_MAX", ENV_U32, OFF(replay_max), 0, NULL, 1, 10000000, 0, NULL},
+    {"TC_LEASE_MS", ENV_U32, OFF(lease_ms), 0, NULL, 10, 3600000, 0, NULL},
+    {"TC_FETCH_WAIT_MS", ENV_U32, OFF(fetch_wait_ms), 0, NULL, 1, 3600000, 0,
+     NULL},
+    {"TC_REFRESH_BETA_MILLI", ENV_U32, OFF(refresh_beta_milli), 0, NULL, 0,
+     100000, 0, NULL},
+    {"TC_TTL_JITTER_PCT", ENV_U32, OFF(ttl_jitter_pct), 0, NULL, 0, 50, 0,
+     NULL},
+    {"TC_NEGATIVE_TTL_MS", ENV_U32, OFF(negative_ttl_ms), 0, NULL, 1,
+     UINT32_MAX, 0, NULL},
+    {"TC_BREAKER_FAILURES", ENV_U32, OFF(breaker_failures), 0, NULL, 1,
+     UINT32_MAX, 0, NULL},
+    {"TC_BREAKER_COOLDOWN_MS", ENV_U32, OFF(breaker_cooldown_ms), 0, NULL, 1,
+     600000, 0, NULL},
 };
 
 /* An empty variable counts as unset. */
@@ -259,9 +331,14 @@ static void env_string(tc_options *o, const env_var *ev, const char *v)
 static tc__num_result env_parse_number(const env_var *ev, const char *v,
                                        uint64_t *out)
 {
+    tc__num_result r;
     switch (ev->kind) {
     case ENV_BYTES:
-        return parse_bytes(v, out);
+    case ENV_BYTES32:
+        r = parse_bytes(v, out);
+        return r == TC__NUM_OK && (*out < ev->min || *out > ev->max)
+                   ? TC__NUM_RANGE
+                   : r;
     case ENV_LEVEL:
         return parse_level(v, out);
     default:
@@ -273,6 +350,7 @@ static const char *env_syntax_text(env_kind kind)
 {
     switch (kind) {
     case ENV_BYTES:
+    case ENV_BYTES32:
         return "is not a byte count (a whole number, optionally followed by "
                "k, m or g)";
     case ENV_LEVEL:
@@ -289,9 +367,9 @@ static void store_number(tc_options *o, const env_var *ev, uint64_t v)
     int i = (int)v;
     uint32_t u32 = (uint32_t)v;
 
-    if (ev->kind == ENV_INT || ev->kind == ENV_LEVEL)
+    if (ev->kind == ENV_INT || ev->kind == ENV_LEVEL || ev->kind == ENV_NAME)
         memcpy(p, &i, sizeof i);
-    else if (ev->kind == ENV_U32)
+    else if (ev->kind == ENV_U32 || ev->kind == ENV_BYTES32)
         memcpy(p, &u32, sizeof u32);
     else
         memcpy(p, &v, sizeof v);
@@ -312,6 +390,21 @@ static void env_number(tc_options *o, const env_var *ev, const char *v)
                  (unsigned long long)ev->max);
     else
         store_number(o, ev, n);
+}
+
+/* One of a list of words (any case); the last entry says why not. */
+static void env_name_value(tc_options *o, const env_var *ev, const char *v)
+{
+    char buf[48];
+    const env_name *n = ev->names;
+
+    for (; n->word && strcasecmp(n->word, v) != 0; n++)
+        ;
+    if (n->why)
+        env_fail(o, "%s: \"%s\" %s", ev->name, tc__shown(v, buf, sizeof buf),
+                 n->why);
+    else
+        store_number(o, ev, (uint64_t)n->value);
 }
 
 static void env_redis_url(tc_options *o, const char *url)
@@ -340,10 +433,10 @@ static void set_defaults(tc_options *o)
     o->l1_shards = 16;
     o->policy = TC_POLICY_LRU;
     o->coherence = TC_COHERENCE_AUTO;
-    o->degraded_l1_ttl_ms = 0;
+    o->degraded_l1_ttl_ms = 1000; /* docs/operations.md: the figures */
     o->listener_ping_ms = 1000;
     o->replay_max = 10000;
-    o->lease_ms = 10000;
+    o->lease_ms = 2000;       /* renewed while the computation runs */
     o->fetch_wait_ms = 15000; /* past lease_ms: outlive a dead holder */
     o->refresh_beta_milli = 1000;
     o->ttl_jitter_pct = 0;
@@ -370,6 +463,8 @@ void tc_options_init(tc_options *opt)
             continue;
         if (ev->kind == ENV_STR)
             env_string(opt, ev, v);
+        else if (ev->kind == ENV_NAME)
+            env_name_value(opt, ev, v);
         else
             env_number(opt, ev, v);
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Random 64-bit numbers for lease tokens, generation tokens, TTL jitter
    and early-refresh draws: a per-thread xorshift64* seeded from the
    kernel (getrandom), seeded again in a forked child so that workers of

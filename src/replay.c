@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Invalidations are never lost (DESIGN 6). A delete, prefix delete, flush
  * or set that could not reach Redis leaves Redis holding a value the
@@ -153,7 +154,7 @@ int tc__replay_run(tc_cache *c)
     int rc = TC_OK;
     if (overflow) {
         rc = tc__invalidate_l2(c, TC__INVAL_FLUSH, "", 0);
-        if (rc == TC__EREFUSED) {
+        if (rc == TC_EREFUSED) {
             tc__refused(c, "a replayed flush");
             rc = TC_OK;
         }
@@ -162,7 +163,7 @@ int tc__replay_run(tc_cache *c)
     }
     while (rc == TC_OK && list) {
         rc = tc__invalidate_l2(c, list->kind, list->arg, list->len);
-        if (rc == TC__EREFUSED) { /* would be refused forever: drop it */
+        if (rc == TC_EREFUSED) { /* would be refused forever: drop it */
             tc__refused(c, "a replayed invalidation");
             rc = TC_OK;
         }
@@ -182,7 +183,7 @@ int tc__replay_run(tc_cache *c)
     if (done) {
         for (size_t i = 0; i < done; i++)
             TC__INC(c->ctr.replay_done);
-        tc__log(&c->lg, TC_LOG_WARN, "%zu queued invalidation%s replayed%s",
+        tc__log(&c->lg, TC_LOG_INFO, "%zu queued invalidation%s replayed%s",
                 done, done == 1 ? "" : "s",
                 rc == TC_OK ? "" : ", the rest wait for redis");
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Counters, health, and their text forms (Prometheus, JSON). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,9 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
 {
     if (!c || !out)
         return;
+    /* A use like any other: it reports coherence, so the listener starts
+       (or, in a child, is rebuilt) first. A failure shows as coherent 0. */
+    (void)tc__enter(c);
     memset(out, 0, sizeof(*out));
     const tc__counters *k = &c->ctr;
     out->l1_misses = TC__GET(k->l1_misses); /* + the shards', below */
@@ -32,6 +36,7 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->reconnects = TC__GET(k->reconnects);
     out->breaker_opens = TC__GET(k->breaker_opens);
     out->computes = TC__GET(k->computes);
+    out->oversized = TC__GET(k->oversized);
     out->invalidations = TC__GET(k->invalidations);
     out->link_losses = TC__GET(k->link_losses);
     out->l1_flushes = TC__GET(k->l1_flushes);
@@ -107,6 +112,8 @@ static size_t collect(tc_cache *c, metric *m)
         {"breaker_opens_total", "counter", "circuit breaker openings",
          s.breaker_opens},
         {"computes_total", "counter", "tc_fetch computations", s.computes},
+        {"oversized_total", "counter",
+         "values over max_value_bytes, not cached", s.oversized},
         {"invalidations_total", "counter", "invalidations received",
          s.invalidations},
         {"epoch_drops_total", "counter", "L1 fills refused after a race",

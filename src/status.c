@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Status texts and the library version, generated from the map in
    tiercache.h so the three can never disagree. */
 #include "internal.h"

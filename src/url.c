@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * REDIS_URL: redis://, unix:// and "none", parsed into the endpoint fields
  * of a tc_options (see tc__parse_redis_url in internal.h).
@@ -271,6 +272,13 @@ static int parse_url(const char *url, tc_options *t, char *err, size_t cap)
                     "unsupported scheme \"%s\" (expected redis://, unix:// "
                     "or none)",
                     tc__shown(scheme, buf, sizeof buf));
+}
+
+int tc_options_from_url(tc_options *opt, const char *url)
+{
+    if (!opt || !url)
+        return TC_EINVAL;
+    return tc__parse_redis_url(url, opt, NULL, 0);
 }
 
 int tc__parse_redis_url(const char *url, tc_options *o, char *err, size_t cap)

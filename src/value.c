@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Immutable, reference-counted values: a hit hands out a reference, no
    copy. The last release frees. */
 #include <string.h>

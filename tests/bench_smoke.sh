@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # tc-bench runs end to end, briefly (--smoke), and its summary has one
 # row per expected figure, each with numbers in it; the CSV files (and,
 # with gnuplot, the PNGs) are written. No timing is asserted. What is

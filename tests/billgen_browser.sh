@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # billgen's bill (GET /api/invoices/<id>/bill) printed by a real browser:
 # headless chromium prints the page to PDF, pdftotext reads it back, and
 # the text must hold the invoice number, the customer's name, every

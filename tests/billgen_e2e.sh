@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # billgen end to end, against docs/billgen.md: `billgen serve --workers 3`
 # with a private redis-server, seeded by `billgen seed`. CRUD of the
 # three modules, pagination and filters, invoice totals checked against

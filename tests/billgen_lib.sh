@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash disable=SC2034
 # Shared helpers for the billgen end-to-end tests (billgen_e2e.sh,
 # billgen_browser.sh); sourced, bash only. A private redis-server on a

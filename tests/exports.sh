@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # The shared library exports exactly the functions tiercache.h declares
 # with TC_EXTERN: no tc__ internals, no dependency's symbols, none missing.
 set -eu

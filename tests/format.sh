@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Every C file is formatted by the repository's .clang-format.
 set -eu
 command -v clang-format >/dev/null || { echo "no clang-format: skipped"; exit 77; }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Test harness: private redis-server instances and a CUnit driver.
  * See harness.h.
@@ -41,6 +42,7 @@
 #define TH_RESTART_MS 5000 /* how long a restart may wait for its port */
 /* Leaves room for "/redis.sock" within sun_path's 108 bytes. */
 #define TH_DIR_MAX 96
+#define TH_EXTRA_MAX 8
 
 struct th_redis {
     pid_t pid;   /* 0 when not running */
@@ -50,7 +52,8 @@ struct th_redis {
     char dir[TH_DIR_MAX];
     char sock[TC_SOCKET_MAX];
     char log[TH_DIR_MAX + 16];
-    struct th_redis *next; /* in the registry */
+    char *extra[TH_EXTRA_MAX + 1]; /* more "--option value" arguments */
+    struct th_redis *next;         /* in the registry */
 };
 
 /* ---- small helpers ---- */
@@ -265,10 +268,13 @@ static int spawn(th_redis *r)
         "--dir", r->dir,
         "--daemonize", "no",
         "--logfile", r->log,
-        NULL};
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     /* clang-format on */
     pid_t parent = getpid(), pid;
+    size_t base = sizeof argv / sizeof *argv - TH_EXTRA_MAX - 1;
 
+    for (size_t i = 0; r->extra[i]; i++)
+        argv[base + i] = r->extra[i];
     snprintf(port, sizeof port, "%d", r->port);
     unlink(r->sock);
     pid = fork();
@@ -354,13 +360,27 @@ static int launch(th_redis *r, uint64_t deadline)
 
 th_redis *th_redis_start(void)
 {
+    return th_redis_start_args(NULL);
+}
+
+static void free_extra(th_redis *r)
+{
+    for (size_t i = 0; r->extra[i]; i++)
+        free(r->extra[i]);
+}
+
+th_redis *th_redis_start_args(const char *const *extra)
+{
     th_redis *r = calloc(1, sizeof *r);
     int attempt, rc = -1;
+    size_t n = 0;
 
     if (!r || make_dir(r) != 0) {
         free(r);
         return NULL;
     }
+    for (; extra && extra[n] && n < TH_EXTRA_MAX; n++)
+        r->extra[n] = strdup(extra[n]);
     r->owner = getpid();
     reg_add(r);
     for (attempt = 0; attempt < TH_START_ATTEMPTS && rc == -1; attempt++) {
@@ -449,6 +469,7 @@ void th_redis_stop(th_redis *r)
     th_redis_kill(r);
     reg_remove(r);
     remove_dir(r);
+    free_extra(r);
     free(r);
 }
 

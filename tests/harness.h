@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test harness every CUnit test program links (libtctest.la).
  *
@@ -29,6 +30,9 @@ typedef struct th_redis th_redis;
 /* Starts a private redis-server and waits (about 5 s at most) until it
    answers PING on TCP. NULL on failure, with a message on stderr. */
 th_redis *th_redis_start(void);
+/* The same with more server arguments, NULL-terminated (at most 8), e.g.
+   {"--databases", "2", NULL}; kept for th_redis_restart. */
+th_redis *th_redis_start_args(const char *const *extra);
 
 int th_redis_port(const th_redis *r);
 const char *th_redis_socket(const th_redis *r); /* unix socket path */

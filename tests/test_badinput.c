@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Bad input gets a clear status and changes nothing: NULL and empty
    keys, oversized keys and values, bad options and environment. */
 #ifdef HAVE_CONFIG_H
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -100,6 +102,78 @@ static void test_bad_values(void)
     CU_ASSERT_EQUAL(tc_value_len(v), 0);
     tc_value_release(v);
     CU_ASSERT_EQUAL(dbsize(), 2);
+    CU_ASSERT_EQUAL(tc_flush(c), TC_OK);
+    tc_close(c);
+}
+
+/* A value too big to store replaces nothing: the older one is deleted
+   (L1 and Redis) rather than served in place of the newer. */
+static void test_too_big_drops_older(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    o.max_value_bytes = 1000;
+    tc_cache *c, *peer;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_FATAL(tc_open(&peer, &o) == TC_OK);
+    static char big[1001];
+    char buf[16];
+    CU_ASSERT_EQUAL(tc_set(c, "k", "old", 3, 0), TC_OK);
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_OK); /* L1 */
+    CU_ASSERT_EQUAL(th_get_str(peer, "k", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_EQUAL(dbsize(), 1);
+    CU_ASSERT_EQUAL(tc_set(c, "k", big, sizeof(big), 0), TC_ETOOBIG);
+    CU_ASSERT_EQUAL(dbsize(), 0);
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_MISS);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    CU_ASSERT_EQUAL(s.oversized, 1);
+    /* the other process's L1 hears of it like any delete */
+    int gone = 0;
+    for (uint64_t t0 = th_now_ms(); !gone && th_now_ms() - t0 < 5000;) {
+        gone = th_get_str(peer, "k", buf, sizeof(buf)) == TC_MISS;
+        if (!gone)
+            usleep(10000);
+    }
+    CU_ASSERT(gone);
+    char text[8192];
+    tc_stats_format(c, TC_FORMAT_PROMETHEUS, text, sizeof(text));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "tiercache_oversized_total 1\n"));
+    tc_stats_format(c, TC_FORMAT_JSON, text, sizeof(text));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"oversized_total\":1"));
+    tc_close(peer);
+    tc_close(c);
+}
+
+static int big_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud, (void)ttl;
+    *len = 1001;
+    *val = calloc(1, *len);
+    return *val ? 0 : -1;
+}
+
+/* A computed result too big to cache still goes to its caller. */
+static void test_too_big_computed(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    o.max_value_bytes = 1000;
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "old", 3, 0), TC_OK);
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, "big", 0, big_compute, NULL, &v), TC_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(tc_value_len(v), 1001);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(tc_fetch(c, "big", 0, big_compute, NULL, &v), TC_OK);
+    tc_value_release(v);
+    tc_stats_info s;
+    tc_stats(c, &s);
+    CU_ASSERT_EQUAL(s.computes, 2); /* not cached: computed each time */
+    CU_ASSERT_EQUAL(s.oversized, 2);
+    CU_ASSERT_EQUAL(dbsize(), 1); /* "k" alone: no value, no lease left */
     CU_ASSERT_EQUAL(tc_flush(c), TC_OK);
     tc_close(c);
 }
@@ -225,6 +299,8 @@ int main(void)
     static const th_test tests[] = {
         {"bad_keys", test_bad_keys},
         {"bad_values", test_bad_values},
+        {"too_big_drops_older", test_too_big_drops_older},
+        {"too_big_computed", test_too_big_computed},
         {"bad_environment", test_bad_environment},
         {"bad_options", test_bad_options},
         {"status_names", test_status_names},

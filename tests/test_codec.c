@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The value envelope: round trips, the exact bytes, and decoding of
  * truncated, foreign, hostile and randomly corrupted input. Every decode

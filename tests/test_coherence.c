@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Cross-process coherence against a real Redis: other processes' writes,
    other clients' writes, expiry, FLUSHDB, a killed listener connection,
    a frozen Redis during a delete, a prefork parent, and a randomized

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* 8 threads mixing get/set/del on overlapping keys, through Redis and
    L1-only, with small L1 bounds so that eviction races with hits. Run
    under TSan in CI. Every value names the key it was written for, so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tc_fetch: stampedes (threads and processes), stale sets, a lease
    holder killed mid-compute, early refresh, failures, negative results,
    TC_CACHED, the store script. Beside each stampede count, the count a
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -252,11 +254,6 @@ static void test_stale_set(void)
 
 /* ---- a lease holder dies mid-computation ---- */
 
-static void short_lease(tc_options *o)
-{
-    o->lease_ms = 400;
-}
-
 static int hang_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 {
     int fd = *(int *)ud;
@@ -265,6 +262,98 @@ static int hang_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
     for (;;)
         pause();
     return -1;
+}
+
+static void lease_600(tc_options *o)
+{
+    o->lease_ms = 600;
+    o->fetch_wait_ms = 60000; /* a hang would show as the bound below */
+}
+
+static void lease_600_impatient(tc_options *o)
+{
+    o->lease_ms = 600;
+    o->fetch_wait_ms = 300;
+}
+
+static char *lease_token(const char *lkey)
+{
+    redisReply *r = th_redis_cmd(th_srv, "GET %s", lkey);
+    char *t = r && r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+    freeReplyObject(r);
+    return t;
+}
+
+/* Waits (bounded) for a byte on fd: 1 if it came. */
+static int wait_byte(int fd, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    char x;
+    return select(fd + 1, &set, NULL, NULL, &tv) == 1 && read(fd, &x, 1) == 1;
+}
+
+/* A computation that runs far longer than lease_ms keeps its lease (it is
+   renewed), so no second holder computes meanwhile; once its process is
+   killed the lease lapses within about one lease_ms and the next caller
+   has the value. The child uses the handle its parent opened and used:
+   renewal after fork() is part of what is tested. */
+static void test_lease_renewed_then_taken_over(void)
+{
+    tc_cache *c = open_with("renew", lease_600);
+    slow warm = {"renew:warm", 1, "warm", 0};
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, "warm", 0, slow_compute, &warm, &v), TC_OK);
+    tc_value_release(v); /* the parent's renewal thread runs now */
+    int p[2];
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        tc_fetch(c, "k", 0, hang_compute, &p[1], &v);
+        _exit(0);
+    }
+    CU_ASSERT_FATAL(wait_byte(p[0], 30000));
+    char *token = lease_token("renew:{k}:lease");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(token);
+    /* four leases later, still the child's, still alive */
+    usleep(4 * 600 * 1000);
+    char *still = lease_token("renew:{k}:lease");
+    CU_ASSERT_PTR_NOT_NULL(still);
+    CU_ASSERT(still && strcmp(still, token) == 0);
+    free(still);
+    /* meanwhile nobody else computes: a waiter times out instead */
+    tc_cache *other = open_with("renew", lease_600_impatient);
+    slow s = {"renew:count", 1, "second", 0};
+    CU_ASSERT_EQUAL(tc_fetch(other, "k", 0, slow_compute, &s, &v),
+                    TC_ETIMEOUT);
+    CU_ASSERT_EQUAL(raw_int("GET %s", "renew:count"), 0);
+    tc_close(other);
+
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    slow r = {"renew:count", 10, "rescued", 0};
+    uint64_t t0 = th_now_ms();
+    CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &r, &v), TC_OK);
+    uint64_t waited = th_now_ms() - t0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "rescued", 7), 0);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(raw_int("GET %s", "renew:count"), 1);
+    /* lease + compute is 610 ms: a generous bound, far below a hang */
+    CU_ASSERT(waited < 15000);
+    fprintf(stderr, "  renewed lease, holder killed: value after %llu ms\n",
+            (unsigned long long)waited);
+    free(token);
+    close(p[0]);
+    close(p[1]);
+    tc_close(c);
+}
+
+static void short_lease(tc_options *o)
+{
+    o->lease_ms = 400;
 }
 
 static void test_lease_holder_killed(void)
@@ -511,6 +600,64 @@ static void test_fetch_from(void)
     th_redis_stop(gone);
 }
 
+static atomic_int user_computes;
+
+static int count_user(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    atomic_fetch_add(&user_computes, 1);
+    return get_user(ud, val, len, ttl);
+}
+
+/* TC_UNCACHE deletes the very key TC_CACHED built: the next call computes
+   again; another call's key (other arguments) stays. */
+static void test_uncache_macro(void)
+{
+    tc_cache *c = open_with("unc", NULL);
+    int id = 7, other = 8; /* plain ints: TC_I64 widens them */
+    tc_value *v = NULL;
+    atomic_store(&user_computes, 0);
+    for (int i = 0; i < 2; i++) {
+        int64_t arg = id;
+        CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg, &v, "is",
+                                  TC_I64(id), TC_STR("eu")),
+                        TC_OK);
+        tc_value_release(v);
+    }
+    int64_t arg2 = other;
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg2, &v, "is",
+                              TC_I64(other), TC_STR("eu")),
+                    TC_OK);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 2);
+
+    char key[TC_KEY_MAX], rkey[TC_KEY_MAX + 16];
+    CU_ASSERT_EQUAL(
+        tc_key(key, sizeof(key), "count_user", "is", TC_I64(id), TC_STR("eu")),
+        TC_OK);
+    snprintf(rkey, sizeof(rkey), "unc:{%s}", key);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", rkey), 1);
+    CU_ASSERT_EQUAL(TC_UNCACHE(c, count_user, "is", TC_I64(id), TC_STR("eu")),
+                    TC_OK);
+    CU_ASSERT_EQUAL(raw_int("EXISTS %s", rkey), 0);
+
+    int64_t arg = id;
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg, &v, "is",
+                              TC_I64(id), TC_STR("eu")),
+                    TC_OK);
+    CU_ASSERT_EQUAL(memcmp(tc_value_data(v), "user-7", 6), 0);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 3); /* recomputed */
+    CU_ASSERT_EQUAL(TC_CACHED(c, 300000, count_user, &arg2, &v, "is",
+                              TC_I64(other), TC_STR("eu")),
+                    TC_OK);
+    tc_value_release(v);
+    CU_ASSERT_EQUAL(atomic_load(&user_computes), 3); /* the other stayed */
+    /* a bad format is refused before anything is deleted */
+    CU_ASSERT_EQUAL(TC_UNCACHE(c, count_user, "x", 1), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_uncached(c, NULL, ""), TC_EINVAL);
+    tc_close(c);
+}
+
 /* The SHA-1 constants are those of the scripts' bytes, and a server that
    forgot them (SCRIPT FLUSH, a restart) is sent the script again. */
 static void test_scripts(void)
@@ -522,6 +669,10 @@ static void test_scripts(void)
     r = th_redis_cmd(th_srv, "SCRIPT LOAD %s", tc__release_script);
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
     CU_ASSERT_STRING_EQUAL(r->str, tc__release_sha);
+    freeReplyObject(r);
+    r = th_redis_cmd(th_srv, "SCRIPT LOAD %s", tc__extend_script);
+    CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT_STRING_EQUAL(r->str, tc__extend_sha);
     freeReplyObject(r);
     freeReplyObject(th_redis_cmd(th_srv, "SCRIPT FLUSH"));
     tc_cache *c = open_with("scr", NULL);
@@ -604,12 +755,14 @@ int main(void)
         {"stampede_processes", test_stampede_processes},
         {"stale_set", test_stale_set},
         {"lease_holder_killed", test_lease_holder_killed},
+        {"lease_renewed_then_taken_over", test_lease_renewed_then_taken_over},
         {"early_refresh", test_early_refresh},
         {"compute_failure", test_compute_failure},
         {"wait_timeout", test_wait_timeout},
         {"negative", test_negative},
         {"cached_macro", test_cached_macro},
         {"fetch_from", test_fetch_from},
+        {"uncache_macro", test_uncache_macro},
         {"scripts", test_scripts},
         {"stampede_redis_down", test_stampede_redis_down},
         {"groups", test_groups},

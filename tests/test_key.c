@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tc_key: the form of a key, golden values computed here from the known
  * MessagePack bytes with libxxhash itself, which argument lists collide on

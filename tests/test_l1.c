@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* L1 store: LRU order, bounds, TTL with an injected clock, reference
    counts across eviction, the fill-epoch rule, out-of-memory paths. */
 #include <CUnit/CUnit.h>

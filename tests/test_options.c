@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Options: defaults, every environment variable (good and malformed),
  * REDIS_URL forms, and tc__options_check field by field.
@@ -17,10 +18,37 @@
 #define MIB (1024ULL * 1024)
 
 static const char *const all_vars[] = {
-    "REDIS_URL",         "REDIS_HOST",      "REDIS_PORT",
-    "REDIS_DB",          "REDIS_PASSWORD",  "REDIS_USERNAME",
-    "REDIS_SOCKET",      "TC_NAMESPACE",    "TC_DEFAULT_TTL_MS",
-    "TC_L1_MAX_ENTRIES", "TC_L1_MAX_BYTES", "TC_LOG_LEVEL",
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_DB",
+    "REDIS_PASSWORD",
+    "REDIS_USERNAME",
+    "REDIS_SOCKET",
+    "TC_NAMESPACE",
+    "TC_DEFAULT_TTL_MS",
+    "TC_L1_MAX_ENTRIES",
+    "TC_L1_MAX_BYTES",
+    "TC_LOG_LEVEL",
+    "TC_CONNECT_TIMEOUT_MS",
+    "TC_COMMAND_TIMEOUT_MS",
+    "TC_POOL_SIZE",
+    "TC_STRICT",
+    "TC_MAX_KEY_BYTES",
+    "TC_MAX_VALUE_BYTES",
+    "TC_L1_SHARDS",
+    "TC_L1_POLICY",
+    "TC_COHERENCE",
+    "TC_DEGRADED_L1_TTL_MS",
+    "TC_LISTENER_PING_MS",
+    "TC_REPLAY_MAX",
+    "TC_LEASE_MS",
+    "TC_FETCH_WAIT_MS",
+    "TC_REFRESH_BETA_MILLI",
+    "TC_TTL_JITTER_PCT",
+    "TC_NEGATIVE_TTL_MS",
+    "TC_BREAKER_FAILURES",
+    "TC_BREAKER_COOLDOWN_MS",
 };
 
 static void env_clear(void)
@@ -94,7 +122,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(o.l1_shards, 16);
     CU_ASSERT_EQUAL(o.policy, TC_POLICY_LRU);
     CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_AUTO);
-    CU_ASSERT_EQUAL(o.degraded_l1_ttl_ms, 0);
+    CU_ASSERT_EQUAL(o.degraded_l1_ttl_ms, 1000);
     CU_ASSERT_EQUAL(o.listener_ping_ms, 1000);
     CU_ASSERT_EQUAL(o.replay_max, 10000);
     CU_ASSERT_EQUAL(o.strict, 0);
@@ -235,6 +263,133 @@ static void test_env_log_levels(void)
 
 /* var=val is reported in env_error by name, leaves every field at its
    default, and makes tc__options_check fail with the same text. */
+static void expect_bad_env(const char *var, const char *val);
+
+/* Every other option from the environment: a good value lands in its
+   field, a malformed or out-of-range one makes tc_open fail naming the
+   variable. */
+typedef struct opt_var {
+    const char *var, *good;
+    size_t off;
+    int is_int; /* int field, else uint32_t */
+    long long want;
+    const char *bad, *out_of_range;
+} opt_var;
+
+#define OF(f) offsetof(tc_options, f)
+static const opt_var opt_vars[] = {
+    {"TC_CONNECT_TIMEOUT_MS", "1500", OF(connect_timeout_ms), 0, 1500, "1s",
+     "0"},
+    {"TC_COMMAND_TIMEOUT_MS", "250", OF(command_timeout_ms), 0, 250, "-1",
+     "60001"},
+    {"TC_POOL_SIZE", "3", OF(pool_size), 0, 3, "three", "1025"},
+    {"TC_STRICT", "true", OF(strict), 1, 1, "maybe", "2"},
+    {"TC_MAX_KEY_BYTES", "1024", OF(max_key_bytes), 0, 1024, "1k", "65537"},
+    {"TC_MAX_VALUE_BYTES", "2m", OF(max_value_bytes), 0, 2 * MIB, "2x",
+     "513m"},
+    {"TC_L1_SHARDS", "4", OF(l1_shards), 0, 4, "4.0", "2048"},
+    {"TC_L1_POLICY", "LRU", OF(policy), 1, TC_POLICY_LRU, "fifo", "lfu"},
+    {"TC_COHERENCE", "channel", OF(coherence), 1, TC_COHERENCE_CHANNEL,
+     "tracking", "2"},
+    {"TC_DEGRADED_L1_TTL_MS", "250", OF(degraded_l1_ttl_ms), 0, 250, "1e3",
+     "3600001"},
+    {"TC_LISTENER_PING_MS", "500", OF(listener_ping_ms), 0, 500, "", "9"},
+    {"TC_REPLAY_MAX", "42", OF(replay_max), 0, 42, "42 ", "0"},
+    {"TC_LEASE_MS", "2500", OF(lease_ms), 0, 2500, "2.5s", "9"},
+    {"TC_FETCH_WAIT_MS", "7000", OF(fetch_wait_ms), 0, 7000, "x", "0"},
+    {"TC_REFRESH_BETA_MILLI", "0", OF(refresh_beta_milli), 0, 0, "1.0",
+     "100001"},
+    {"TC_TTL_JITTER_PCT", "10", OF(ttl_jitter_pct), 0, 10, "10%", "51"},
+    {"TC_NEGATIVE_TTL_MS", "100", OF(negative_ttl_ms), 0, 100, "+1", "0"},
+    {"TC_BREAKER_FAILURES", "5", OF(breaker_failures), 0, 5, "five", "0"},
+    {"TC_BREAKER_COOLDOWN_MS", "2000", OF(breaker_cooldown_ms), 0, 2000, "2s",
+     "600001"},
+};
+
+static long long field_of(const tc_options *o, const opt_var *v)
+{
+    int i;
+    uint32_t u;
+    if (v->is_int) {
+        memcpy(&i, (const char *)o + v->off, sizeof i);
+        return i;
+    }
+    memcpy(&u, (const char *)o + v->off, sizeof u);
+    return u;
+}
+
+static void test_env_every_option(void)
+{
+    for (size_t i = 0; i < sizeof opt_vars / sizeof *opt_vars; i++) {
+        const opt_var *v = &opt_vars[i];
+        tc_options o;
+        init_with(&o, v->var, v->good);
+        if (o.env_error[0] || field_of(&o, v) != v->want)
+            fprintf(stderr, "\n  %s=%s: got %lld, env_error \"%s\"\n", v->var,
+                    v->good, field_of(&o, v), o.env_error);
+        CU_ASSERT_STRING_EQUAL(o.env_error, "");
+        CU_ASSERT_EQUAL(field_of(&o, v), v->want);
+        if (v->bad[0]) /* "" is unset, not malformed */
+            expect_bad_env(v->var, v->bad);
+        expect_bad_env(v->var, v->out_of_range);
+    }
+    /* ... and tc_open refuses it, naming the variable */
+    tc_options o;
+    char msg[256] = "";
+    init_with(&o, "TC_COHERENCE", "tracking");
+    o.log_fn = NULL;
+    o.log_level = TC_LOG_OFF;
+    tc_cache *c;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc__options_check(&o, msg, sizeof msg), TC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "TC_COHERENCE"));
+    init_with(&o, "TC_L1_POLICY", "tinylfu");
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "not implemented yet"));
+    init_with(&o, "TC_COHERENCE", "NONE");
+    CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_NONE);
+}
+
+/* REDIS_HOST=host:port is a mistake worth a clear word, not a DNS error
+   at connect time; an IPv6 address (several colons) is fine. */
+static void test_env_host_with_port(void)
+{
+    tc_options o;
+    init_with(&o, "REDIS_HOST", "cache.internal:6380");
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "REDIS_PORT"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "REDIS_URL"));
+    CU_ASSERT_STRING_EQUAL(o.redis_host, "localhost");
+    init_with(&o, "REDIS_HOST", "[::1]:6380");
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "REDIS_PORT"));
+    init_with(&o, "REDIS_HOST", "::1");
+    CU_ASSERT_STRING_EQUAL(o.env_error, "");
+    CU_ASSERT_STRING_EQUAL(o.redis_host, "::1");
+}
+
+static void test_options_from_url(void)
+{
+    tc_options o;
+    init_clean(&o);
+    o.redis_db = 7;
+    CU_ASSERT_EQUAL(tc_options_from_url(&o, "redis://u:p%40w@cache:6380/2"),
+                    TC_OK);
+    CU_ASSERT_STRING_EQUAL(o.redis_host, "cache");
+    CU_ASSERT_EQUAL(o.redis_port, 6380);
+    CU_ASSERT_EQUAL(o.redis_db, 2);
+    CU_ASSERT_STRING_EQUAL(o.redis_username, "u");
+    CU_ASSERT_STRING_EQUAL(o.redis_password, "p@w");
+    tc_options before = o;
+    CU_ASSERT_EQUAL(tc_options_from_url(&o, "redis://cache:99999"), TC_EINVAL);
+    CU_ASSERT_EQUAL(memcmp(&o, &before, sizeof o), 0); /* unchanged */
+    CU_ASSERT_EQUAL(tc_options_from_url(&o, "unix:///tmp/r.sock?db=1"), TC_OK);
+    CU_ASSERT_STRING_EQUAL(o.redis_socket, "/tmp/r.sock");
+    CU_ASSERT_STRING_EQUAL(o.redis_host, "");
+    CU_ASSERT_STRING_EQUAL(o.redis_password, ""); /* the URL is the whole */
+    CU_ASSERT_EQUAL(tc_options_from_url(&o, "none"), TC_OK);
+    CU_ASSERT_STRING_EQUAL(o.redis_socket, "");
+    CU_ASSERT_EQUAL(tc_options_from_url(NULL, "none"), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_options_from_url(&o, NULL), TC_EINVAL);
+}
+
 static void expect_bad_env(const char *var, const char *val)
 {
     tc_options o;
@@ -867,6 +1022,9 @@ int main(void)
 {
     static const th_test tests[] = {
         {"defaults", test_defaults},
+        {"every option from the environment", test_env_every_option},
+        {"REDIS_HOST with a port", test_env_host_with_port},
+        {"tc_options_from_url", test_options_from_url},
         {"empty variables are unset", test_empty_vars_are_unset},
         {"REDIS_* variables", test_env_redis_vars},
         {"TC_* variables", test_env_tc_vars},

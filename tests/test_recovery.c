@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Recovery paths found by review, each once a real bug: readers passing
    the replay gate while a replay is under way, an idle process that
    never replays, a refusal that is only a Redis not ready yet, an older
@@ -111,8 +112,9 @@ static void test_idle_replay(void)
     tc_close(a);
 }
 
-/* A demoted server (-READONLY; a restarting one says -LOADING) is not
-   ready, not refusing: the delete waits and goes out afterwards. */
+/* A demoted server (-READONLY; a restarting one says -LOADING) may be
+   promoted again: health and the log say it refuses, but the delete
+   waits and goes out afterwards. */
 static void test_not_ready_is_not_refused(void)
 {
     tc_cache *a = open_ns("ro", TC_COHERENCE_AUTO, NULL);
@@ -121,6 +123,9 @@ static void test_not_ready_is_not_refused(void)
     freeReplyObject(th_redis_cmd(th_srv, "REPLICAOF 127.0.0.1 1"));
     CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
     CU_ASSERT(stats_of(a).replay_queued >= 1);
+    tc_health_info h;
+    tc_health(a, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_READONLY);
     char buf[16];
     CU_ASSERT_EQUAL(th_get_str(a, "k", buf, sizeof(buf)), TC_MISS);
     freeReplyObject(th_redis_cmd(th_srv, "REPLICAOF NO ONE"));

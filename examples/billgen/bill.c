@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * GET /api/invoices/<id>/bill: the invoice as a printable HTML page, with
  * its customer and the SKU of each line's product. It shows a user and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * billgen: the BillGenerator reference service (users, products, invoices
  * over HTTP/JSON on SQLite), cached with tiercache. docs/billgen.md is its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The worker's cache: one tc_cache shared by its threads, opened after the
  * fork. Cached routes go through tc_fetch_from (one computation per key

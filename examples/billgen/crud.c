@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the three resources share: one row by id, a page of rows, and a
  * DELETE refused while something references the row.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The database: one SQLite file in WAL mode, created and migrated once by
  * the parent, then one connection per thread (a connection must not be

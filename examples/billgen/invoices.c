@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * /api/invoices: an invoice and its lines, amounts computed here (never
  * taken from the client), a number assigned inside the write transaction

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * billgen serve | seed. `serve` is a prefork server: the parent binds the
  * socket and migrates the database once, forks the workers (each opens

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Per-worker request metrics: counts by route, method and status, and a
  * latency histogram by route and method, all lock-free counters; written

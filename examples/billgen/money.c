@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Money: integer minor units, half-up rounding of discounts and taxes in
  * basis points, overflow refused rather than wrapped, and the currency's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * /api/products: {id, sku, name, description, unit_price, currency,
  * tax_rate_bp, active}. A bill shows its products' SKUs, so a product

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * `billgen seed`: deterministic demo data. A fixed-seed generator picks
  * names, prices and lines, so the same arguments on an empty database

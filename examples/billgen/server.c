@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A worker: libmicrohttpd's thread pool on the listening socket the parent
  * bound, the request read whole (64 KiB at most), routed to its module,

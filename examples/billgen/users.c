@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * /api/users: {id, name, email, role}. The password is taken on writes,
  * stored as a libsodium hash, and never read back by anything here: no

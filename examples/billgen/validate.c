@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Input checks: the body (JSON object, size, content type), fields with
  * their types and ranges, dates, currencies, paging. Errors are collected

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Logs a person can use: what the cache opened, every connection line
+   naming its endpoint (never a password), recovery at INFO, the default
+   stderr line with a timestamp and the pid, and connections named in
+   CLIENT LIST. */
+#include <CUnit/CUnit.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SECRET "pw-never-in-a-log"
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char lines[64][512];
+static int levels[64];
+static int nlines;
+
+static void capture(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    pthread_mutex_lock(&log_mu);
+    if (nlines < 64) {
+        snprintf(lines[nlines], sizeof(lines[0]), "%s", msg);
+        levels[nlines++] = level;
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* The level of the first line holding both words, -1 if none. */
+static int level_of(const char *w1, const char *w2)
+{
+    int level = -1;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nlines && level < 0; i++)
+        if (strstr(lines[i], w1) && (!w2 || strstr(lines[i], w2)))
+            level = levels[i];
+    pthread_mutex_unlock(&log_mu);
+    return level;
+}
+
+static int any_line_has(const char *w)
+{
+    return level_of(w, NULL) >= 0;
+}
+
+static void dump_lines(void)
+{
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nlines; i++)
+        fprintf(stderr, "    [%d] %s\n", levels[i], lines[i]);
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Calls until the line shows up, at most about ms. */
+static int call_until(tc_cache *c, const char *w1, const char *w2, int ms)
+{
+    char buf[8];
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < (uint64_t)ms;) {
+        if (level_of(w1, w2) >= 0)
+            return 1;
+        th_get_str(c, "k", buf, sizeof(buf));
+        usleep(20000);
+    }
+    return level_of(w1, w2) >= 0;
+}
+
+static void test_lifecycle_lines(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    redisReply *rep = th_redis_cmd(r, "CONFIG SET requirepass %s", SECRET);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+    freeReplyObject(rep);
+    tc_options o;
+    th_options(r, &o);
+    snprintf(o.redis_password, sizeof(o.redis_password), "%s", SECRET);
+    o.log_fn = capture;
+    o.log_level = TC_LOG_INFO;
+    o.breaker_cooldown_ms = 50;
+    o.listener_ping_ms = 100;
+    char ep[64];
+    snprintf(ep, sizeof(ep), "127.0.0.1:%d", th_redis_port(r));
+    nlines = 0;
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    /* what it opened, once, at INFO */
+    CU_ASSERT_EQUAL(level_of("opened namespace", ep), TC_LOG_INFO);
+    CU_ASSERT(any_line_has("coherence auto"));
+    CU_ASSERT(any_line_has("(connected)"));
+    /* the mode it runs in, from the listener, at INFO */
+    CU_ASSERT(call_until(c, "invalidation link up to redis", ep, 5000));
+    CU_ASSERT_EQUAL(level_of("invalidation link up", ep), TC_LOG_INFO);
+    CU_ASSERT(any_line_has("(tracking)"));
+
+    /* an outage: WARN, with the endpoint */
+    th_redis_kill(r);
+    CU_ASSERT(call_until(c, "unreachable", ep, 5000));
+    CU_ASSERT_EQUAL(level_of("unreachable", ep), TC_LOG_WARN);
+    CU_ASSERT(call_until(c, "invalidation link to redis", "down", 5000));
+    CU_ASSERT_EQUAL(level_of("invalidation link to redis", "down"),
+                    TC_LOG_WARN);
+    CU_ASSERT_EQUAL(tc_del(c, "k"), TC_OK); /* queued for replay */
+
+    /* recovery: INFO */
+    CU_ASSERT_FATAL(th_redis_restart(r) == 0);
+    rep = th_redis_cmd(r, "CONFIG SET requirepass %s", SECRET);
+    freeReplyObject(rep);
+    CU_ASSERT(call_until(c, "back after", ep, 10000));
+    CU_ASSERT_EQUAL(level_of("back after", ep), TC_LOG_INFO);
+    CU_ASSERT(call_until(c, "invalidation link up again", ep, 10000));
+    CU_ASSERT_EQUAL(level_of("invalidation link up again", ep), TC_LOG_INFO);
+    CU_ASSERT(call_until(c, "replayed", NULL, 10000));
+    CU_ASSERT_EQUAL(level_of("replayed", NULL), TC_LOG_INFO);
+    CU_ASSERT(!any_line_has(SECRET));
+    if (CU_get_number_of_failures() > 0)
+        dump_lines();
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+/* CLIENT LIST shows whose each connection is. */
+static void test_client_names(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "named");
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    char pool[64], listener[64];
+    snprintf(pool, sizeof(pool), "name=tc:named:%ld:pool ", (long)getpid());
+    snprintf(listener, sizeof(listener), "name=tc:named:%ld:listener ",
+             (long)getpid());
+    int found = 0;
+    for (uint64_t t0 = th_now_ms(); !found && th_now_ms() - t0 < 5000;) {
+        redisReply *r = th_redis_cmd(th_srv, "CLIENT LIST");
+        CU_ASSERT_FATAL(r && r->type != REDIS_REPLY_ERROR);
+        const char *text = r->type == REDIS_REPLY_STRING ? r->str : "";
+        found = strstr(text, pool) && strstr(text, listener);
+        if (!found && th_now_ms() - t0 >= 4900)
+            fprintf(stderr, "\n%s\n", text);
+        freeReplyObject(r);
+        if (!found)
+            usleep(20000);
+    }
+    CU_ASSERT(found);
+    tc_close(c);
+}
+
+/* 1 if CLIENT LIST shows a connection named tc:<ns>:<pid>:<role>,
+   waiting up to ms for it (0: look once). */
+static int has_client(const char *ns, long pid, const char *role, int ms)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "name=tc:%s:%ld:%s ", ns, pid, role);
+    uint64_t t0 = th_now_ms();
+    for (;;) {
+        redisReply *r = th_redis_cmd(th_srv, "CLIENT LIST");
+        int found = r && r->type == REDIS_REPLY_STRING && strstr(r->str, name);
+        freeReplyObject(r);
+        if (found || th_now_ms() - t0 >= (uint64_t)ms)
+            return found;
+        usleep(20000);
+    }
+}
+
+/* The parent of a prefork service opens its cache and forks: it keeps
+   no listener for a handle it never uses; each child that uses it gets
+   its own. */
+static void test_listener_on_first_use(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "lazy");
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    CU_ASSERT(has_client("lazy", (long)getpid(), "pool", 0));
+    usleep(200 * 1000);
+    CU_ASSERT(!has_client("lazy", (long)getpid(), "listener", 0));
+    pid_t kid = fork();
+    if (kid == 0) {
+        char buf[8];
+        th_get_str(c, "k", buf, sizeof(buf));
+        _exit(has_client("lazy", (long)getpid(), "listener", 5000) ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(!has_client("lazy", (long)getpid(), "listener", 0));
+    char buf[8];
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT(has_client("lazy", (long)getpid(), "listener", 5000));
+    tc_close(c);
+}
+
+/* 2026-11-30T08:10:01.123Z tiercache[1234] info: ... */
+static int stderr_line_ok(const char *line, const char *want)
+{
+    int y, mo, d, h, mi, s, ms;
+    long pid;
+    char level[8];
+    int n = 0;
+    if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ tiercache[%ld] %7[a-z]: %n",
+               &y, &mo, &d, &h, &mi, &s, &ms, &pid, level, &n) != 9 ||
+        n == 0)
+        return 0;
+    return y >= 2024 && pid == (long)getpid() && strcmp(level, "info") == 0 &&
+           strstr(line + n, want) != NULL;
+}
+
+static void test_stderr_format(void)
+{
+    char path[] = "/tmp/tc-logs-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    CU_ASSERT_FATAL(saved >= 0 && dup2(fd, 2) == 2);
+    tc_options o;
+    th_options(NULL, &o); /* L1-only: the open line alone */
+    o.log_level = TC_LOG_INFO;
+    tc_cache *c;
+    int rc = tc_open(&c, &o);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CU_ASSERT_FATAL(rc == TC_OK);
+    tc_close(c);
+    char line[512] = "";
+    FILE *f = fdopen(fd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    rewind(f);
+    CU_ASSERT_PTR_NOT_NULL(fgets(line, sizeof(line), f));
+    fclose(f);
+    unlink(path);
+    if (!stderr_line_ok(line, "opened namespace"))
+        fprintf(stderr, "\n  stderr line: %s\n", line);
+    CU_ASSERT(stderr_line_ok(line, "L1 only"));
+}
+
+int main(void)
+{
+    static const th_test tests[] = {
+        {"lifecycle_lines", test_lifecycle_lines},
+        {"client_names", test_client_names},
+        {"stderr_format", test_stderr_format},
+        {"listener_on_first_use", test_listener_on_first_use},
+        {NULL, NULL},
+    };
+    return th_run_redis("logs", tests);
+}

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* A Redis that answers but refuses: a wrong password, a database the
+   server does not have, an ACL whose key pattern misses the namespace, a
+   replica. Each must be told apart from Redis being unreachable, in
+   tc_health, in last_error (the server's words, never the password) and
+   in one error line naming the endpoint; strict mode fails tc_open. */
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define SECRET "s3cret-do-not-log"
+
+/* ---- captured log lines ---- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char lines[32][512];
+static int levels[32];
+static int nlines;
+
+static void capture(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    pthread_mutex_lock(&log_mu);
+    if (nlines < 32) {
+        snprintf(lines[nlines], sizeof(lines[0]), "%s", msg);
+        levels[nlines++] = level;
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void reset_log(void)
+{
+    pthread_mutex_lock(&log_mu);
+    nlines = 0;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Lines at `level` that hold every one of the (NULL-terminated) words. */
+static int count_lines(int level, const char *w1, const char *w2)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nlines; i++)
+        if (levels[i] == level && strstr(lines[i], w1) &&
+            (!w2 || strstr(lines[i], w2)))
+            n++;
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+
+/* No line, at any level, carries the password. */
+static int secret_logged(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nlines; i++)
+        if (strstr(lines[i], SECRET) || strstr(lines[i], "wrong-pw"))
+            n++;
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+
+static void logged_options(const th_redis *r, tc_options *o, int strict)
+{
+    th_options(r, o);
+    o->log_fn = capture;
+    o->log_level = TC_LOG_DEBUG;
+    o->strict = strict;
+}
+
+static char endpoint[64];
+
+static const char *endpoint_of(const th_redis *r)
+{
+    snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", th_redis_port(r));
+    return endpoint;
+}
+
+static void cmd_ok(const th_redis *r, const char *fmt, const char *arg)
+{
+    redisReply *rep = th_redis_cmd(r, fmt, arg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+    CU_ASSERT_NOT_EQUAL(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+}
+
+/* ---- the tests ---- */
+
+/* The new fields came out of reserved[]: the struct keeps its size. */
+static void test_health_abi(void)
+{
+    struct old_health {
+        int l2_configured, l2_connected, breaker;
+        uint64_t down_since_ms;
+        char last_error[128];
+        uint64_t reserved[8];
+    };
+    CU_ASSERT_EQUAL(sizeof(tc_health_info), sizeof(struct old_health));
+    CU_ASSERT_STRING_EQUAL(tc_err_name(TC_EREFUSED), "TC_EREFUSED");
+    CU_ASSERT_EQUAL(TC_EREFUSED, -8);
+}
+
+static void test_unreachable_is_not_refused(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    tc_options o;
+    logged_options(r, &o, 1);
+    th_redis_kill(r);
+    reset_log();
+    tc_cache *c;
+    /* strict, yet tc_open succeeds: an outage is not a misconfiguration */
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "connect"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "unreachable", endpoint_of(r)),
+                    1);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "refused", NULL), 0);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_EBACKEND);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+static void test_wrong_password(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    tc_options o;
+    logged_options(r, &o, 0);
+    cmd_ok(r, "CONFIG SET requirepass %s", SECRET);
+    snprintf(o.redis_password, sizeof(o.redis_password), "wrong-pw");
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_AUTH);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "AUTH: WRONGPASS"));
+    CU_ASSERT_PTR_NULL(strstr(h.last_error, "wrong-pw"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "refused", endpoint_of(r)), 1);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "unreachable", NULL), 0);
+    /* calls keep failing the same way: still one line */
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "refused", NULL), 1);
+    CU_ASSERT_EQUAL(secret_logged(), 0);
+    tc_close(c);
+
+    o.strict = 1;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    CU_ASSERT_PTR_NULL(c);
+    /* no password at all: NOAUTH, found by the probe at open */
+    o.redis_password[0] = '\0';
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    /* the right one */
+    snprintf(o.redis_password, sizeof(o.redis_password), "%s", SECRET);
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    CU_ASSERT_EQUAL(secret_logged(), 0);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+static void test_wrong_db(void)
+{
+    static const char *const args[] = {"--databases", "2", NULL};
+    th_redis *r = th_redis_start_args(args);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", th_redis_port(r));
+    unsetenv("REDIS_URL");
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    setenv("REDIS_PORT", port, 1);
+    setenv("REDIS_DB", "5", 1);
+    tc_options o;
+    tc_options_init(&o);
+    unsetenv("REDIS_HOST");
+    unsetenv("REDIS_PORT");
+    unsetenv("REDIS_DB");
+    CU_ASSERT_EQUAL_FATAL(o.redis_db, 5);
+    snprintf(o.ns, sizeof(o.ns), "db");
+    o.log_fn = capture;
+    o.log_level = TC_LOG_INFO;
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_DB);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "SELECT: ERR"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "out of range"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "database", endpoint_of(r)), 1);
+    tc_close(c);
+    o.strict = 1;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    o.redis_db = 1; /* one it has */
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
+/* A user whose keys are ~other:* cannot touch <ns>:{...}. */
+static void test_acl_key_pattern(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    cmd_ok(r, "ACL SETUSER tcuser on >" SECRET " ~other:* &* +@all %s",
+           "-debug");
+    tc_options o;
+    logged_options(r, &o, 0);
+    snprintf(o.ns, sizeof(o.ns), "mine");
+    snprintf(o.redis_username, sizeof(o.redis_username), "tcuser");
+    snprintf(o.redis_password, sizeof(o.redis_password), SECRET);
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    /* found at open, before any write was lost */
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_ACL);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "NOPERM"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "ACL", endpoint_of(r)), 1);
+    CU_ASSERT_EQUAL(h.l2_writes_refused, 0); /* no write tried yet */
+
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_ACL);
+    CU_ASSERT_EQUAL(h.l2_writes_refused, 1); /* nothing is being stored */
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "SET: NOPERM"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "ACL", NULL), 1);
+    CU_ASSERT_EQUAL(secret_logged(), 0);
+
+    /* The ACL fixed: the next write lands and health says so. */
+    cmd_ok(r, "ACL SETUSER tcuser %s", "~mine:*");
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_writes_refused, 0);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_STRING_EQUAL(h.last_error, "");
+    tc_close(c);
+
+    cmd_ok(r, "ACL SETUSER tcuser %s", "resetkeys");
+    cmd_ok(r, "ACL SETUSER tcuser %s", "~other:*");
+    o.strict = 1;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    th_redis_stop(r);
+}
+
+/* A demoted primary: a replica answers reads and refuses writes. */
+static void test_replica(void)
+{
+    th_redis *primary = th_redis_start(), *replica = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(primary);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(replica);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", th_redis_port(primary));
+    redisReply *rep = th_redis_cmd(replica, "REPLICAOF 127.0.0.1 %s", port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+    freeReplyObject(rep);
+    tc_options o;
+    logged_options(replica, &o, 0);
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_READONLY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "READONLY"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "replica", endpoint_of(replica)),
+                    1);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_writes_refused, 1);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    tc_close(c);
+    o.strict = 1;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    th_redis_stop(replica);
+    th_redis_stop(primary);
+}
+
+int main(void)
+{
+    static const th_test tests[] = {
+        {"health_abi", test_health_abi},
+        {"unreachable_is_not_refused", test_unreachable_is_not_refused},
+        {"wrong_password", test_wrong_password},
+        {"wrong_db", test_wrong_db},
+        {"acl_key_pattern", test_acl_key_pattern},
+        {"replica", test_replica},
+        {NULL, NULL},
+    };
+    return th_run("refusal", tests);
+}
