@@ -77,6 +77,9 @@ sqlite3_stmt *bg_sql(sqlite3 *db, const char *sql);
 int bg_begin(sqlite3 *db);
 int bg_commit(sqlite3 *db);
 void bg_rollback(sqlite3 *db);
+/* The next invoice number of `year`, "INV-<year>-<6 digits>", inside the
+   caller's write transaction. 0, or -1. */
+int bg_next_number(sqlite3 *db, int year, char out[32]);
 /* Queries run by this process so far. */
 uint64_t bg_db_queries(void);
 /* A column as text, "" for NULL. */
@@ -177,6 +180,10 @@ int bg_get_int(json_t *obj, const char *name, long long min, long long max,
                long long *out, json_t *errs);
 int bg_get_bool(json_t *obj, const char *name, int *out, json_t *errs);
 void bg_err(json_t *errs, const char *field, const char *msg);
+/* 0 when errs is empty (freed); else answers 422 with it and -1. */
+int bg_refuse_if(bg_resp *rs, json_t *errs, const char *detail);
+/* Answers 409 naming the field that must be unique. */
+void bg_taken(bg_resp *rs, const char *field, const char *detail);
 /* Required field missing. */
 void bg_need(json_t *errs, const char *field);
 int bg_is_currency(const char *s);

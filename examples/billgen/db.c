@@ -243,3 +243,22 @@ const char *bg_col_text(sqlite3_stmt *st, int col)
     const unsigned char *t = sqlite3_column_text(st, col);
     return t ? (const char *)t : "";
 }
+
+/* The counter moves inside the caller's transaction, so it moves only if
+   the invoice is committed: numbers have no gaps. */
+int bg_next_number(sqlite3 *db, int year, char out[32])
+{
+    sqlite3_stmt *st = bg_sql(
+        db, "INSERT INTO invoice_counters (year, last) VALUES (?, 1) "
+            "ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last");
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, year);
+    int rc = sqlite3_step(st);
+    long long n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (n < 1 || n > 999999)
+        return -1;
+    snprintf(out, 32, "INV-%04d-%06lld", year, n);
+    return 0;
+}

@@ -300,25 +300,6 @@ static int stored_sums(sqlite3 *db, long long id, bg_amounts *sum)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* The next number of the year, inside the caller's transaction: the
-   counter moves only if the invoice is committed, so there are no gaps. */
-static int next_number(sqlite3 *db, int year, char out[32])
-{
-    sqlite3_stmt *st = bg_sql(
-        db, "INSERT INTO invoice_counters (year, last) VALUES (?, 1) "
-            "ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last");
-    if (!st)
-        return -1;
-    sqlite3_bind_int(st, 1, year);
-    int rc = sqlite3_step(st);
-    long long n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (n < 1 || n > 999999)
-        return -1;
-    snprintf(out, 32, "INV-%04d-%06lld", year, n);
-    return 0;
-}
-
 static void inval_invoice(long long id)
 {
     bg_inval_key("invoice:%lld", id);
@@ -429,7 +410,7 @@ static int write_row(sqlite3 *db, long long *id, const inv_in *v,
     char number[32];
     sqlite3_stmt *st;
     if (*id == 0) {
-        if (next_number(db, atoi(cur->issue_date), number) != 0)
+        if (bg_next_number(db, atoi(cur->issue_date), number) != 0)
             return -1;
         st = bg_sql(db, "INSERT INTO invoices (number, customer_id, status, "
                         "currency, issue_date, due_date, notes, subtotal, "

@@ -61,12 +61,7 @@ static int check(json_t *in, int create, input *p, bg_resp *rs)
             if (!json_object_get(in, need[i]))
                 bg_need(errs, need[i]);
     }
-    if (json_object_size(errs) == 0) {
-        json_decref(errs);
-        return 0;
-    }
-    bg_problem(rs, 422, "the product is not valid", errs);
-    return -1;
+    return bg_refuse_if(rs, errs, "the product is not valid");
 }
 
 static void inval_product(long long id)
@@ -74,13 +69,6 @@ static void inval_product(long long id)
     bg_inval_key("product:%lld", id);
     bg_inval_group("products");
     bg_inval_group("bills");
-}
-
-static void duplicate(bg_resp *rs)
-{
-    json_t *errs = json_object();
-    bg_err(errs, "sku", "is already taken");
-    bg_problem(rs, 409, "a product with this sku exists", errs);
 }
 
 /* Binds the input over the statement's parameters 1..7 (NULL = keep). */
@@ -134,7 +122,7 @@ static void write_row(bg_resp *rs, const input *p, long long id)
         int dup = bg_is_unique_violation(db);
         bg_rollback(db);
         if (dup)
-            duplicate(rs);
+            bg_taken(rs, "sku", "a product with this sku exists");
         else
             bg_problem(rs, 500, "the database failed", NULL);
         return;

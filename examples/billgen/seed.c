@@ -156,19 +156,8 @@ static int seed_invoice(sqlite3 *db, const product *ps, long np,
     snprintf(issue, sizeof(issue), "%04d-%02ld-%02ld", year, month, day);
     bg_parse_date(issue, &days);
     bg_format_date(days + 30, due);
-    sqlite3_stmt *num = bg_sql(
-        db, "INSERT INTO invoice_counters (year, last) VALUES (?, 1) "
-            "ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last");
-    if (!num)
+    if (bg_next_number(db, year, number) != 0)
         return -1;
-    sqlite3_bind_int(num, 1, year);
-    if (sqlite3_step(num) != SQLITE_ROW) {
-        sqlite3_reset(num);
-        return -1;
-    }
-    snprintf(number, sizeof(number), "INV-%04d-%06lld", year,
-             (long long)sqlite3_column_int64(num, 0));
-    sqlite3_reset(num);
     sqlite3_stmt *inv = bg_sql(
         db, "INSERT INTO invoices (number, customer_id, status, currency, "
             "issue_date, due_date, notes, subtotal, discount, tax, total) "

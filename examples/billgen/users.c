@@ -73,12 +73,7 @@ static int check(json_t *in, int create, input *u, bg_resp *rs)
         if (!json_object_get(in, "password"))
             bg_need(errs, "password");
     }
-    if (json_object_size(errs) == 0) {
-        json_decref(errs);
-        return 0;
-    }
-    bg_problem(rs, 422, "the user is not valid", errs);
-    return -1;
+    return bg_refuse_if(rs, errs, "the user is not valid");
 }
 
 /* Every bill that shows this user: its customer's invoices. */
@@ -96,13 +91,6 @@ static void inval_user(long long id)
     while (sqlite3_step(st) == SQLITE_ROW)
         bg_inval_bill(sqlite3_column_int64(st, 0));
     sqlite3_reset(st);
-}
-
-static void duplicate(bg_resp *rs)
-{
-    json_t *errs = json_object();
-    bg_err(errs, "email", "is already taken");
-    bg_problem(rs, 409, "a user with this email exists", errs);
 }
 
 static void create(bg_req *rq, bg_resp *rs)
@@ -136,7 +124,7 @@ static void create(bg_req *rq, bg_resp *rs)
         int dup = bg_is_unique_violation(db);
         bg_rollback(db);
         if (dup)
-            duplicate(rs);
+            bg_taken(rs, "email", "a user with this email exists");
         else
             bg_problem(rs, 500, "the database failed", NULL);
         goto out;
@@ -208,7 +196,7 @@ static void update(bg_req *rq, bg_resp *rs, long long id)
         rc == SQLITE_DONE ? bg_load_row(db, ITEM_SQL, row_json, id, &j) : -1;
     if (rc != SQLITE_DONE && bg_is_unique_violation(db)) {
         bg_rollback(db);
-        duplicate(rs);
+        bg_taken(rs, "email", "a user with this email exists");
     } else if (found == 0) {
         bg_rollback(db);
         bg_problem(rs, 404, "no such user", NULL);

@@ -268,3 +268,20 @@ int bg_is_unique_violation(sqlite3 *db)
 {
     return sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE;
 }
+
+int bg_refuse_if(bg_resp *rs, json_t *errs, const char *detail)
+{
+    if (json_object_size(errs) == 0) {
+        json_decref(errs);
+        return 0;
+    }
+    bg_problem(rs, 422, detail, errs);
+    return -1;
+}
+
+void bg_taken(bg_resp *rs, const char *field, const char *detail)
+{
+    json_t *errs = json_object();
+    bg_err(errs, field, "is already taken");
+    bg_problem(rs, 409, detail, errs);
+}
