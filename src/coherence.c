@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The invalidation listener (DESIGN 5). One thread owns one connection:
+ * The invalidation listener (docs/architecture.md §5.6). One thread owns
+ * one connection:
  *
  *   CLIENT TRACKING ON REDIRECT <own id> BCAST PREFIX <ns>:{
  *   SUBSCRIBE __redis__:invalidate <ns>:__tc:inval

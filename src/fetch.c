@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tc_fetch: get-or-compute without stampedes or stale sets (DESIGN 7).
+ * tc_fetch: get-or-compute without stampedes or stale sets
+ * (docs/architecture.md §6).
  *
  *   1. L1, then Redis (tc__lookup).
  *   2. Single-flight in the process (flight.c): one thread computes a

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fork safety (DESIGN 5). A prefork server opens its cache, then forks.
- * The child must not share the parent's sockets or rely on its threads:
+ * Fork safety (docs/architecture.md §7). A prefork server opens its
+ * cache, then forks. The child must not share the parent's sockets or
+ * rely on its threads:
  *
  * - prepare: take every lock of every open cache, so that no child
  *   inherits a lock held by a thread that does not exist there;

@@ -280,9 +280,9 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     shard *s = shard_of(l1, hash);
     int rc = TC_MISS;
     pthread_mutex_lock(&s->mu);
-    /* The fill rule (DESIGN 5): an invalidation that reached this shard
-       after the caller read `epoch` may concern this very value, which
-       is then stale; it must not enter. */
+    /* The fill rule (docs/architecture.md §5.2): an invalidation that
+       reached this shard after the caller read `epoch` may concern this
+       very value, which is then stale; it must not enter. */
     if (epoch != TC__EPOCH_ANY && epoch != s->epoch) {
         s->epoch_drops++;
     } else if (!e) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Leases across processes (DESIGN 7, Facebook's leases): on a miss,
- * SET <ns>:{key}:lease <token> NX PX lease_ms; the holder computes and
- * stores through a script that writes only while its token still holds.
+ * Leases across processes (docs/architecture.md §6.2, Facebook's
+ * leases): on a miss, SET <ns>:{key}:lease <token> NX PX lease_ms; the
+ * holder computes and stores through a script that writes only while its
+ * token still holds.
  * tc_del removes the lease with the value, so a computation that began
  * before an invalidation can never store its (stale) result.
  */

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Invalidations are never lost (DESIGN 6). A delete, prefix delete, flush
- * or set that could not reach Redis leaves Redis holding a value the
- * caller meant to be gone (a failed SET may have landed or not, and the
- * old value is stale either way). Each is queued here, bounded by
- * replay_max; past the bound the queue collapses into one namespace
- * flush. The queue is replayed as soon as the invalidation link is back,
- * and before any call reads Redis again (tc__replay_run).
+ * Invalidations are never lost (docs/architecture.md §5.5). A delete,
+ * prefix delete, flush or set that could not reach Redis leaves Redis
+ * holding a value the caller meant to be gone (a failed SET may have
+ * landed or not, and the old value is stale either way). Each is queued
+ * here, bounded by replay_max; past the bound the queue collapses into
+ * one namespace flush. The queue is replayed as soon as the invalidation
+ * link is back, and before any call reads Redis again (tc__replay_run).
  */
 #include <pthread.h>
 #include <string.h>
