@@ -9,7 +9,7 @@
  * on the same tc_cache, except tc_close, which must not race with any other
  * call on that cache. Callbacks (clock, compute) run on the calling thread
  * with no tiercache lock held; the log callback also runs on the cache's
- * invalidation listener thread.
+ * invalidation listener thread and its lease-renewal thread.
  *
  * Ownership: functions that take a key or value copy it; tc_value objects
  * handed out by tc_get/tc_fetch are new references, to be released with
