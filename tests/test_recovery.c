@@ -83,7 +83,12 @@ static void test_replay_gate(void)
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, reader, NULL);
-    sleep(2);
+    /* The readers run until the whole queue is replayed: a bound that
+       only catches a hang (valgrind on a loaded machine replays slowly). */
+    uint64_t until = th_now_ms() + 60000;
+    while (stats_of(gate_c).replay_done < 5001 && th_now_ms() < until)
+        usleep(20000);
+    usleep(200000); /* reads after the replay too */
     atomic_store(&stop_readers, 1);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
