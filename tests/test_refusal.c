@@ -159,9 +159,17 @@ static void test_wrong_password(void)
     o.strict = 1;
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
     CU_ASSERT_PTR_NULL(c);
-    /* no password at all: NOAUTH, found by the probe at open */
+    /* no password at all: NOAUTH, the connection's first command */
     o.redis_password[0] = '\0';
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    o.strict = 0;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_AUTH);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "NOAUTH"));
+    tc_close(c);
+    o.strict = 1;
     /* the right one */
     snprintf(o.redis_password, sizeof(o.redis_password), "%s", SECRET);
     CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
@@ -211,6 +219,41 @@ static void test_wrong_db(void)
     tc_health(c, &h);
     CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
     tc_close(c);
+    th_redis_stop(r);
+}
+
+/* A full server answers SELECT with "ERR max number of clients
+   reached": Redis is busy, not misconfigured, whatever the db index. */
+static void test_full_server_is_not_refused(void)
+{
+    static const char *const args[] = {"--maxclients", "1", NULL};
+    th_redis *r = th_redis_start_args(args);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    redisContext *slot = th_redis_connect(r); /* the only one */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slot);
+    redisReply *rep = redisCommand(slot, "PING");
+    CU_ASSERT(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    tc_options o;
+    logged_options(r, &o, 1);
+    o.redis_db = 1;
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "max number of clients"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "database", NULL), 0);
+    tc_close(c);
+    o.redis_db = 0; /* the first answer is then CLIENT SETNAME's */
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    tc_close(c);
+    redisFree(slot);
     th_redis_stop(r);
 }
 
@@ -384,6 +427,7 @@ int main(void)
         {"unreachable_is_not_refused", test_unreachable_is_not_refused},
         {"wrong_password", test_wrong_password},
         {"wrong_db", test_wrong_db},
+        {"full_server_is_not_refused", test_full_server_is_not_refused},
         {"acl_key_pattern", test_acl_key_pattern},
         {"replica", test_replica},
         {"conn_refusal_outlives_error_reply",
