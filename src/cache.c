@@ -156,19 +156,18 @@ void tc_close(tc_cache *c)
 /* The first call on a cache starts its listener and waits (bounded) for
    its first subscription, with no lock held: the listener's log lines
    may reach a callback that calls into this cache. Threads that come
-   meanwhile go on; the L1 serves them as on a link down until then. */
-static int start_listener(tc_cache *c)
+   meanwhile go on; the L1 serves them as on a link down until then.
+   A launch that fails (no descriptor for its pipe, no thread) leaves it
+   so, and the next call tries again. */
+static void start_listener(tc_cache *c)
 {
-    int rc = TC_OK, launched = 0;
+    int launched = 0;
     pthread_mutex_lock(&c->fork_mu);
-    if (!tc__coh_started(c->coh)) {
-        rc = tc__coh_start(c->coh);
-        launched = rc == TC_OK;
-    }
+    if (!tc__coh_started(c->coh))
+        launched = tc__coh_start(c->coh) == TC_OK;
     pthread_mutex_unlock(&c->fork_mu);
     if (launched)
         tc__coh_wait(c->coh);
-    return rc;
 }
 
 /* Every call on a cache starts here. In a child after fork() the first
@@ -180,7 +179,7 @@ int tc__enter(tc_cache *c)
     if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
         return tc__fork_rebuild(c);
     if (c->coh && !tc__coh_started(c->coh))
-        return start_listener(c);
+        start_listener(c);
     return TC_OK;
 }
 

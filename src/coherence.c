@@ -535,14 +535,12 @@ void tc__coh_abandon(tc__coh *h)
     atomic_store(&h->coherent, 0);
 }
 
-/* ... and a new listener starts, with a pipe of its own. */
+/* ... and a new listener starts, with a pipe of its own. The caller
+   waits for it (tc__coh_wait) once it has let go of fork_mu. */
 int tc__coh_after_fork(tc__coh *h)
 {
     tc__coh_abandon(h);
     tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
     atomic_store(&h->started, 0);
-    int rc = tc__coh_start(h);
-    if (rc == TC_OK)
-        wait_settled(h);
-    return rc;
+    return tc__coh_start(h);
 }

@@ -35,7 +35,8 @@ const char *tc__coh_channel(const tc__coh *h);
 /* fork(): the prepare handler takes the listener's lock, the parent's and
    the child's release it; in the child, tc__coh_after_fork forgets the
    parent's thread and connection (without writing to it) and starts a
-   listener of its own. */
+   listener of its own, which the caller waits for (tc__coh_wait) with no
+   lock held. TC_OK or TC_ENOMEM. */
 void tc__coh_lock(tc__coh *h);
 void tc__coh_unlock(tc__coh *h);
 int tc__coh_after_fork(tc__coh *h);

@@ -40,7 +40,12 @@ int tc__conn_refusal_of(const char *cmd, const char *err)
     for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
         if (strncmp(err, known[i].prefix, strlen(known[i].prefix)) == 0)
             return known[i].kind;
-    return strcmp(cmd, "SELECT") == 0 ? TC_REFUSAL_DB : TC_REFUSAL_NONE;
+    /* "ERR DB index is out of range", "ERR invalid DB index"; not the
+       other errors SELECT may get ("ERR max number of clients reached") */
+    if (strcmp(cmd, "SELECT") == 0 && strncmp(err, "ERR ", 4) == 0 &&
+        strstr(err, "DB index"))
+        return TC_REFUSAL_DB;
+    return TC_REFUSAL_NONE;
 }
 
 const char *tc__conn_refusal_hint(int kind)
@@ -84,20 +89,30 @@ static int handshake(redisContext *ctx, const char *cmd, redisReply *r,
     return rc;
 }
 
+/* A server without CLIENT SETNAME, or an ACL without it: no name, but
+   nothing wrong with the connection. */
+static int name_not_allowed(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "NOPERM", 6) == 0 ||
+            strncmp(r->str, "ERR unknown command", 19) == 0 ||
+            strncmp(r->str, "ERR unknown subcommand", 22) == 0);
+}
+
 /* CLIENT SETNAME tc:<ns>:<pid>:<role>, so that CLIENT LIST tells whose
-   each connection is. A refusal (an ACL without CLIENT) is no reason to
-   drop the connection; a failure to answer is. */
+   each connection is. Any other error reply is the first answer of a
+   server that did not need AUTH or SELECT from us (NOAUTH: no password
+   given; a full server): the handshake's, refusal or not. */
 static int set_name(redisContext *ctx, const tc_options *o, const char *role,
-                    char *err, size_t cap)
+                    char *err, size_t cap, int *refusal)
 {
     redisReply *r = redisCommand(ctx, "CLIENT SETNAME tc:%s:%ld:%s", o->ns,
                                  (long)getpid(), role);
-    int ignored = 0;
-    if (r && r->type == REDIS_REPLY_ERROR) {
+    if (name_not_allowed(r)) {
         freeReplyObject(r);
         return 0;
     }
-    return handshake(ctx, "CLIENT SETNAME", r, err, cap, &ignored);
+    return handshake(ctx, "CLIENT SETNAME", r, err, cap, refusal);
 }
 
 redisContext *tc__conn_open(const tc_options *o, uint32_t cmd_timeout_ms,
@@ -139,7 +154,7 @@ redisContext *tc__conn_open(const tc_options *o, uint32_t cmd_timeout_ms,
                        redisCommand(ctx, "SELECT %d", o->redis_db), err, cap,
                        refusal);
     if (rc == 0)
-        rc = set_name(ctx, o, role, err, cap);
+        rc = set_name(ctx, o, role, err, cap, refusal);
     if (rc != 0) {
         redisFree(ctx);
         return NULL;

@@ -20,7 +20,7 @@ const char *tc__conn_refusal_hint(int kind);
    db selected, named tc:<ns>:<pid>:<role> (CLIENT SETNAME: "pool",
    "listener"), with cmd_timeout_ms on every command. NULL with the reason
    in err, and *refusal a tc_refusal when the server refused AUTH or
-   SELECT. */
+   SELECT (or CLIENT SETNAME for want of AUTH). */
 struct redisContext;
 struct redisContext *tc__conn_open(const tc_options *o,
                                    uint32_t cmd_timeout_ms, const char *role,

@@ -120,9 +120,12 @@ void tc__fork_unregister(tc_cache *c)
     pthread_mutex_destroy(&c->fork_mu);
 }
 
+/* The listener is waited for after fork_mu is let go, as on a first use
+   (cache.c): its log lines may reach a callback that calls this cache,
+   which must find the rebuild done, not wait for the lock. */
 int tc__fork_rebuild(tc_cache *c)
 {
-    int rc = TC_OK;
+    int rc = TC_OK, launched = 0;
     pthread_mutex_lock(&c->fork_mu);
     unsigned now = tc__fork_gen();
     if (atomic_load(&c->gen) != now) { /* the first thread here does it */
@@ -137,8 +140,11 @@ int tc__fork_rebuild(tc_cache *c)
         tc__l1_clear(c->l1);
         if (c->coh)
             rc = tc__coh_after_fork(c->coh);
+        launched = c->coh && rc == TC_OK;
         atomic_store(&c->gen, now);
     }
     pthread_mutex_unlock(&c->fork_mu);
+    if (launched)
+        tc__coh_wait(c->coh);
     return rc;
 }

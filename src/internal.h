@@ -13,9 +13,9 @@
  *   3. listener mutex      (coherence.c; held while it dispatches messages)
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
- * No lock is held across network I/O or a user callback; the one wait
- * under a lock is a child's first call after fork(), which holds fork_mu
- * while its new listener subscribes (bounded by the timeouts).
+ * No lock is held across network I/O or a user callback, nor while a
+ * first call (or a child's first call after fork()) waits for the
+ * listener it started to subscribe.
  */
 #ifndef TC_INTERNAL_H
 #define TC_INTERNAL_H

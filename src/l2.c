@@ -78,12 +78,14 @@ static void log_refusal(tc__l2 *l2, const char *cmd, int kind, const char *err)
             cmd, tc__conn_refusal_hint(kind), err);
 }
 
-/* A command that works again ends the refusal it was the subject of. */
+/* A command that works again ends the refusal it was the subject of.
+   "" names no command: a refused connection (refused_cmd "") is ended by
+   a connection that works (note_connected), not by a reply. */
 static void accepted_locked(tc__l2 *l2, const char *cmd)
 {
     if (is_write(cmd))
         l2->writes_refused = 0;
-    if (l2->refusal && strcmp(cmd, l2->refused_cmd) == 0) {
+    if (l2->refusal && cmd[0] && strcmp(cmd, l2->refused_cmd) == 0) {
         l2->refusal = TC_REFUSAL_NONE;
         l2->last_error[0] = '\0';
     }

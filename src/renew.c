@@ -173,9 +173,11 @@ void tc__renew_unlock(tc__renew *r)
 
 /* The thread is the parent's; so are the computations whose leases are
    listed (a thread that forked from inside one may still drop it here:
-   the entry stays valid, on the orphan list, until destroy). */
+   the entry stays valid, on the orphan list, until destroy). Under mu
+   like every edit of the list: the caller holds at most fork_mu. */
 void tc__renew_after_fork(tc__renew *r)
 {
+    pthread_mutex_lock(&r->mu);
     while (r->held) {
         tc__held *h = r->held;
         r->held = h->next;
@@ -186,4 +188,5 @@ void tc__renew_after_fork(tc__renew *r)
     }
     r->running = 0;
     tc__cond_init_mono(&r->cv); /* may count the parent's thread */
+    pthread_mutex_unlock(&r->mu);
 }

@@ -3,10 +3,12 @@
    Calls keep succeeding, none waits much past the timeouts, the breaker
    opens and closes, and each state change is logged once. */
 #include <CUnit/CUnit.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -333,6 +335,38 @@ static void test_redis_url_none(void)
     tc_close(c);
 }
 
+/* A listener that cannot be launched (here: no descriptor left for its
+   wake pipe) is no failure of the call that tried: it goes on with the
+   L1 bypassed, and a later call starts the listener. */
+static void test_listener_launch_fails(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    tc_cache *c = open_logged(r, "nofd", 0);
+    struct rlimit old, none;
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY); /* the next fd to be given */
+    CU_ASSERT_FATAL(lowest >= 0);
+    close(lowest);
+    none = old;
+    none.rlim_cur = (rlim_t)lowest;
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_NOFILE, &none), 0);
+    char buf[8];
+    int set = tc_set(c, "k", "v", 1, 0); /* the first call */
+    int got = th_get_str(c, "k", buf, sizeof(buf));
+    tc_stats_info s;
+    tc_stats(c, &s);
+    setrlimit(RLIMIT_NOFILE, &old);
+    CU_ASSERT_EQUAL(set, TC_OK);
+    CU_ASSERT_EQUAL(got, TC_OK);
+    CU_ASSERT_EQUAL(s.coherent, 0);
+    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_OK);
+    tc_stats(c, &s);
+    CU_ASSERT_EQUAL(s.coherent, 1);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
 int main(void)
 {
     tc_options_init(&base);
@@ -342,6 +376,7 @@ int main(void)
         {"frozen", test_frozen},
         {"redis_url_none", test_redis_url_none},
         {"outage_source_load", test_outage_source_load},
+        {"listener_launch_fails", test_listener_launch_fails},
         {NULL, NULL},
     };
     return th_run("degrade", tests);

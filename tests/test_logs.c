@@ -6,6 +6,7 @@
 #include <CUnit/CUnit.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,70 @@ static void test_listener_on_first_use(void)
     tc_close(c);
 }
 
+/* A child's first call rebuilds and starts a listener that logs "link
+   up" before its first subscription counts as settled; a log callback
+   that calls the same cache (allowed) must find the rebuild done, not
+   wait for the rebuilding thread's lock until the settle wait gives up.
+   The settle bound is raised to ~22 s so that a callback stuck until
+   then misses the 10 s hang bound by far. */
+static tc_cache *reenter_cache;
+static atomic_int reenter_done;      /* the callback's tc_stats returned */
+static atomic_int first_returned;    /* the child's first call returned */
+static atomic_int done_before_first; /* ... and it was still waiting */
+
+static void reenter_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    if (!strstr(msg, "invalidation link up"))
+        return;
+    tc_stats_info s;
+    tc_stats(reenter_cache, &s);
+    atomic_store(&done_before_first, !atomic_load(&first_returned));
+    atomic_store(&reenter_done, 1);
+}
+
+static void *first_call(void *arg)
+{
+    char buf[8];
+    th_get_str(arg, "k", buf, sizeof(buf));
+    atomic_store(&first_returned, 1);
+    return NULL;
+}
+
+static int reenter_child(tc_cache *c)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, first_call, c) != 0)
+        return 2;
+    for (int i = 0; i < 1000 && !atomic_load(&reenter_done); i++)
+        usleep(10000); /* hang bound: 10 s */
+    int ok = atomic_load(&reenter_done) && atomic_load(&done_before_first);
+    pthread_join(t, NULL);
+    return ok ? 0 : 1;
+}
+
+static void test_child_callback_reenters(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "reenter");
+    o.log_fn = reenter_log;
+    o.log_level = TC_LOG_INFO;
+    o.connect_timeout_ms = 10000;
+    o.command_timeout_ms = 10000;
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    reenter_cache = c;
+    pid_t kid = fork(); /* before any use: the listener starts there */
+    if (kid == 0)
+        _exit(reenter_child(c));
+    int st = 0;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    tc_close(c);
+}
+
 /* 2026-11-30T08:10:01.123Z tiercache[1234] info: ... */
 static int stderr_line_ok(const char *line, const char *want)
 {
@@ -255,6 +320,7 @@ int main(void)
         {"client_names", test_client_names},
         {"stderr_format", test_stderr_format},
         {"listener_on_first_use", test_listener_on_first_use},
+        {"child_callback_reenters", test_child_callback_reenters},
         {NULL, NULL},
     };
     return th_run_redis("logs", tests);

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "l2.h"
 
 #define SECRET "s3cret-do-not-log"
 
@@ -157,9 +159,17 @@ static void test_wrong_password(void)
     o.strict = 1;
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
     CU_ASSERT_PTR_NULL(c);
-    /* no password at all: NOAUTH, found by the probe at open */
+    /* no password at all: NOAUTH, the connection's first command */
     o.redis_password[0] = '\0';
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EREFUSED);
+    o.strict = 0;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_AUTH);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "NOAUTH"));
+    tc_close(c);
+    o.strict = 1;
     /* the right one */
     snprintf(o.redis_password, sizeof(o.redis_password), "%s", SECRET);
     CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
@@ -212,6 +222,41 @@ static void test_wrong_db(void)
     th_redis_stop(r);
 }
 
+/* A full server answers SELECT with "ERR max number of clients
+   reached": Redis is busy, not misconfigured, whatever the db index. */
+static void test_full_server_is_not_refused(void)
+{
+    static const char *const args[] = {"--maxclients", "1", NULL};
+    th_redis *r = th_redis_start_args(args);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    redisContext *slot = th_redis_connect(r); /* the only one */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slot);
+    redisReply *rep = redisCommand(slot, "PING");
+    CU_ASSERT(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    tc_options o;
+    logged_options(r, &o, 1);
+    o.redis_db = 1;
+    reset_log();
+    tc_cache *c;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "max number of clients"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "database", NULL), 0);
+    tc_close(c);
+    o.redis_db = 0; /* the first answer is then CLIENT SETNAME's */
+    CU_ASSERT_EQUAL_FATAL(tc_open(&c, &o), TC_OK);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    tc_close(c);
+    redisFree(slot);
+    th_redis_stop(r);
+}
+
 /* A user whose keys are ~other:* cannot touch <ns>:{...}. */
 static void test_acl_key_pattern(void)
 {
@@ -260,6 +305,88 @@ static void test_acl_key_pattern(void)
     th_redis_stop(r);
 }
 
+/* TC_OK for an error reply, the reply fn of tc__l2_argv. */
+static int error_reply_ok(void *ud, const redisReply *r)
+{
+    (void)ud;
+    return r->type == REDIS_REPLY_ERROR ? TC_OK : TC_EBACKEND;
+}
+
+static int ignore_value(void *ud, const char *buf, size_t len)
+{
+    (void)ud;
+    (void)buf;
+    (void)len;
+    return TC_OK;
+}
+
+/* INCR of a string that is no number: an error reply, not a refusal. */
+typedef struct incr_call {
+    tc__l2 *l2;
+    int rc;
+} incr_call;
+
+static void *incr_not_a_number(void *arg)
+{
+    incr_call *ic = arg;
+    const char *argv[] = {"INCR", "notnum"};
+    const size_t lens[] = {4, 6};
+    ic->rc = tc__l2_argv(ic->l2, 2, argv, lens, error_reply_ok, NULL);
+    return NULL;
+}
+
+static long blocked_clients(const th_redis *r)
+{
+    redisReply *rep = th_redis_cmd(r, "INFO clients");
+    const char *at = rep && rep->type == REDIS_REPLY_STRING
+                         ? strstr(rep->str, "blocked_clients:")
+                         : NULL;
+    long n = at ? strtol(at + 16, NULL, 10) : -1;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* A refused connection ends when a connection works, not when a command
+   on a connection made before the refusal gets an unrelated error
+   reply. The INCR is held by CLIENT PAUSE WRITE on the pool's first
+   connection while the second one is refused. */
+static void test_conn_refusal_outlives_error_reply(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    cmd_ok(r, "SET notnum %s", "abc");
+    cmd_ok(r, "ACL SETUSER tcuser on >" SECRET " ~* &* +@all %s", "-debug");
+    tc_options o;
+    logged_options(r, &o, 0);
+    snprintf(o.redis_username, sizeof(o.redis_username), "tcuser");
+    snprintf(o.redis_password, sizeof(o.redis_password), SECRET);
+    o.pool_size = 2;
+    tc__logger lg = {capture, NULL, TC_LOG_DEBUG};
+    tc__counters ctr;
+    memset(&ctr, 0, sizeof(ctr));
+    tc__l2 *l2;
+    CU_ASSERT_EQUAL_FATAL(tc__l2_create(&l2, &o, &lg, &ctr), TC_OK);
+    CU_ASSERT_EQUAL(tc__l2_refusal(l2), TC_REFUSAL_NONE);
+
+    cmd_ok(r, "CLIENT PAUSE %s WRITE", "20000");
+    incr_call ic = {l2, TC_OK};
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, incr_not_a_number, &ic), 0);
+    for (int i = 0; i < 1000 && blocked_clients(r) < 1; i++)
+        usleep(10000); /* hang bound: 10 s */
+    CU_ASSERT_EQUAL(blocked_clients(r), 1);
+    cmd_ok(r, "ACL SETUSER tcuser resetpass >%s", "another-pw");
+    /* the other connection is made now, and refused */
+    CU_ASSERT_EQUAL(tc__l2_get(l2, "k", 1, ignore_value, NULL), TC_EBACKEND);
+    CU_ASSERT_EQUAL(tc__l2_refusal(l2), TC_REFUSAL_AUTH);
+    cmd_ok(r, "CLIENT UNPAUSE%s", "");
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(ic.rc, TC_OK); /* it got its error reply */
+    CU_ASSERT_EQUAL(tc__l2_refusal(l2), TC_REFUSAL_AUTH);
+    tc__l2_destroy(l2);
+    th_redis_stop(r);
+}
+
 /* A demoted primary: a replica answers reads and refuses writes. */
 static void test_replica(void)
 {
@@ -300,8 +427,11 @@ int main(void)
         {"unreachable_is_not_refused", test_unreachable_is_not_refused},
         {"wrong_password", test_wrong_password},
         {"wrong_db", test_wrong_db},
+        {"full_server_is_not_refused", test_full_server_is_not_refused},
         {"acl_key_pattern", test_acl_key_pattern},
         {"replica", test_replica},
+        {"conn_refusal_outlives_error_reply",
+         test_conn_refusal_outlives_error_reply},
         {NULL, NULL},
     };
     return th_run("refusal", tests);
