@@ -8,8 +8,8 @@
  *   1. l2 pool mutex       (l2.c; held only to take or give back a slot)
  *   2. replay queue mutex  (replay.c; held only to edit the list)
  *   2b. single-flight mutex (flight.c; held to join, land, or wait)
-   2c. lease renewal mutex (renew.c; held to edit its list, or to wait
-       for the next round)
+ *   2c. lease renewal mutex (renew.c; held to edit its list, or to wait
+ *       for the next round)
  *   3. listener mutex      (coherence.c; held while it dispatches messages)
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
