@@ -12,13 +12,15 @@
 
 #include "billgen.h"
 
-#define STMT_MAX 64
+typedef struct stmt {
+    const char *sql; /* a string literal: its address is the key */
+    sqlite3_stmt *st;
+} stmt;
 
 typedef struct conn {
     sqlite3 *h;
-    int n;
-    const char *sql[STMT_MAX];
-    sqlite3_stmt *st[STMT_MAX];
+    size_t n, cap;
+    stmt *stmts;
 } conn;
 
 static char *db_path;
@@ -126,8 +128,9 @@ static int migrate(sqlite3 *h)
 static void conn_free(void *p)
 {
     conn *c = p;
-    for (int i = 0; i < c->n; i++)
-        sqlite3_finalize(c->st[i]);
+    for (size_t i = 0; i < c->n; i++)
+        sqlite3_finalize(c->stmts[i].st);
+    free(c->stmts);
     sqlite3_close(c->h);
     free(c);
 }
@@ -193,12 +196,20 @@ sqlite3_stmt *bg_sql(sqlite3 *db, const char *sql)
     if (!c || c->h != db)
         return NULL;
     atomic_fetch_add_explicit(&queries, 1, memory_order_relaxed);
-    for (int i = 0; i < c->n; i++) {
-        if (c->sql[i] == sql) {
-            sqlite3_reset(c->st[i]);
-            sqlite3_clear_bindings(c->st[i]);
-            return c->st[i];
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->stmts[i].sql == sql) {
+            sqlite3_reset(c->stmts[i].st);
+            sqlite3_clear_bindings(c->stmts[i].st);
+            return c->stmts[i].st;
         }
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        stmt *ns = realloc(c->stmts, cap * sizeof(*ns));
+        if (!ns)
+            return NULL;
+        c->stmts = ns;
+        c->cap = cap;
     }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
@@ -206,11 +217,8 @@ sqlite3_stmt *bg_sql(sqlite3 *db, const char *sql)
         fprintf(stderr, "billgen: sqlite prepare: %s\n", sqlite3_errmsg(db));
         return NULL;
     }
-    if (c->n < STMT_MAX) {
-        c->sql[c->n] = sql;
-        c->st[c->n++] = st;
-    }
-    return st; /* past STMT_MAX it leaks: raise STMT_MAX */
+    c->stmts[c->n++] = (stmt){sql, st};
+    return st;
 }
 
 int bg_begin(sqlite3 *db)

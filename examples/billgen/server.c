@@ -374,11 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     memset(&rs, 0, sizeof(rs));
     rs.status = 500;
     const char *label = route(&rq, &rs, url);
-    int status = rs.status;
-    enum MHD_Result ret = send_resp(conn, &rq, &rs);
-    bg_metrics_record(method, label,
-                      status == 200 && rs.status == 304 ? 304 : rs.status,
-                      now_us() - x->t0);
+    enum MHD_Result ret = send_resp(conn, &rq, &rs); /* 200 may become 304 */
+    bg_metrics_record(method, label, rs.status, now_us() - x->t0);
     return ret;
 }
 
