@@ -120,6 +120,11 @@ typedef json_t *(*bg_row_fn)(sqlite3 *db, sqlite3_stmt *st);
 int bg_load_row(sqlite3 *db, const char *sql, bg_row_fn row, long long id,
                 json_t **out);
 
+/* Runs `sql` with the id as parameter 1 and reads the first column of
+   its row (SELECT EXISTS/count(*)): 1 non-zero, 0 zero, -1 failed or no
+   row. */
+int bg_exists(sqlite3 *db, const char *sql, long long id);
+
 /* A page of a list: count_sql and page_sql take `args` (text) as their
    first parameters, page_sql then LIMIT and OFFSET. */
 typedef struct bg_page {

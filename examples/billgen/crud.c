@@ -64,8 +64,7 @@ int bg_list_args(bg_req *rq, bg_resp *rs, bg_page *p, char *key, size_t cap)
     return 0;
 }
 
-/* 1 referenced, 0 not, -1 failed. */
-static int referenced(sqlite3 *db, const char *sql, long long id)
+int bg_exists(sqlite3 *db, const char *sql, long long id)
 {
     sqlite3_stmt *st = bg_sql(db, sql);
     int used = -1;
@@ -85,7 +84,7 @@ void bg_delete_row(bg_resp *rs, long long id, const bg_delete *d)
         bg_problem(rs, 503, "the database is busy", NULL);
         return;
     }
-    int used = d->used_sql ? referenced(db, d->used_sql, id) : 0;
+    int used = d->used_sql ? bg_exists(db, d->used_sql, id) : 0;
     if (used != 0) {
         bg_rollback(db);
         bg_problem(rs, used > 0 ? 409 : 500,

@@ -183,22 +183,13 @@ static void check(json_t *in, int create, inv_in *v, json_t *errs)
 
 /* ---- writing ---- */
 
-/* The invoice as stored, for a PUT: what the request does not change. */
+/* The invoice as stored, for a PUT: what the request does not change
+   (the sums too, when it keeps the lines). */
 typedef struct current {
     char status[16], currency[4], issue_date[11], due_date[11];
     long long customer_id;
+    bg_amounts sums;
 } current;
-
-static int row_exists(sqlite3 *db, const char *sql, long long id)
-{
-    sqlite3_stmt *st = bg_sql(db, sql);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
 
 /* Writes the lines of invoice `id` (the old ones gone first) and their
    sums into *sum. 0, -1 on a database failure; problems with the input
@@ -281,25 +272,6 @@ static int write_lines(sqlite3 *db, long long id, const inv_in *v,
     return 0;
 }
 
-/* The sums of the lines already stored (a PUT that keeps them). */
-static int stored_sums(sqlite3 *db, long long id, bg_amounts *sum)
-{
-    sqlite3_stmt *st = bg_sql(db, "SELECT subtotal, discount, tax, total "
-                                  "FROM invoices WHERE id = ?");
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        sum->subtotal = sqlite3_column_int64(st, 0);
-        sum->discount = sqlite3_column_int64(st, 1);
-        sum->tax = sqlite3_column_int64(st, 2);
-        sum->total = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
 static void inval_invoice(long long id)
 {
     bg_inval_key("invoice:%lld", id);
@@ -364,7 +336,8 @@ static int load_current(sqlite3 *db, long long id, current *cur)
 {
     sqlite3_stmt *st =
         bg_sql(db, "SELECT status, currency, issue_date, due_date, "
-                   "customer_id FROM invoices WHERE id = ?");
+                   "customer_id, subtotal, discount, tax, total "
+                   "FROM invoices WHERE id = ?");
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
@@ -378,6 +351,10 @@ static int load_current(sqlite3 *db, long long id, current *cur)
         snprintf(cur->due_date, sizeof(cur->due_date), "%s",
                  bg_col_text(st, 3));
         cur->customer_id = sqlite3_column_int64(st, 4);
+        cur->sums.subtotal = sqlite3_column_int64(st, 5);
+        cur->sums.discount = sqlite3_column_int64(st, 6);
+        cur->sums.tax = sqlite3_column_int64(st, 7);
+        cur->sums.total = sqlite3_column_int64(st, 8);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -497,10 +474,11 @@ static void save(bg_req *rq, bg_resp *rs, long long id)
         goto out;
     }
     settle_dates(v, &cur, errs);
-    if (v->has_customer && row_exists(db, "SELECT 1 FROM users WHERE id = ?",
-                                      v->customer_id) != 1)
+    if (v->has_customer &&
+        bg_exists(db, "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)",
+                  v->customer_id) != 1)
         bg_err(errs, "customer_id", "no such user");
-    bg_amounts sum = {0, 0, 0, 0};
+    bg_amounts sum = cur.sums; /* a PUT that keeps its lines */
     const char *currency = v->currency ? v->currency : cur.currency;
     int dbrc = 0;
     if (!json_object_size(errs) && id == 0)
@@ -508,8 +486,6 @@ static void save(bg_req *rq, bg_resp *rs, long long id)
     if (dbrc == 0 && !json_object_size(errs)) {
         if (v->has_lines)
             dbrc = write_lines(db, id, v, currency, &sum, errs);
-        else
-            dbrc = stored_sums(db, id, &sum);
     }
     if (dbrc == 0 && !json_object_size(errs))
         dbrc = write_row(db, &id, v, &cur, &sum);
