@@ -106,6 +106,7 @@ typedef enum {
 #define TC_CRED_MAX 256
 #define TC_NS_MAX 64
 #define TC_ENV_ERROR_MAX 160
+#define TC_NODES_MAX 16 /* entries in redis_sentinels, redis_cluster */
 
 /*
  * Plain data; fill it with tc_options_init, change what you need, pass it
@@ -170,11 +171,32 @@ typedef struct tc_options {
        tc_open then fails with TC_EINVAL and logs this text. */
     char env_error[TC_ENV_ERROR_MAX];
 
-    uint64_t reserved[16]; /* zero; room to grow without an ABI break */
+    /* Beyond one Redis (docs/operations.md, "Sentinel" and "Cluster").
+       Lists are "host:port[,host:port...]" ("[v6]:port" for IPv6), at
+       most TC_NODES_MAX entries. Set either list and it names the servers:
+       redis_host and redis_port are ignored, redis_socket must be empty,
+       and setting both lists is TC_EINVAL. The strings are the caller's:
+       tc_open reads them and keeps a copy, so they need to live only
+       until it returns (tc_options_init points them at process-lifetime
+       copies of the environment's values). NULL or "" = not used. */
+    const char *redis_sentinels;   /* REDIS_SENTINELS: the sentinels */
+    const char *sentinel_master;   /* REDIS_SENTINEL_MASTER, "mymaster" */
+    const char *sentinel_password; /* REDIS_SENTINEL_PASSWORD (AUTH to the
+                                      sentinels; redis_username/password
+                                      go to the data nodes) */
+    const char *redis_cluster;     /* REDIS_CLUSTER: seed nodes */
+
+    /* zero; room to grow without an ABI break (the pointers above took
+       their room from it, so the struct keeps its size) */
+    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8];
 } tc_options;
 
+
 /* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/
-   PASSWORD/USERNAME/SOCKET; TC_NAMESPACE, TC_DEFAULT_TTL_MS,
+   PASSWORD/USERNAME/SOCKET; or REDIS_SENTINELS with REDIS_SENTINEL_MASTER
+   and REDIS_SENTINEL_PASSWORD; or REDIS_CLUSTER: two of REDIS_URL,
+   REDIS_SENTINELS, REDIS_CLUSTER, REDIS_HOST/REDIS_SOCKET at once are an
+   error naming both; TC_NAMESPACE, TC_DEFAULT_TTL_MS,
    TC_L1_MAX_ENTRIES, TC_L1_MAX_BYTES, TC_LOG_LEVEL). Never fails: a
    malformed variable is recorded in opt->env_error for tc_open. */
 TC_EXTERN void tc_options_init(tc_options *opt);
