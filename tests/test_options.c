@@ -909,8 +909,9 @@ static const char *break_field(tc_options *o, int i)
         o->reserved[0] = 1;
         return "reserved[0]";
     case 37:
-        o->reserved[15] = 1;
-        return "reserved[15]";
+        /* the last one (the pointer fields took the first few) */
+        o->reserved[sizeof o->reserved / sizeof *o->reserved - 1] = 1;
+        return sizeof o->reserved == 12 * 8 ? "reserved[11]" : "reserved[";
     case 38:
         strcpy(o->env_error, "TC_X: bad");
         return "TC_X: bad";
