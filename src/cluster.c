@@ -23,7 +23,11 @@
 
 #define NODES_MAX 256
 #define NO_NODE 0xffff
-#define REFRESH_MIN_MS 100
+/* How often the map may be asked for: after a MOVED (the map is wrong),
+   and after a node did not answer (it may have been replaced; the
+   listener, retrying its link, asks too). */
+#define REFRESH_MOVED_MS 100
+#define REFRESH_DOWN_MS 1000
 #define HOPS_MAX 5 /* redirections followed for one command */
 
 struct tc__cluster {
@@ -40,7 +44,7 @@ struct tc__cluster {
     /* the masters (nodes owning a slot), and their generation */
     uint16_t masters[NODES_MAX];
     size_t nmasters;
-    uint64_t gen;
+    _Atomic uint64_t gen;
 
     atomic_int refreshing;
     _Atomic uint64_t last_try;
@@ -106,48 +110,16 @@ static unsigned node_at(tc__cluster *cl, const tc__addr *a)
 
 /* ---- the map ---- */
 
-/* One entry of CLUSTER SLOTS: [start, end, [ip, port, id...], replicas]. */
-static int slot_range(const redisReply *e, long long *lo, long long *hi,
-                      tc__addr *a, const tc__addr *asked)
+/* The masters as CLUSTER NODES lists them now (seen), the generation
+   moving if the set changed. mu held. */
+static void set_masters_locked(tc__cluster *cl, const char *seen)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-        e->element[0]->type != REDIS_REPLY_INTEGER ||
-        e->element[1]->type != REDIS_REPLY_INTEGER ||
-        e->element[2]->type != REDIS_REPLY_ARRAY ||
-        e->element[2]->elements < 2)
-        return -1;
-    const redisReply *m = e->element[2];
-    *lo = e->element[0]->integer;
-    *hi = e->element[1]->integer;
-    if (*lo < 0 || *hi >= TC__SLOTS || *lo > *hi ||
-        m->element[0]->type != REDIS_REPLY_STRING ||
-        m->element[1]->type != REDIS_REPLY_INTEGER ||
-        m->element[0]->len >= sizeof(a->host))
-        return -1;
-    /* "" (or "?"): the node does not know its own address; it is the one
-       we asked */
-    if (m->element[0]->len == 0 || strcmp(m->element[0]->str, "?") == 0)
-        memcpy(a->host, asked->host, sizeof(a->host));
-    else
-        memcpy(a->host, m->element[0]->str, m->element[0]->len + 1);
-    a->port = (int)m->element[1]->integer;
-    return 0;
-}
-
-/* The masters as the map has them now; the generation moves if the set
-   changed. mu held. */
-static void recount_masters_locked(tc__cluster *cl)
-{
-    char seen[NODES_MAX] = {0};
     uint16_t m[NODES_MAX];
     size_t n = 0;
-    for (unsigned s = 0; s < TC__SLOTS; s++) {
-        uint16_t i = atomic_load_explicit(&cl->owner[s], memory_order_relaxed);
-        if (i != NO_NODE && !seen[i]) {
-            seen[i] = 1;
-            m[n++] = i;
-        }
-    }
+    unsigned nn = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < nn; i++)
+        if (seen[i])
+            m[n++] = (uint16_t)i;
     int same = n == cl->nmasters;
     for (size_t k = 0; same && k < n; k++)
         same = seen[cl->masters[k]];
@@ -155,33 +127,120 @@ static void recount_masters_locked(tc__cluster *cl)
         return;
     memcpy(cl->masters, m, n * sizeof(*m));
     cl->nmasters = n;
-    cl->gen++;
+    atomic_fetch_add(&cl->gen, 1);
 }
 
-/* Applies a CLUSTER SLOTS reply; 0, or -1 if it is not one. */
-static int apply(tc__cluster *cl, const redisReply *r, const tc__addr *asked)
+/* The next space-separated field of a line, NUL-terminated in place. */
+static char *field(char **p)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
-        return -1;
-    pthread_mutex_lock(&cl->mu);
-    for (size_t k = 0; k < r->elements; k++) {
-        long long lo, hi;
-        tc__addr a;
-        if (slot_range(r->element[k], &lo, &hi, &a, asked) != 0)
-            continue;
-        unsigned i = node_at_locked(cl, &a);
-        if (i == NO_NODE)
-            continue;
-        for (long long s = lo; s <= hi; s++)
-            atomic_store_explicit(&cl->owner[s], (uint16_t)i,
-                                  memory_order_release);
+    while (**p == ' ')
+        ++*p;
+    if (!**p)
+        return NULL;
+    char *f = *p;
+    while (**p && **p != ' ')
+        ++*p;
+    if (**p)
+        *(*p)++ = '\0';
+    return f;
+}
+
+static int has_flag(const char *flags, const char *f)
+{
+    size_t n = strlen(f);
+    for (const char *p = flags; p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (strncmp(p, f, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return 1;
     }
-    recount_masters_locked(cl);
-    pthread_mutex_unlock(&cl->mu);
     return 0;
 }
 
-/* CLUSTER SLOTS from a; 0 when the map was updated. */
+/* "host:port@cport[,hostname]" into a; "" host (a node that does not
+   know its address yet): the one we asked. -1 if malformed. */
+static int node_addr(char *s, tc__addr *a, const tc__addr *asked)
+{
+    char *at = strchr(s, '@');
+    if (at)
+        *at = '\0';
+    char *colon = strrchr(s, ':');
+    uint64_t port;
+    if (!colon || tc__parse_whole(colon + 1, 1, 65535, &port) != TC__NUM_OK)
+        return -1;
+    *colon = '\0';
+    if ((size_t)(colon - s) >= sizeof(a->host))
+        return -1;
+    if (*s)
+        memcpy(a->host, s, (size_t)(colon - s) + 1);
+    else
+        memcpy(a->host, asked->host, sizeof(a->host));
+    a->port = (int)port;
+    return 0;
+}
+
+/* One line of CLUSTER NODES: "<id> <addr> <flags> <master> <ping> <pong>
+   <epoch> <link> <slot>..." where a slot is "n", "a-b", or a migration
+   in brackets (skipped: the owner is the node without brackets). A
+   master that is not marked failed is watched even with no slot: a slot
+   may migrate to it. */
+static void apply_line(tc__cluster *cl, char *line, const tc__addr *asked,
+                       char *seen)
+{
+    char *p = line, *f[8];
+    for (int k = 0; k < 8; k++)
+        if (!(f[k] = field(&p)))
+            return;
+    tc__addr a;
+    if (!has_flag(f[2], "master") || has_flag(f[2], "fail") ||
+        has_flag(f[2], "noaddr") || has_flag(f[2], "handshake") ||
+        node_addr(f[1], &a, asked) != 0)
+        return;
+    unsigned i = node_at_locked(cl, &a);
+    if (i == NO_NODE)
+        return;
+    seen[i] = 1;
+    for (char *slot; (slot = field(&p)) != NULL;) {
+        char *end;
+        if (slot[0] == '[')
+            continue;
+        unsigned long lo = strtoul(slot, &end, 10), hi = lo;
+        if (*end == '-')
+            hi = strtoul(end + 1, &end, 10);
+        if (*end || lo > hi || hi >= TC__SLOTS)
+            continue;
+        for (unsigned long s = lo; s <= hi; s++)
+            atomic_store_explicit(&cl->owner[s], (uint16_t)i,
+                                  memory_order_release);
+    }
+}
+
+/* Applies a CLUSTER NODES reply; 0, or -1 if it names no master. */
+static int apply(tc__cluster *cl, const redisReply *r, const tc__addr *asked)
+{
+    if (r->type != REDIS_REPLY_STRING)
+        return -1;
+    char *text = tc__malloc(r->len + 1);
+    if (!text)
+        return -1;
+    memcpy(text, r->str, r->len);
+    text[r->len] = '\0';
+    char seen[NODES_MAX] = {0};
+    pthread_mutex_lock(&cl->mu);
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        apply_line(cl, line, asked, seen);
+    }
+    int any = memchr(seen, 1, sizeof(seen)) != NULL;
+    if (any)
+        set_masters_locked(cl, seen);
+    pthread_mutex_unlock(&cl->mu);
+    tc__free(text);
+    return any ? 0 : -1;
+}
+
+/* CLUSTER NODES from a; 0 when the map was updated. */
 static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap)
 {
     int refusal;
@@ -189,10 +248,10 @@ static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap)
                                       "probe", err, cap, &refusal);
     if (!ctx)
         return -1;
-    redisReply *r = redisCommand(ctx, "CLUSTER SLOTS");
+    redisReply *r = redisCommand(ctx, "CLUSTER NODES");
     int rc = r ? apply(cl, r, a) : -1;
     if (rc != 0)
-        snprintf(err, cap, "CLUSTER SLOTS: %.100s",
+        snprintf(err, cap, "CLUSTER NODES: %.100s",
                  !r                             ? ctx->errstr
                  : r->type == REDIS_REPLY_ERROR ? r->str
                                                 : "not a slot map");
@@ -201,20 +260,27 @@ static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap)
     return rc;
 }
 
-/* The known nodes first (the masters among them answer for the current
-   map), then the seeds. */
+/* 1 when the node's last call worked (its breaker is closed). */
+static int node_up(tc__cluster *cl, unsigned i)
+{
+    tc_health_info h;
+    memset(&h, 0, sizeof(h));
+    tc__l2_health(node(cl, i), &h);
+    return h.l2_connected;
+}
+
+/* The known nodes that answer first (a dead master would cost a connect
+   timeout), then the others, then the seeds. */
 static void refresh_now(tc__cluster *cl)
 {
     char err[160] = "no node answered";
-    tc__addr a[NODES_MAX + TC_NODES_MAX];
+    tc__addr a[2 * NODES_MAX + TC_NODES_MAX];
     size_t n = 0;
-    pthread_mutex_lock(&cl->mu);
-    for (size_t k = 0; k < cl->nmasters; k++)
-        a[n++] = cl->addrs[cl->masters[k]];
     unsigned nn = atomic_load(&cl->nnodes);
-    for (unsigned i = 0; i < nn; i++)
-        a[n++] = cl->addrs[i];
-    pthread_mutex_unlock(&cl->mu);
+    for (int up = 1; up >= 0; up--)
+        for (unsigned i = 0; i < nn; i++)
+            if (node_up(cl, i) == up)
+                a[n++] = cl->addrs[i];
     for (size_t i = 0; i < cl->t.n; i++)
         a[n++] = cl->t.nodes[i];
     for (size_t i = 0; i < n; i++)
@@ -225,9 +291,14 @@ static void refresh_now(tc__cluster *cl)
 
 void tc__cluster_refresh(tc__cluster *cl, int force)
 {
+    tc__cluster_refresh_after(cl, force ? 0 : REFRESH_MOVED_MS);
+}
+
+void tc__cluster_refresh_after(tc__cluster *cl, uint64_t min_ms)
+{
     uint64_t now = tc__mono_ms();
     int idle = 0;
-    if ((force || now - atomic_load(&cl->last_try) >= REFRESH_MIN_MS) &&
+    if ((!min_ms || now - atomic_load(&cl->last_try) >= min_ms) &&
         atomic_compare_exchange_strong(&cl->refreshing, &idle, 1)) {
         atomic_store(&cl->last_try, now);
         refresh_now(cl);
@@ -307,6 +378,18 @@ static int route_reply(void *ud, const redisReply *r)
     return rt->fn(rt->ud, r);
 }
 
+/* 1 when node i is one the listener watches (or will, once it sees the
+   generation this map has). */
+static int watched(tc__cluster *cl, unsigned i)
+{
+    pthread_mutex_lock(&cl->mu);
+    int w = 0;
+    for (size_t k = 0; k < cl->nmasters && !w; k++)
+        w = cl->masters[k] == i;
+    pthread_mutex_unlock(&cl->mu);
+    return w;
+}
+
 int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
                      const size_t *lens, tc__l2_reply_fn fn, void *ud)
 {
@@ -329,7 +412,7 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
             /* A node that did not answer may have been replaced: the map
                may know better by now (rate-limited). */
             if (!rt.called && rc == TC_EBACKEND)
-                tc__cluster_refresh(cl, 0);
+                tc__cluster_refresh_after(cl, REFRESH_DOWN_MS);
             return rc;
         }
         i = node_at(cl, &rt.to);
@@ -340,6 +423,12 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
             atomic_store_explicit(&cl->owner[slot], (uint16_t)i,
                                   memory_order_release);
             tc__cluster_refresh(cl, 0);
+        } else if (!watched(cl, i)) {
+            /* A master this map does not know (one just added): its
+               writes would not reach the listener. Learn it now; the new
+               generation keeps the L1 out of use until the listener
+               watches it too (tc__coh_ok). */
+            tc__cluster_refresh(cl, 1);
         }
     }
     return rc;
@@ -440,17 +529,14 @@ size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
     size_t n = cl->nmasters < max ? cl->nmasters : max;
     for (size_t k = 0; k < n; k++)
         out[k] = cl->addrs[cl->masters[k]];
-    *gen = cl->gen;
+    *gen = atomic_load(&cl->gen);
     pthread_mutex_unlock(&cl->mu);
     return n;
 }
 
 uint64_t tc__cluster_gen(tc__cluster *cl)
 {
-    pthread_mutex_lock(&cl->mu);
-    uint64_t g = cl->gen;
-    pthread_mutex_unlock(&cl->mu);
-    return g;
+    return atomic_load_explicit(&cl->gen, memory_order_acquire);
 }
 
 /* ---- health ---- */

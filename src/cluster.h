@@ -47,8 +47,10 @@ int tc__cluster_each_master(tc__cluster *cl, int (*fn)(void *, tc__l2 *),
 size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
                            uint64_t *gen);
 uint64_t tc__cluster_gen(tc__cluster *cl);
-/* Asks a node for CLUSTER SLOTS, at most once per 100 ms unless force. */
+/* Asks a node for CLUSTER NODES, at most once per 100 ms unless force. */
 void tc__cluster_refresh(tc__cluster *cl, int force);
+/* The same, unless the last attempt is less than min_ms old. */
+void tc__cluster_refresh_after(tc__cluster *cl, uint64_t min_ms);
 
 /* Every node's health folded into one: the worst breaker, connected only
    if every master is. */

@@ -78,7 +78,9 @@ struct tc__coh {
     coh_link links[LINKS_MAX];
     size_t nlinks;
     redisContext *watch; /* Sentinel: +switch-master */
-    uint64_t topo_gen;   /* the master's, or the cluster's masters' */
+    /* the generation of the master, or of the cluster's masters, the
+       links were made for (written by the listener, read by callers) */
+    _Atomic uint64_t topo_gen;
 
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
     char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
@@ -86,9 +88,23 @@ struct tc__coh {
     char channel[TC_NS_MAX + 16];
 };
 
+/* The generation of the master (Sentinel) or of the set of masters
+   (Cluster) now; 0 on one server. */
+static uint64_t topo_now(const tc__coh *h)
+{
+    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
+    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    return s ? tc__sentinel_gen(s) : cl ? tc__cluster_gen(cl) : 0;
+}
+
+/* Coherent, and for the masters there are now: a new one (a failover, a
+   node added) may hold writes the links do not hear until the listener
+   has moved, which it does within half a ping interval. */
 int tc__coh_ok(const tc__coh *h)
 {
-    return atomic_load_explicit(&h->coherent, memory_order_acquire);
+    return atomic_load_explicit(&h->coherent, memory_order_acquire) &&
+           atomic_load_explicit(&h->topo_gen, memory_order_relaxed) ==
+               topo_now(h);
 }
 
 int tc__coh_tracking(const tc__coh *h)
@@ -302,18 +318,21 @@ static int targets(tc__coh *h, tc__addr *a, size_t *n, int *use_addr,
     if (s) {
         if (tc__sentinel_master(s, a) == 0)
             tc__sentinel_refresh(s, 1);
-        h->topo_gen = tc__sentinel_master(s, a);
-        if (h->topo_gen == 0) {
+        uint64_t gen = tc__sentinel_master(s, a);
+        atomic_store(&h->topo_gen, gen);
+        if (gen == 0) {
             tc__sentinel_error(s, err, cap);
             return -1;
         }
         tc__addr_str(a, h->endpoint, sizeof(h->endpoint));
     } else if (cl) {
-        *n = tc__cluster_masters(cl, a, LINKS_MAX, &h->topo_gen);
+        uint64_t gen;
+        *n = tc__cluster_masters(cl, a, LINKS_MAX, &gen);
         if (*n == 0) {
             tc__cluster_refresh(cl, 1);
-            *n = tc__cluster_masters(cl, a, LINKS_MAX, &h->topo_gen);
+            *n = tc__cluster_masters(cl, a, LINKS_MAX, &gen);
         }
+        atomic_store(&h->topo_gen, gen);
         if (*n == 0) {
             snprintf(err, cap, "cluster: no slot map");
             return -1;
@@ -372,13 +391,13 @@ static int moved(tc__coh *h, char *err, size_t cap)
     tc__sentinel *s = tc__l2_sentinel(h->c->l2);
     tc__cluster *cl = tc__l2_cluster(h->c->l2);
     tc__addr a;
-    if (s && tc__sentinel_master(s, &a) != h->topo_gen) {
+    if (s && tc__sentinel_master(s, &a) != atomic_load(&h->topo_gen)) {
         char where[TC_HOST_MAX + 16];
         tc__addr_str(&a, where, sizeof(where));
         snprintf(err, cap, "the master is now %.100s", where);
         return 1;
     }
-    if (cl && tc__cluster_gen(cl) != h->topo_gen) {
+    if (cl && tc__cluster_gen(cl) != atomic_load(&h->topo_gen)) {
         snprintf(err, cap, "the cluster's masters changed");
         return 1;
     }

@@ -260,7 +260,7 @@ static void set_cmd(call *cl, const char *s, size_t n)
    connections to the old one go (conn_gen), and a breaker opened by the
    old one's death may probe the new one at once. 0, or -1 with no master
    known at all. */
-static int follow_master(tc__l2 *l2)
+static int follow_master(tc__l2 *l2, int probe)
 {
     tc__addr a;
     if (tc__sentinel_master(l2->sentinel, &a) == 0)
@@ -269,7 +269,7 @@ static int follow_master(tc__l2 *l2)
     if (gen == 0) {
         char err[128];
         tc__sentinel_error(l2->sentinel, err, sizeof(err));
-        note_failure(l2, 0, err, TC_REFUSAL_NONE);
+        note_failure(l2, probe, err, TC_REFUSAL_NONE);
         return -1;
     }
     pthread_mutex_lock(&l2->mu);
@@ -289,8 +289,6 @@ static int follow_master(tc__l2 *l2)
 static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
     set_cmd(cl, cmd, cmdlen);
-    if (l2->sentinel && follow_master(l2) != 0)
-        return TC_EBACKEND;
     pthread_mutex_lock(&l2->mu);
     int admitted = admit_locked(l2, &cl->probe);
     int got = admitted && take_slot_locked(l2, &cl->id);
@@ -301,6 +299,18 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     pthread_mutex_unlock(&l2->mu);
     if (!got)
         return TC_EBACKEND;
+    /* After the breaker let the call through: an open breaker keeps
+       callers from asking the sentinels in a loop. */
+    if (l2->sentinel) {
+        if (follow_master(l2, cl->probe) != 0) {
+            give_slot(l2, cl->id);
+            return TC_EBACKEND;
+        }
+        pthread_mutex_lock(&l2->mu);
+        gen = l2->conn_gen;
+        addr = l2->addr;
+        pthread_mutex_unlock(&l2->mu);
+    }
     slot *s = &l2->slots[cl->id];
     if (s->ctx && s->gen != gen) { /* dropped unused, nothing sent */
         redisFree(s->ctx);

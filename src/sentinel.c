@@ -26,7 +26,7 @@ struct tc__sentinel {
 
     pthread_mutex_t mu; /* guards master, gen, err, next_watch */
     tc__addr master;
-    uint64_t gen;
+    _Atomic uint64_t gen; /* written under mu; read without it too */
     char err[128];
     size_t next_watch;         /* the sentinel the next watch connects to */
     size_t last_good;          /* the sentinel that answered last */
@@ -110,7 +110,7 @@ static void found(tc__sentinel *s, const tc__addr *a, size_t i)
     if (s->gen == 0 || !tc__addr_eq(&s->master, a)) {
         moved = s->gen != 0;
         s->master = *a;
-        s->gen++;
+        atomic_fetch_add(&s->gen, 1);
     }
     pthread_mutex_unlock(&s->mu);
     tc__addr_str(a, where, sizeof(where));
@@ -163,6 +163,11 @@ uint64_t tc__sentinel_master(tc__sentinel *s, tc__addr *out)
     uint64_t gen = s->gen;
     pthread_mutex_unlock(&s->mu);
     return gen;
+}
+
+uint64_t tc__sentinel_gen(tc__sentinel *s)
+{
+    return atomic_load_explicit(&s->gen, memory_order_acquire);
 }
 
 void tc__sentinel_error(tc__sentinel *s, char *buf, size_t cap)

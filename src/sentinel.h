@@ -20,6 +20,8 @@ void tc__sentinel_destroy(tc__sentinel *s); /* NULL-safe */
 /* The master as last found, in *out, and its generation: 0 while none is
    known, and one more each time the master changes. */
 uint64_t tc__sentinel_master(tc__sentinel *s, tc__addr *out);
+/* The generation alone, without a lock (the read path asks). */
+uint64_t tc__sentinel_gen(tc__sentinel *s);
 /* Asks the sentinels again, unless another thread is at it or did it less
    than 100 ms ago (force: unless another thread is at it). The master
    each one names counts only once ROLE on it says "master". Returns the
