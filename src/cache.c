@@ -85,11 +85,14 @@ static void log_opened(tc_cache *c)
     char ep[TC_HOST_MAX + TC_NS_MAX + 64];
     tc_health_info h;
     where(c, ep, sizeof(ep));
+    if (c->topo.kind != TC__TOPO_CLUSTER) /* a cluster has only db 0 */
+        snprintf(ep + strlen(ep), sizeof(ep) - strlen(ep), " db %d",
+                 c->opt.redis_db);
     memset(&h, 0, sizeof(h));
     tc__l2_health(c->l2, &h);
     tc__log(&c->lg, TC_LOG_INFO,
-            "opened namespace \"%s\": redis %s db %d (%s), coherence %s%s",
-            c->opt.ns, ep, c->opt.redis_db,
+            "opened namespace \"%s\": redis %s (%s), coherence %s%s",
+            c->opt.ns, ep,
             h.l2_refused     ? "refused"
             : h.l2_connected ? "connected"
                              : "unreachable",

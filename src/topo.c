@@ -109,6 +109,11 @@ int tc__topo_of(const tc_options *o, tc__topo *t, char *err, size_t cap)
         return tc__fail(err, cap, "%s: %s", name, why);
     if (set(o->redis_cluster)) {
         t->kind = TC__TOPO_CLUSTER;
+        if (o->redis_db != 0) /* SELECT is refused in cluster mode */
+            return tc__fail(err, cap,
+                            "redis_db: %d, but a cluster has only "
+                            "database 0",
+                            o->redis_db);
         return TC_OK;
     }
     t->kind = TC__TOPO_SENTINEL;
