@@ -430,13 +430,6 @@ static void watch_sentinel(tc__coh *h, int readable)
     }
 }
 
-/* Sleeps up to ms, or until tc__coh_stop. */
-static void nap(tc__coh *h, uint64_t ms)
-{
-    struct pollfd p = {h->wake[0], POLLIN, 0};
-    poll(&p, 1, (int)ms);
-}
-
 static int write_ping(redisContext *ctx)
 {
     int done = 0;
@@ -498,6 +491,28 @@ static void replay_idle(tc__coh *h)
     tc__replay_run(h->c);
     drop_all(h);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
+}
+
+/* Sleeps up to ms, or until tc__coh_stop. With Sentinel the watch is
+   read meanwhile, and a new master ends the nap: the link is down
+   because the master died, and the sentinels' answer is what it waits
+   for (not the end of its back-off). */
+static void nap(tc__coh *h, uint64_t ms)
+{
+    uint64_t until = tc__mono_ms() + ms, gen = topo_now(h);
+    watch_sentinel(h, 0);
+    for (uint64_t now; (now = tc__mono_ms()) < until;) {
+        struct pollfd p[2] = {{h->wake[0], POLLIN, 0},
+                              {h->watch ? h->watch->fd : -1, POLLIN, 0}};
+        int n = poll(p, 2, (int)(until - now));
+        if (atomic_load(&h->stop) || (n > 0 && p[0].revents))
+            return;
+        if (n > 0 && p[1].revents) {
+            watch_sentinel(h, 1);
+            if (topo_now(h) != gen)
+                return;
+        }
+    }
 }
 
 /* Serves the subscribed links until one fails, the masters change, or

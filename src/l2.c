@@ -256,15 +256,26 @@ static void set_cmd(call *cl, const char *s, size_t n)
     cl->cmd[i] = '\0';
 }
 
-/* Sentinel: the master may have changed since the pool connected. Its
-   connections to the old one go (conn_gen), and a breaker opened by the
-   old one's death may probe the new one at once. 0, or -1 with no master
-   known at all. */
-static int follow_master(tc__l2 *l2, int probe)
+/* Sentinel: the master changed since the pool connected (generation
+   gen, address a). Its connections to the old one go (conn_gen), and a
+   breaker opened by the old one's death probes the new one at once: the
+   next call, not the end of a back-off. mu held. */
+static void adopt_master_locked(tc__l2 *l2, const tc__addr *a, uint64_t gen)
+{
+    l2->addr = *a;
+    l2->sen_gen = gen;
+    l2->conn_gen++;
+    l2->retry_at = 0;
+    l2->attempt = 0;
+}
+
+/* No master known yet: ask the sentinels (an admitted call only, so that
+   an open breaker keeps callers from asking in a loop). 0, or -1 with the
+   failure noted. */
+static int find_master(tc__l2 *l2, int probe)
 {
     tc__addr a;
-    if (tc__sentinel_master(l2->sentinel, &a) == 0)
-        tc__sentinel_refresh(l2->sentinel, 0);
+    tc__sentinel_refresh(l2->sentinel, 0);
     uint64_t gen = tc__sentinel_master(l2->sentinel, &a);
     if (gen == 0) {
         char err[128];
@@ -273,13 +284,8 @@ static int follow_master(tc__l2 *l2, int probe)
         return -1;
     }
     pthread_mutex_lock(&l2->mu);
-    if (gen != l2->sen_gen) {
-        l2->addr = a;
-        l2->sen_gen = gen;
-        l2->conn_gen++;
-        l2->retry_at = 0;
-        l2->attempt = 0;
-    }
+    if (gen != l2->sen_gen)
+        adopt_master_locked(l2, &a, gen);
     pthread_mutex_unlock(&l2->mu);
     return 0;
 }
@@ -289,7 +295,11 @@ static int follow_master(tc__l2 *l2, int probe)
 static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
     set_cmd(cl, cmd, cmdlen);
+    tc__addr sa;
+    uint64_t sgen = l2->sentinel ? tc__sentinel_master(l2->sentinel, &sa) : 0;
     pthread_mutex_lock(&l2->mu);
+    if (sgen && sgen != l2->sen_gen) /* before the breaker: see adopt */
+        adopt_master_locked(l2, &sa, sgen);
     int admitted = admit_locked(l2, &cl->probe);
     int got = admitted && take_slot_locked(l2, &cl->id);
     if (admitted && !got && cl->probe)
@@ -299,10 +309,8 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     pthread_mutex_unlock(&l2->mu);
     if (!got)
         return TC_EBACKEND;
-    /* After the breaker let the call through: an open breaker keeps
-       callers from asking the sentinels in a loop. */
-    if (l2->sentinel) {
-        if (follow_master(l2, cl->probe) != 0) {
+    if (l2->sentinel && sgen == 0) {
+        if (find_master(l2, cl->probe) != 0) {
             give_slot(l2, cl->id);
             return TC_EBACKEND;
         }

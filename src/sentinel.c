@@ -31,6 +31,7 @@ struct tc__sentinel {
     size_t next_watch;         /* the sentinel the next watch connects to */
     size_t last_good;          /* the sentinel that answered last */
     atomic_int refreshing;     /* one refresh at a time; no lock over I/O */
+    atomic_int again;          /* a forced refresh came during one: redo */
     _Atomic uint64_t last_try; /* mono ms of the last refresh */
 };
 
@@ -146,10 +147,17 @@ uint64_t tc__sentinel_refresh(tc__sentinel *s, int force)
 {
     uint64_t now = tc__mono_ms();
     int idle = 0;
+    /* A forced refresh (+switch-master) must not be lost to one already
+       under way, which may have asked before the switch: it runs again. */
+    if (force)
+        atomic_store(&s->again, 1);
     if ((force || now - atomic_load(&s->last_try) >= REFRESH_MIN_MS) &&
         atomic_compare_exchange_strong(&s->refreshing, &idle, 1)) {
         atomic_store(&s->last_try, now);
-        resolve(s);
+        do {
+            atomic_store(&s->again, 0);
+            resolve(s);
+        } while (atomic_load(&s->again));
         atomic_store(&s->refreshing, 0);
     }
     tc__addr a;
