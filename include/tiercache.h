@@ -191,7 +191,6 @@ typedef struct tc_options {
     uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8];
 } tc_options;
 
-
 /* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/
    PASSWORD/USERNAME/SOCKET; or REDIS_SENTINELS with REDIS_SENTINEL_MASTER
    and REDIS_SENTINEL_PASSWORD; or REDIS_CLUSTER: two of REDIS_URL,

@@ -3,6 +3,7 @@
    Every public function validates its arguments before it touches
    anything, so bad input changes nothing. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -45,9 +46,28 @@ static void set_logger(tc__logger *lg, const tc_options *o)
     lg->level = o->log_level;
 }
 
-static int has_l2(const tc_options *o)
+static int has_l2(const tc_options *o, const tc__topo *t)
 {
-    return o->redis_host[0] || o->redis_socket[0];
+    return t->kind != TC__TOPO_SINGLE || o->redis_host[0] ||
+           o->redis_socket[0];
+}
+
+/* What the open line names: the endpoint, the master's name and the
+   first sentinel, or the first seed. */
+static void where(const tc_cache *c, char *buf, size_t cap)
+{
+    char first[TC_HOST_MAX + 16];
+    if (c->topo.kind == TC__TOPO_SINGLE) {
+        tc__conn_endpoint(&c->opt, buf, cap);
+        return;
+    }
+    tc__addr_str(&c->topo.nodes[0], first, sizeof(first));
+    if (c->topo.kind == TC__TOPO_SENTINEL)
+        snprintf(buf, cap, "master \"%s\" of sentinels %s%s", c->topo.master,
+                 first, c->topo.n > 1 ? ",..." : "");
+    else
+        snprintf(buf, cap, "cluster (seed %s%s)", first,
+                 c->topo.n > 1 ? ",..." : "");
 }
 
 /* One line that says what this cache is: which Redis (never the
@@ -62,9 +82,9 @@ static void log_opened(tc_cache *c)
                 c->opt.ns);
         return;
     }
-    char ep[TC_HOST_MAX + 16];
+    char ep[TC_HOST_MAX + TC_NS_MAX + 64];
     tc_health_info h;
-    tc__conn_endpoint(&c->opt, ep, sizeof(ep));
+    where(c, ep, sizeof(ep));
     memset(&h, 0, sizeof(h));
     tc__l2_health(c->l2, &h);
     tc__log(&c->lg, TC_LOG_INFO,
@@ -100,12 +120,16 @@ int tc_open(tc_cache **out, const tc_options *opt)
     if (!c)
         return TC_ENOMEM;
     c->opt = o;
+    tc__topo_of(&o, &c->topo, err, sizeof(err)); /* checked above */
+    /* the caller's strings: c->topo holds what they said */
+    c->opt.redis_sentinels = c->opt.sentinel_master = NULL;
+    c->opt.sentinel_password = c->opt.redis_cluster = NULL;
     set_logger(&c->lg, &o);
     tc__l1_config lc = {o.l1_max_entries, o.l1_max_bytes, o.l1_shards,
                         o.clock_fn, o.clock_ud};
     int rc = tc__l1_create(&c->l1, &lc);
-    if (rc == TC_OK && has_l2(&o))
-        rc = tc__l2_create(&c->l2, &c->opt, &c->lg, &c->ctr);
+    if (rc == TC_OK && has_l2(&o, &c->topo))
+        rc = tc__l2_create(&c->l2, &c->opt, &c->topo, &c->lg, &c->ctr);
     /* Strict: a Redis that refuses us is a configuration error, found now
        rather than by the first call (it has been logged). */
     if (rc == TC_OK && c->l2 && o.strict && tc__l2_refusal(c->l2))

@@ -10,13 +10,15 @@
 #include "l1.h"
 #include "l2.h"
 #include "renew.h"
+#include "topo.h"
 
 typedef struct tc__replay tc__replay;
 typedef struct tc__flights tc__flights;
 typedef struct tc__flight tc__flight;
 
 struct tc_cache {
-    tc_options opt; /* a copy, fixed after tc_open */
+    tc_options opt; /* a copy, fixed after tc_open; its pointers NULL */
+    tc__topo topo;  /* one Redis, a Sentinel's master, or a Cluster */
     tc__logger lg;
     tc__l1 *l1;
     tc__l2 *l2;                /* NULL: L1-only */

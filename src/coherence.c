@@ -23,6 +23,15 @@
  * context that hits one is unusable): the thread waits in poll(), sends a
  * PING every listener_ping_ms and declares the link dead when nothing has
  * arrived for twice that.
+ *
+ * Beyond one Redis (§5.8, §5.9): with Sentinel the link goes to the
+ * master the sentinels name, and a second connection, to one sentinel,
+ * hears +switch-master; a new master is a lost link. With Cluster there is
+ * one link per master, each tracking the keys that master holds, and the
+ * channel on the first (Redis Cluster carries a PUBLISH to every node, so
+ * one subscription hears it once); the links are up or down together: any
+ * one lost empties the whole L1, and a change in the set of masters is a
+ * lost link too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,13 +43,23 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cluster.h"
 #include "coherence.h"
 #include "conn.h"
+#include "sentinel.h"
 
 #define TRACKING_CHANNEL "__redis__:invalidate"
 /* The handshake (CLIENT ID, TRACKING, SUBSCRIBE) may take this long at
    most; a frozen server fails it instead of hanging the thread. */
 #define HANDSHAKE_MIN_MS 1000
+/* masters of a cluster followed at most */
+#define LINKS_MAX 64
+
+typedef struct link {
+    redisContext *ctx;
+    uint64_t last_rx;             /* mono ms of the last bytes read */
+    char where[TC_HOST_MAX + 16]; /* a cluster node's address, or "" */
+} coh_link;
 
 struct tc__coh {
     tc_cache *c;
@@ -52,10 +71,14 @@ struct tc__coh {
     atomic_int coherent;
     atomic_int tracking;
 
-    pthread_mutex_t mu; /* guards ctx, settled, and message dispatch */
+    pthread_mutex_t mu; /* guards the links and watch (for fork cleanup),
+                           settled, and message dispatch */
     pthread_cond_t cv;
-    int settled;       /* the first subscription attempt is over */
-    redisContext *ctx; /* the listener's connection, for fork cleanup */
+    int settled; /* the first subscription attempt is over */
+    coh_link links[LINKS_MAX];
+    size_t nlinks;
+    redisContext *watch; /* Sentinel: +switch-master */
+    uint64_t topo_gen;   /* the master's, or the cluster's masters' */
 
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
     char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
@@ -204,33 +227,45 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
     return 0;
 }
 
-/* A subscribed connection, or NULL with the reason in err. */
-static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
+/* A subscribed connection to a (NULL: the options' endpoint), the
+   namespace channel too if `channel`; or NULL with the reason in err. */
+static redisContext *subscribe(tc__coh *h, const tc__addr *a, int channel,
+                               int *tracking, char *err, size_t cap)
 {
     const tc_options *o = &h->c->opt;
     uint32_t t = o->command_timeout_ms > HANDSHAKE_MIN_MS
                      ? o->command_timeout_ms
                      : HANDSHAKE_MIN_MS;
     int refusal; /* the pool's connections report it: see tc_health */
-    redisContext *ctx = tc__conn_open(o, t, "listener", err, cap, &refusal);
+    redisContext *ctx = tc__conn_open(o, a, t, "listener", err, cap, &refusal);
     if (!ctx)
         return NULL;
-    int tracking, acks;
+    int acks, want = 0;
     redisReply *r = NULL;
-    if (start_tracking(h, ctx, &tracking) == 0) {
-        r = tracking ? redisCommand(ctx, "SUBSCRIBE %s %s", TRACKING_CHANNEL,
-                                    h->channel)
-                     : redisCommand(ctx, "SUBSCRIBE %s", h->channel);
+    if (start_tracking(h, ctx, tracking) == 0) {
+        want = *tracking + channel;
+        if (*tracking && channel)
+            r = redisCommand(ctx, "SUBSCRIBE %s %s", TRACKING_CHANNEL,
+                             h->channel);
+        else if (want)
+            r = redisCommand(ctx, "SUBSCRIBE %s",
+                             *tracking ? TRACKING_CHANNEL : h->channel);
+        else /* a cluster node without tracking: nothing to hear */
+            r = redisCommand(ctx, "PING");
     }
-    for (acks = 0; subscribe_ack(r);) {
+    if (!want && r && r->type == REDIS_REPLY_STATUS) {
         freeReplyObject(r);
         r = NULL;
-        if (++acks == 1 + tracking)
+    }
+    for (acks = 0; want && subscribe_ack(r);) {
+        freeReplyObject(r);
+        r = NULL;
+        if (++acks == want)
             break;
         if (redisGetReply(ctx, (void **)&r) != REDIS_OK)
             r = NULL;
     }
-    if (acks != 1 + tracking) {
+    if (acks != want || r) {
         snprintf(err, cap, "subscribe: %.100s",
                  ctx->err ? ctx->errstr : "unexpected reply");
         freeReplyObject(r);
@@ -239,8 +274,141 @@ static redisContext *subscribe(tc__coh *h, char *err, size_t cap)
     }
     struct timeval none = {0, 0}; /* from now on poll() does the waiting */
     redisSetTimeout(ctx, none);
-    atomic_store(&h->tracking, tracking);
     return ctx;
+}
+
+static void close_links(tc__coh *h)
+{
+    pthread_mutex_lock(&h->mu);
+    size_t n = h->nlinks;
+    coh_link l[LINKS_MAX];
+    memcpy(l, h->links, n * sizeof(*l));
+    h->nlinks = 0;
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < n; i++)
+        redisFree(l[i].ctx);
+}
+
+/* Where the links go: the options' endpoint (n 1, *a unused), the
+   Sentinel's master, or the cluster's masters. 0, or -1 when no master
+   is known. */
+static int targets(tc__coh *h, tc__addr *a, size_t *n, int *use_addr,
+                   char *err, size_t cap)
+{
+    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
+    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    *n = 1;
+    *use_addr = s || cl;
+    if (s) {
+        if (tc__sentinel_master(s, a) == 0)
+            tc__sentinel_refresh(s, 1);
+        h->topo_gen = tc__sentinel_master(s, a);
+        if (h->topo_gen == 0) {
+            tc__sentinel_error(s, err, cap);
+            return -1;
+        }
+        tc__addr_str(a, h->endpoint, sizeof(h->endpoint));
+    } else if (cl) {
+        *n = tc__cluster_masters(cl, a, LINKS_MAX, &h->topo_gen);
+        if (*n == 0) {
+            tc__cluster_refresh(cl, 1);
+            *n = tc__cluster_masters(cl, a, LINKS_MAX, &h->topo_gen);
+        }
+        if (*n == 0) {
+            snprintf(err, cap, "cluster: no slot map");
+            return -1;
+        }
+        snprintf(h->endpoint, sizeof(h->endpoint), "cluster (%zu masters)",
+                 *n);
+    }
+    return 0;
+}
+
+/* Every link up and subscribed, or none (-1, the reason in err). */
+static int subscribe_all(tc__coh *h, char *err, size_t cap)
+{
+    tc__addr a[LINKS_MAX];
+    size_t n;
+    int use_addr, all_track = 1;
+    if (targets(h, a, &n, &use_addr, err, cap) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int tracking = 0;
+        char why[160];
+        redisContext *ctx = subscribe(h, use_addr ? &a[i] : NULL, i == 0,
+                                      &tracking, why, sizeof(why));
+        if (!ctx) {
+            char where[TC_HOST_MAX + 16];
+            if (use_addr)
+                tc__addr_str(&a[i], where, sizeof(where));
+            snprintf(err, cap, "%.60s%s%.90s", use_addr ? where : "",
+                     use_addr ? ": " : "", why);
+            close_links(h);
+            /* the master may be gone for good: ask who serves now */
+            if (tc__l2_sentinel(h->c->l2))
+                tc__sentinel_refresh(tc__l2_sentinel(h->c->l2), 0);
+            if (tc__l2_cluster(h->c->l2))
+                tc__cluster_refresh(tc__l2_cluster(h->c->l2), 0);
+            return -1;
+        }
+        all_track &= tracking;
+        pthread_mutex_lock(&h->mu);
+        coh_link *l = &h->links[h->nlinks++];
+        l->ctx = ctx;
+        l->last_rx = tc__mono_ms();
+        l->where[0] = '\0';
+        if (tc__l2_cluster(h->c->l2))
+            tc__addr_str(&a[i], l->where, sizeof(l->where));
+        pthread_mutex_unlock(&h->mu);
+    }
+    atomic_store(&h->tracking, all_track);
+    return 0;
+}
+
+/* The master, or the cluster's set of masters, is not the one the links
+   were made for. */
+static int moved(tc__coh *h, char *err, size_t cap)
+{
+    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
+    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__addr a;
+    if (s && tc__sentinel_master(s, &a) != h->topo_gen) {
+        char where[TC_HOST_MAX + 16];
+        tc__addr_str(&a, where, sizeof(where));
+        snprintf(err, cap, "the master is now %.100s", where);
+        return 1;
+    }
+    if (cl && tc__cluster_gen(cl) != h->topo_gen) {
+        snprintf(err, cap, "the cluster's masters changed");
+        return 1;
+    }
+    return 0;
+}
+
+/* Sentinel: a connection hearing +switch-master, made again when lost;
+   its failures are not the link's (the master may be fine). */
+static void watch_sentinel(tc__coh *h, int readable)
+{
+    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
+    redisContext *w = h->watch;
+    if (!s)
+        return;
+    if (w && readable && tc__sentinel_watch_read(s, w) != 0) {
+        pthread_mutex_lock(&h->mu);
+        h->watch = NULL;
+        pthread_mutex_unlock(&h->mu);
+        redisFree(w);
+        w = NULL;
+    }
+    if (!w && !readable) {
+        char err[160];
+        w = tc__sentinel_watch(s, err, sizeof(err));
+        if (!w)
+            tc__log(&h->c->lg, TC_LOG_DEBUG, "%s", err);
+        pthread_mutex_lock(&h->mu);
+        h->watch = w;
+        pthread_mutex_unlock(&h->mu);
+    }
 }
 
 /* Sleeps up to ms, or until tc__coh_stop. */
@@ -313,48 +481,60 @@ static void replay_idle(tc__coh *h)
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
 }
 
-/* Serves the subscribed link until it fails or stop is asked. */
-static void serve(tc__coh *h, redisContext *ctx, char *err, size_t cap)
+/* Serves the subscribed links until one fails, the masters change, or
+   stop is asked. */
+static void serve(tc__coh *h, char *err, size_t cap)
 {
     uint64_t ping = h->c->opt.listener_ping_ms;
-    uint64_t last_rx = tc__mono_ms(), last_ping = last_rx;
+    uint64_t last_ping = tc__mono_ms();
+    size_t n = h->nlinks; /* only this thread changes it */
+    watch_sentinel(h, 0);
     while (!atomic_load(&h->stop)) {
-        struct pollfd p[2] = {{ctx->fd, POLLIN, 0}, {h->wake[0], POLLIN, 0}};
-        int n = poll(p, 2, (int)(ping / 2 + 1));
+        struct pollfd p[LINKS_MAX + 2];
+        for (size_t i = 0; i < n; i++)
+            p[i] = (struct pollfd){h->links[i].ctx->fd, POLLIN, 0};
+        p[n] = (struct pollfd){h->wake[0], POLLIN, 0};
+        p[n + 1] = (struct pollfd){h->watch ? h->watch->fd : -1, POLLIN, 0};
+        int got = poll(p, n + 2, (int)(ping / 2 + 1));
         uint64_t now = tc__mono_ms();
-        if (n < 0 && errno != EINTR) {
+        if (got < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
             return;
         }
-        if (n > 0 && p[0].revents) {
+        for (size_t i = 0; got > 0 && i < n; i++) {
+            redisContext *ctx = h->links[i].ctx;
+            if (!p[i].revents)
+                continue;
             if (read_messages(h, ctx) != 0) {
-                snprintf(err, cap, "%.120s",
+                snprintf(err, cap, "%.60s%s%.90s", h->links[i].where,
+                         h->links[i].where[0] ? ": " : "",
                          ctx->err ? ctx->errstr : "protocol error");
                 return;
             }
-            last_rx = now;
+            h->links[i].last_rx = now;
         }
-        if (now - last_rx > 2 * ping) {
-            snprintf(err, cap, "no answer to PING for %llu ms",
-                     (unsigned long long)(now - last_rx));
-            return;
-        }
-        if (now - last_ping >= ping) {
-            if (write_ping(ctx) != 0) {
-                snprintf(err, cap, "%.120s", ctx->errstr);
+        if (got > 0 && p[n + 1].revents)
+            watch_sentinel(h, 1);
+        for (size_t i = 0; i < n; i++)
+            if (now - h->links[i].last_rx > 2 * ping) {
+                snprintf(err, cap, "%.60s%sno answer to PING for %llu ms",
+                         h->links[i].where, h->links[i].where[0] ? ": " : "",
+                         (unsigned long long)(now - h->links[i].last_rx));
                 return;
             }
+        if (moved(h, err, cap))
+            return;
+        if (now - last_ping >= ping) {
+            for (size_t i = 0; i < n; i++)
+                if (write_ping(h->links[i].ctx) != 0) {
+                    snprintf(err, cap, "%.120s", h->links[i].ctx->errstr);
+                    return;
+                }
             last_ping = now;
             replay_idle(h);
+            watch_sentinel(h, 0);
         }
     }
-}
-
-static void set_ctx(tc__coh *h, redisContext *ctx)
-{
-    pthread_mutex_lock(&h->mu);
-    h->ctx = ctx;
-    pthread_mutex_unlock(&h->mu);
 }
 
 static void settle(tc__coh *h)
@@ -395,12 +575,11 @@ static void *listener_main(void *arg)
     int was_down = 0;
     char err[160];
     while (!atomic_load(&h->stop)) {
-        redisContext *ctx = subscribe(h, err, sizeof(err));
-        set_ctx(h, ctx);
+        int up = subscribe_all(h, err, sizeof(err)) == 0;
         /* The outcome is settled (tc_open may return) only once its
            effect on the L1 is done: a drop after it would empty what
            the caller has put there since. */
-        if (!ctx) {
+        if (!up) {
             lost(h, &was_down, err);
             settle(h);
             nap(h, tc__backoff_ms(attempt++, h->c->opt.breaker_cooldown_ms));
@@ -410,11 +589,16 @@ static void *listener_main(void *arg)
         became_coherent(h, was_down);
         was_down = 0;
         settle(h);
-        serve(h, ctx, err, sizeof(err));
+        serve(h, err, sizeof(err));
         lost(h, &was_down, err);
-        set_ctx(h, NULL);
-        redisFree(ctx);
+        close_links(h);
     }
+    pthread_mutex_lock(&h->mu);
+    redisContext *w = h->watch;
+    h->watch = NULL;
+    pthread_mutex_unlock(&h->mu);
+    if (w)
+        redisFree(w);
     return NULL;
 }
 
@@ -500,8 +684,11 @@ void tc__coh_stop(tc__coh *h)
         close(h->wake[0]);
         close(h->wake[1]);
     }
-    if (h->ctx) /* only after a fork: the parent's thread owned it */
-        redisFree(h->ctx);
+    /* only after a fork: the parent's thread owned them */
+    for (size_t i = 0; i < h->nlinks; i++)
+        redisFree(h->links[i].ctx);
+    if (h->watch)
+        redisFree(h->watch);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     tc__free(h);
@@ -523,9 +710,12 @@ void tc__coh_unlock(tc__coh *h)
    byte written there would wake the parent's listener, not ours. */
 void tc__coh_abandon(tc__coh *h)
 {
-    if (h->ctx) {
-        redisFree(h->ctx);
-        h->ctx = NULL;
+    for (size_t i = 0; i < h->nlinks; i++)
+        redisFree(h->links[i].ctx);
+    h->nlinks = 0;
+    if (h->watch) {
+        redisFree(h->watch);
+        h->watch = NULL;
     }
     if (h->running) {
         close(h->wake[0]);

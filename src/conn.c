@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "topo.h"
 
 /* "host:port", "[v6]:port" or the socket path: what log lines name. */
 void tc__conn_endpoint(const tc_options *o, char *buf, size_t cap)
@@ -115,14 +116,15 @@ static int set_name(redisContext *ctx, const tc_options *o, const char *role,
     return handshake(ctx, "CLIENT SETNAME", r, err, cap, refusal);
 }
 
-redisContext *tc__conn_open(const tc_options *o, uint32_t cmd_timeout_ms,
-                            const char *role, char *err, size_t cap,
-                            int *refusal)
+/* Connected, with the timeouts set, or NULL with the reason in err. */
+static redisContext *dial(const tc_options *o, const tc__addr *a,
+                          uint32_t cmd_timeout_ms, char *err, size_t cap)
 {
-    *refusal = TC_REFUSAL_NONE;
     struct timeval tv = tv_of(o->connect_timeout_ms);
+    int unix_socket = !a && o->redis_socket[0];
     redisContext *ctx =
-        o->redis_socket[0]
+        a ? redisConnectWithTimeout(a->host, a->port, tv)
+        : unix_socket
             ? redisConnectUnixWithTimeout(o->redis_socket, tv)
             : redisConnectWithTimeout(o->redis_host, o->redis_port, tv);
     if (!ctx) {
@@ -139,8 +141,34 @@ redisContext *tc__conn_open(const tc_options *o, uint32_t cmd_timeout_ms,
     fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
     struct timeval ctv = tv_of(cmd_timeout_ms);
     redisSetTimeout(ctx, ctv);
-    if (!o->redis_socket[0])
+    if (!unix_socket)
         redisEnableKeepAlive(ctx);
+    return ctx;
+}
+
+redisContext *tc__conn_sentinel(const tc_options *o, const tc__addr *a,
+                                const char *password, char *err, size_t cap,
+                                int *refusal)
+{
+    *refusal = TC_REFUSAL_NONE;
+    redisContext *ctx = dial(o, a, o->connect_timeout_ms, err, cap);
+    if (ctx && password[0] &&
+        handshake(ctx, "AUTH", redisCommand(ctx, "AUTH %s", password), err,
+                  cap, refusal) != 0) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+redisContext *tc__conn_open(const tc_options *o, const tc__addr *a,
+                            uint32_t cmd_timeout_ms, const char *role,
+                            char *err, size_t cap, int *refusal)
+{
+    *refusal = TC_REFUSAL_NONE;
+    redisContext *ctx = dial(o, a, cmd_timeout_ms, err, cap);
+    if (!ctx)
+        return NULL;
     int rc = 0;
     if (o->redis_password[0])
         rc = handshake(ctx, "AUTH",

@@ -22,8 +22,17 @@ const char *tc__conn_refusal_hint(int kind);
    in err, and *refusal a tc_refusal when the server refused AUTH or
    SELECT (or CLIENT SETNAME for want of AUTH). */
 struct redisContext;
+struct tc__addr;
+/* a: the node to connect to; NULL: the options' host, port or socket. */
 struct redisContext *tc__conn_open(const tc_options *o,
+                                   const struct tc__addr *a,
                                    uint32_t cmd_timeout_ms, const char *role,
                                    char *err, size_t cap, int *refusal);
+/* A connection to a sentinel: AUTH with password if it is not "", no
+   SELECT, no name; the connect timeout on every command. */
+struct redisContext *tc__conn_sentinel(const tc_options *o,
+                                       const struct tc__addr *a,
+                                       const char *password, char *err,
+                                       size_t cap, int *refusal);
 
 #endif

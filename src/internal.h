@@ -6,6 +6,10 @@
  * Lock order (the only one in the library; take them in this order):
  *   0. the fork registry, then a cache's fork_mu   (fork.c)
  *   1. l2 pool mutex       (l2.c; held only to take or give back a slot)
+ *      on a cluster: the router l2's, then the slot map's (cluster.c),
+ *      then each node's pool mutex in node order; then the Sentinel's
+ *      (sentinel.c). None is taken while another is held, except by the
+ *      fork prepare handler, in this order.
  *   2. replay queue mutex  (replay.c; held only to edit the list)
  *   2b. single-flight mutex (flight.c; held to join, land, or wait)
  *   2c. lease renewal mutex (renew.c; held to edit its list, or to wait

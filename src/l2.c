@@ -10,8 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "l2.h"
+#include "sentinel.h"
 
 typedef struct slot {
     redisContext *ctx;    /* NULL: not connected (yet, or since an error) */
@@ -49,6 +51,17 @@ struct tc__l2 {
     char refused_cmd[16];
     int writes_refused;              /* since the last write that landed */
     char endpoint[TC_HOST_MAX + 16]; /* for log lines; no credentials */
+
+    /* Where the connections go: the options' endpoint, a cluster node's
+       address (has_addr), or the master a Sentinel names (sentinel; addr
+       under mu, from generation sen_gen). A cluster's l2 routes every
+       call to the node l2s of `cluster` and has no connection itself. */
+    tc__addr addr;
+    int has_addr;
+    int cluster_node; /* keys of one command must share a slot */
+    tc__sentinel *sentinel;
+    uint64_t sen_gen;
+    tc__cluster *cluster;
 };
 
 /* Writes are what stores values: when every one is refused, the cache
@@ -243,17 +256,48 @@ static void set_cmd(call *cl, const char *s, size_t n)
     cl->cmd[i] = '\0';
 }
 
+/* Sentinel: the master may have changed since the pool connected. Its
+   connections to the old one go (conn_gen), and a breaker opened by the
+   old one's death may probe the new one at once. 0, or -1 with no master
+   known at all. */
+static int follow_master(tc__l2 *l2)
+{
+    tc__addr a;
+    if (tc__sentinel_master(l2->sentinel, &a) == 0)
+        tc__sentinel_refresh(l2->sentinel, 0);
+    uint64_t gen = tc__sentinel_master(l2->sentinel, &a);
+    if (gen == 0) {
+        char err[128];
+        tc__sentinel_error(l2->sentinel, err, sizeof(err));
+        note_failure(l2, 0, err, TC_REFUSAL_NONE);
+        return -1;
+    }
+    pthread_mutex_lock(&l2->mu);
+    if (gen != l2->sen_gen) {
+        l2->addr = a;
+        l2->sen_gen = gen;
+        l2->conn_gen++;
+        l2->retry_at = 0;
+        l2->attempt = 0;
+    }
+    pthread_mutex_unlock(&l2->mu);
+    return 0;
+}
+
 /* TC_OK with a connected context in cl->ctx, or TC_EBACKEND (skipped by
    the breaker, pool exhausted, or connecting failed). */
 static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
     set_cmd(cl, cmd, cmdlen);
+    if (l2->sentinel && follow_master(l2) != 0)
+        return TC_EBACKEND;
     pthread_mutex_lock(&l2->mu);
     int admitted = admit_locked(l2, &cl->probe);
     int got = admitted && take_slot_locked(l2, &cl->id);
     if (admitted && !got && cl->probe)
         l2->probing = 0; /* no slot: let a later call probe */
     uint64_t gen = l2->conn_gen;
+    tc__addr addr = l2->addr;
     pthread_mutex_unlock(&l2->mu);
     if (!got)
         return TC_EBACKEND;
@@ -266,11 +310,14 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     if (!s->ctx) {
         char err[128];
         int refusal;
-        s->ctx = tc__conn_open(&l2->o, l2->o.command_timeout_ms, "pool", err,
+        s->ctx = tc__conn_open(&l2->o, l2->has_addr ? &addr : NULL,
+                               l2->o.command_timeout_ms, "pool", err,
                                sizeof(err), &refusal);
         if (!s->ctx) {
             note_failure(l2, cl->probe, err, refusal);
             give_slot(l2, cl->id);
+            if (l2->sentinel) /* a master gone: maybe replaced */
+                tc__sentinel_refresh(l2->sentinel, 0);
             return TC_EBACKEND;
         }
         note_connected(l2);
@@ -309,8 +356,11 @@ static int error_reply(tc__l2 *l2, call *cl, const char *err)
     /* A replica may be promoted back (a failover under way): what it
        refuses is retried, queued invalidations included, while health
        and the log say what is going on. */
-    if (kind == TC_REFUSAL_READONLY)
+    if (kind == TC_REFUSAL_READONLY) {
+        if (l2->sentinel) /* a master demoted: who is it now? */
+            tc__sentinel_refresh(l2->sentinel, 0);
         return TC_EBACKEND;
+    }
     return kind || refused_for_good(err) ? TC_EREFUSED : TC_EBACKEND;
 }
 
@@ -331,8 +381,10 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         note_failure(l2, cl->probe, err, TC_REFUSAL_NONE);
         rc = TC_EBACKEND;
     } else if (r->type == REDIS_REPLY_ERROR &&
-               strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        /* expected: the caller sends EVAL */
+               (strncmp(r->str, "NOSCRIPT", 8) == 0 ||
+                strncmp(r->str, "MOVED ", 6) == 0 ||
+                strncmp(r->str, "ASK ", 4) == 0)) {
+        /* expected: the caller sends EVAL, or follows the redirection */
         note_success(l2, cl->probe, "");
         rc = TC_EBACKEND;
     } else if (r->type == REDIS_REPLY_ERROR) {
@@ -355,13 +407,13 @@ static void probe_write(tc__l2 *l2)
     command(l2, "DEL %s:{}", l2->o.ns);
 }
 
-int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
-                  tc__counters *ctr)
+/* The parts every l2 has; no connection yet. */
+static tc__l2 *l2_new(const tc_options *o, const tc__logger *lg,
+                      tc__counters *ctr)
 {
-    *out = NULL;
     tc__l2 *l2 = tc__calloc(1, sizeof(*l2));
     if (!l2)
-        return TC_ENOMEM;
+        return NULL;
     l2->o = *o;
     l2->lg = lg;
     l2->ctr = ctr;
@@ -371,37 +423,86 @@ int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
         tc__free(l2->slots);
         tc__free(l2->free_ids);
         tc__free(l2);
-        return TC_ENOMEM;
+        return NULL;
     }
     for (uint32_t i = 0; i < o->pool_size; i++)
         l2->free_ids[l2->nfree++] = o->pool_size - 1 - i;
     pthread_mutex_init(&l2->mu, NULL);
     tc__cond_init_mono(&l2->cv);
-
-    /* The first connection, eagerly: a Redis that is down at open opens
-       the breaker at once (and is logged once), rather than after the
-       first few calls have each waited for it. */
-    call cl;
     tc__conn_endpoint(o, l2->endpoint, sizeof(l2->endpoint));
+    return l2;
+}
+
+/* The first connection, eagerly: a Redis that is down at open opens the
+   breaker at once (and is logged once), rather than after the first few
+   calls have each waited for it. */
+static void connect_first(tc__l2 *l2)
+{
+    call cl;
     if (call_begin(l2, &cl, "PING", 4) == TC_OK) {
         give_slot(l2, cl.id);
         probe_write(l2);
-    } else {
-        pthread_mutex_lock(&l2->mu);
-        int opened_here = l2->state == TC_BREAKER_CLOSED;
-        if (opened_here)
-            open_locked(l2);
-        pthread_mutex_unlock(&l2->mu);
-        if (opened_here && !l2->refusal) {
-            TC__INC(ctr->breaker_opens);
-            tc__log(lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
-                    l2->last_error);
-        } else if (opened_here) {
-            TC__INC(ctr->breaker_opens);
-        }
+        return;
     }
-    *out = l2;
+    pthread_mutex_lock(&l2->mu);
+    int opened_here = l2->state == TC_BREAKER_CLOSED;
+    if (opened_here)
+        open_locked(l2);
+    pthread_mutex_unlock(&l2->mu);
+    if (opened_here)
+        TC__INC(l2->ctr->breaker_opens);
+    if (opened_here && !l2->refusal)
+        tc__log(l2->lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
+                l2->last_error);
+}
+
+int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__topo *t,
+                  const tc__logger *lg, tc__counters *ctr)
+{
+    tc__l2 *l2 = *out = l2_new(o, lg, ctr);
+    if (!l2)
+        return TC_ENOMEM;
+    int rc = TC_OK;
+    if (t->kind == TC__TOPO_CLUSTER) {
+        snprintf(l2->endpoint, sizeof(l2->endpoint), "cluster");
+        rc = tc__cluster_create(&l2->cluster, o, t, lg, ctr);
+    } else if (t->kind == TC__TOPO_SENTINEL) {
+        snprintf(l2->endpoint, sizeof(l2->endpoint), "master \"%s\"",
+                 t->master);
+        l2->has_addr = 1;
+        rc = tc__sentinel_create(&l2->sentinel, o, t, lg);
+    }
+    if (rc != TC_OK) {
+        tc__l2_destroy(l2);
+        *out = NULL;
+        return rc;
+    }
+    if (!l2->cluster)
+        connect_first(l2);
     return TC_OK;
+}
+
+int tc__l2_node_create(tc__l2 **out, const tc_options *o, const tc__addr *a,
+                       const tc__logger *lg, tc__counters *ctr)
+{
+    tc__l2 *l2 = *out = l2_new(o, lg, ctr);
+    if (!l2)
+        return TC_ENOMEM;
+    l2->addr = *a;
+    l2->has_addr = 1;
+    l2->cluster_node = 1;
+    tc__addr_str(a, l2->endpoint, sizeof(l2->endpoint));
+    return TC_OK;
+}
+
+tc__sentinel *tc__l2_sentinel(tc__l2 *l2)
+{
+    return l2->sentinel;
+}
+
+tc__cluster *tc__l2_cluster(tc__l2 *l2)
+{
+    return l2->cluster;
 }
 
 void tc__l2_destroy(tc__l2 *l2)
@@ -411,6 +512,8 @@ void tc__l2_destroy(tc__l2 *l2)
     for (uint32_t i = 0; i < l2->o.pool_size; i++)
         if (l2->slots[i].ctx)
             redisFree(l2->slots[i].ctx);
+    tc__cluster_destroy(l2->cluster);
+    tc__sentinel_destroy(l2->sentinel);
     pthread_cond_destroy(&l2->cv);
     pthread_mutex_destroy(&l2->mu);
     tc__free(l2->slots);
@@ -436,6 +539,8 @@ static int command(tc__l2 *l2, const char *fmt, ...)
 int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
                void *ud)
 {
+    if (l2->cluster)
+        return tc__cluster_get(l2->cluster, rkey, rlen, fn, ud);
     call cl;
     if (call_begin(l2, &cl, "GET", 3) != TC_OK)
         return TC_EBACKEND;
@@ -451,9 +556,21 @@ int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
     return rc;
 }
 
+/* The key a command's node is chosen by: EVAL and EVALSHA name theirs
+   after the script and the key count. */
+static int key_arg(int argc, const char **argv, const size_t *lens)
+{
+    int script = (lens[0] == 4 && strncmp(argv[0], "EVAL", 4) == 0) ||
+                 (lens[0] == 7 && strncmp(argv[0], "EVALSHA", 7) == 0);
+    return script && argc > 3 ? 3 : 1;
+}
+
 int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
                 tc__l2_reply_fn fn, void *ud)
 {
+    if (l2->cluster)
+        return tc__cluster_argv(l2->cluster, key_arg(argc, argv, lens), argc,
+                                argv, lens, fn, ud);
     call cl;
     if (call_begin(l2, &cl, argv[0], lens[0]) != TC_OK)
         return TC_EBACKEND;
@@ -465,26 +582,87 @@ int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
     return rc;
 }
 
+int tc__l2_reply_ok(void *ud, const redisReply *r)
+{
+    (void)ud;
+    return r->type == REDIS_REPLY_ERROR ? TC_EBACKEND : TC_OK;
+}
+
+/* ASKING, then the command, on one connection: a slot being imported
+   takes the command only so. */
+int tc__l2_argv_asking(tc__l2 *l2, int argc, const char **argv,
+                       const size_t *lens, tc__l2_reply_fn fn, void *ud)
+{
+    call cl;
+    if (call_begin(l2, &cl, argv[0], lens[0]) != TC_OK)
+        return TC_EBACKEND;
+    redisReply *ok = NULL, *r = NULL;
+    if (redisAppendCommand(cl.ctx, "ASKING") == REDIS_OK &&
+        redisAppendCommandArgv(cl.ctx, argc, argv, lens) == REDIS_OK &&
+        redisGetReply(cl.ctx, (void **)&ok) == REDIS_OK)
+        redisGetReply(cl.ctx, (void **)&r);
+    freeReplyObject(ok);
+    int rc = call_end(l2, &cl, r);
+    if (r && rc != TC_EREFUSED)
+        rc = fn(ud, r);
+    freeReplyObject(r);
+    return rc;
+}
+
 int tc__l2_set(tc__l2 *l2, const char *rkey, size_t rlen, const char *val,
                size_t len, uint32_t ttl_ms)
 {
+    if (l2->cluster)
+        return tc__cluster_set(l2->cluster, rkey, rlen, val, len, ttl_ms);
     return command(l2, "SET %b %b PX %u", rkey, rlen, val, len,
                    (unsigned)ttl_ms);
 }
 
 int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen)
 {
+    if (l2->cluster)
+        return tc__cluster_del(l2->cluster, rkey, rlen);
     return command(l2, "DEL %b %b:lease", rkey, rlen, rkey, rlen);
+}
+
+/* A cluster node: one UNLINK per key, pipelined (keys of different
+   slots cannot share a command). *out: an integer reply with the count,
+   or NULL if the connection failed. A key that moved away meanwhile
+   (MOVED) is counted out: SCAN on its new node finds it. */
+static void unlink_each(redisContext *ctx, const redisReply *keys,
+                        redisReply **out)
+{
+    long long n = 0;
+    int ok = 1;
+    for (size_t i = 0; i < keys->elements && ok; i++)
+        ok = redisAppendCommand(ctx, "UNLINK %b", keys->element[i]->str,
+                                keys->element[i]->len) == REDIS_OK;
+    for (size_t i = 0; i < keys->elements && ok; i++) {
+        redisReply *r = NULL;
+        ok = redisGetReply(ctx, (void **)&r) == REDIS_OK && r;
+        if (ok && r->type == REDIS_REPLY_INTEGER)
+            n += r->integer;
+        freeReplyObject(r);
+    }
+    *out = ok ? redisCommand(ctx, "PING") : NULL;
+    if (*out && (*out)->type == REDIS_REPLY_STATUS) {
+        (*out)->type = REDIS_REPLY_INTEGER;
+        (*out)->integer = n;
+    }
 }
 
 /* UNLINK the string keys of one SCAN page (r->element[1]) into *out.
    -1: no memory for the command, nothing was sent. */
-static int unlink_page(redisContext *ctx, const redisReply *keys,
+static int unlink_page(tc__l2 *l2, redisContext *ctx, const redisReply *keys,
                        redisReply **out)
 {
     *out = NULL;
     if (keys->elements == 0) {
         *out = redisCommand(ctx, "PING");
+        return 0;
+    }
+    if (l2->cluster_node) {
+        unlink_each(ctx, keys, out);
         return 0;
     }
     size_t n = keys->elements + 1;
@@ -515,6 +693,8 @@ static int scan_reply_ok(const redisReply *r)
 int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
 {
     *n = 0;
+    if (l2->cluster)
+        return tc__cluster_unlink_match(l2->cluster, pattern, n);
     call cl;
     if (call_begin(l2, &cl, "SCAN", 4) != TC_OK)
         return TC_EBACKEND;
@@ -530,7 +710,7 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
             break;
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         redisReply *u;
-        oom = unlink_page(cl.ctx, r->element[1], &u) != 0;
+        oom = unlink_page(l2, cl.ctx, r->element[1], &u) != 0;
         freeReplyObject(r);
         r = u;
         if (oom)
@@ -559,16 +739,30 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len)
 {
+    if (l2->cluster) { /* any node: the cluster bus carries it to all */
+        const char *argv[] = {"PUBLISH", channel, msg};
+        size_t lens[] = {7, strlen(channel), len};
+        return tc__cluster_argv(l2->cluster, 1, 3, argv, lens, tc__l2_reply_ok,
+                                NULL);
+    }
     return command(l2, "PUBLISH %s %b", channel, msg, len);
 }
 
 void tc__l2_lock(tc__l2 *l2)
 {
     pthread_mutex_lock(&l2->mu);
+    if (l2->cluster)
+        tc__cluster_lock(l2->cluster);
+    if (l2->sentinel)
+        tc__sentinel_lock(l2->sentinel);
 }
 
 void tc__l2_unlock(tc__l2 *l2)
 {
+    if (l2->sentinel)
+        tc__sentinel_unlock(l2->sentinel);
+    if (l2->cluster)
+        tc__cluster_unlock(l2->cluster);
     pthread_mutex_unlock(&l2->mu);
 }
 
@@ -600,10 +794,18 @@ void tc__l2_after_fork(tc__l2 *l2)
     /* The parent's waiters are still counted in the condvar: a signal
        here would wait for them forever. */
     tc__cond_init_mono(&l2->cv);
+    if (l2->cluster)
+        tc__cluster_after_fork(l2->cluster);
+    if (l2->sentinel)
+        tc__sentinel_after_fork(l2->sentinel);
 }
 
 void tc__l2_health(tc__l2 *l2, tc_health_info *out)
 {
+    if (l2->cluster) {
+        tc__cluster_health(l2->cluster, out);
+        return;
+    }
     pthread_mutex_lock(&l2->mu);
     out->breaker = l2->state;
     out->l2_connected = l2->state == TC_BREAKER_CLOSED && l2->fails == 0;
@@ -616,6 +818,8 @@ void tc__l2_health(tc__l2 *l2, tc_health_info *out)
 
 int tc__l2_refusal(tc__l2 *l2)
 {
+    if (l2->cluster)
+        return tc__cluster_refusal(l2->cluster);
     pthread_mutex_lock(&l2->mu);
     int r = l2->refusal;
     pthread_mutex_unlock(&l2->mu);

@@ -11,8 +11,14 @@ typedef struct tc__l2 tc__l2;
 
 /* Connects one connection eagerly so tc_health is right from the start;
    Redis being down is not an error here. TC_OK or TC_ENOMEM. */
-int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__logger *lg,
-                  tc__counters *ctr);
+struct tc__topo;
+struct tc__addr;
+int tc__l2_create(tc__l2 **out, const tc_options *o, const struct tc__topo *t,
+                  const tc__logger *lg, tc__counters *ctr);
+/* A cluster node's pool (cluster.c): connects to a on first use. */
+int tc__l2_node_create(tc__l2 **out, const tc_options *o,
+                       const struct tc__addr *a, const tc__logger *lg,
+                       tc__counters *ctr);
 void tc__l2_destroy(tc__l2 *l2); /* NULL-safe */
 
 /* Called with the reply bytes of a GET (borrowed: valid during the call,
@@ -40,6 +46,18 @@ struct redisReply;
 typedef int (*tc__l2_reply_fn)(void *ud, const struct redisReply *r);
 int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
                 tc__l2_reply_fn fn, void *ud);
+
+/* tc__l2_argv after ASKING on the same connection (cluster.c). */
+int tc__l2_argv_asking(tc__l2 *l2, int argc, const char **argv,
+                       const size_t *lens, tc__l2_reply_fn fn, void *ud);
+/* A reply_fn for commands whose reply says only whether they worked:
+   TC_OK for anything but an error reply. */
+int tc__l2_reply_ok(void *ud, const struct redisReply *r);
+
+/* The Sentinel or Cluster behind l2, NULL if none (the listener follows
+   them too). */
+struct tc__sentinel *tc__l2_sentinel(tc__l2 *l2);
+struct tc__cluster *tc__l2_cluster(tc__l2 *l2);
 
 /* PUBLISH channel msg. */
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,

@@ -7,6 +7,7 @@
  * tc_options, and anything longer than its array is an error.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "topo.h"
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -447,6 +449,74 @@ static void set_defaults(tc_options *o)
     o->log_level = TC_LOG_WARN;
 }
 
+/* The environment's strings for the pointer fields, copied once and kept
+   for the life of the process: tc_options_init may run again after a
+   setenv, and a tc_options filled before it must still hold a valid
+   string. One copy per distinct value. */
+typedef struct interned {
+    struct interned *next;
+    char s[];
+} interned;
+static interned *intern_list;
+static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *intern(const char *v)
+{
+    interned *it;
+    pthread_mutex_lock(&intern_mu);
+    for (it = intern_list; it && strcmp(it->s, v) != 0; it = it->next)
+        ;
+    /* malloc, not tc__malloc: a failure injected by a test must not turn
+       into a variable silently ignored, and this memory lives on. */
+    if (!it && (it = malloc(sizeof(*it) + strlen(v) + 1)) != NULL) {
+        strcpy(it->s, v);
+        it->next = intern_list;
+        intern_list = it;
+    }
+    pthread_mutex_unlock(&intern_mu);
+    return it ? it->s : NULL;
+}
+
+/* REDIS_SENTINELS and REDIS_CLUSTER each name the servers, and so do
+   REDIS_URL and REDIS_HOST/REDIS_SOCKET: a list with any other is an
+   error naming both, since either could be the one meant. (REDIS_URL over
+   REDIS_HOST, and REDIS_SOCKET over REDIS_HOST, are older rules.) */
+static void env_topology(tc_options *o)
+{
+    static const char *const names[] = {"REDIS_URL", "REDIS_SENTINELS",
+                                        "REDIS_CLUSTER", "REDIS_HOST",
+                                        "REDIS_SOCKET"};
+    const size_t count = sizeof names / sizeof *names;
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = i + 1; j < count; j++)
+            if ((i == 1 || i == 2 || j == 1 || j == 2) && env_get(names[i]) &&
+                env_get(names[j])) {
+                env_fail(o, "%s and %s are both set: choose one", names[i],
+                         names[j]);
+                return;
+            }
+    const char *v, *lists[] = {"REDIS_SENTINELS", "REDIS_CLUSTER"};
+    for (int i = 0; i < 2; i++) {
+        char why[120];
+        tc__addr a[TC_NODES_MAX];
+        size_t n;
+        if (!(v = env_get(lists[i])))
+            continue;
+        if (tc__addr_list(v, a, TC_NODES_MAX, &n, why, sizeof why) != TC_OK) {
+            env_fail(o, "%s: %s", lists[i], why);
+            continue;
+        }
+        if (i == 0)
+            o->redis_sentinels = intern(v);
+        else
+            o->redis_cluster = intern(v);
+    }
+    if ((v = env_get("REDIS_SENTINEL_MASTER")) != NULL)
+        o->sentinel_master = intern(v);
+    if ((v = env_get("REDIS_SENTINEL_PASSWORD")) != NULL)
+        o->sentinel_password = intern(v);
+}
+
 void tc_options_init(tc_options *opt)
 {
     const char *url, *v;
@@ -454,6 +524,7 @@ void tc_options_init(tc_options *opt)
     if (!opt)
         return;
     set_defaults(opt);
+    env_topology(opt);
     url = env_get("REDIS_URL");
     if (url)
         env_redis_url(opt, url);
@@ -596,5 +667,6 @@ int tc__options_check(const tc_options *o, char *err, size_t cap)
     if ((why = ns_problem(o->ns)) != NULL)
         return tc__fail(err, cap, "ns: \"%s\" %s",
                         tc__shown(o->ns, buf, sizeof buf), why);
-    return TC_OK;
+    tc__topo t;
+    return tc__topo_of(o, &t, err, cap);
 }

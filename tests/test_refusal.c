@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "l2.h"
+#include "topo.h"
 
 #define SECRET "s3cret-do-not-log"
 
@@ -365,7 +366,8 @@ static void test_conn_refusal_outlives_error_reply(void)
     tc__counters ctr;
     memset(&ctr, 0, sizeof(ctr));
     tc__l2 *l2;
-    CU_ASSERT_EQUAL_FATAL(tc__l2_create(&l2, &o, &lg, &ctr), TC_OK);
+    tc__topo one = {0};
+    CU_ASSERT_EQUAL_FATAL(tc__l2_create(&l2, &o, &one, &lg, &ctr), TC_OK);
     CU_ASSERT_EQUAL(tc__l2_refusal(l2), TC_REFUSAL_NONE);
 
     cmd_ok(r, "CLIENT PAUSE %s WRITE", "20000");

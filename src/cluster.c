@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Redis Cluster (docs/architecture.md §5.9): see cluster.h.
+ *
+ * Nodes are created as the map names them and never freed before the
+ * cache: a call may hold a node while another thread changes the map,
+ * and a cluster has few nodes. The map (slot -> node index) is read
+ * without a lock: each entry is one atomic, and a node's pointer is
+ * published (release) before any slot names its index.
+ *
+ * Keys are "<ns>:{<key>}", so a key, its lease "<ns>:{<key>}:lease" and
+ * a group's generation key share their slot: the store script, which
+ * touches a key and its lease, runs on one node.
+ */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "conn.h"
+
+#define NODES_MAX 256
+#define NO_NODE 0xffff
+#define REFRESH_MIN_MS 100
+#define HOPS_MAX 5 /* redirections followed for one command */
+
+struct tc__cluster {
+    tc_options o;
+    tc__topo t;
+    const tc__logger *lg;
+    tc__counters *ctr;
+
+    pthread_mutex_t mu; /* guards node creation, masters, gen */
+    tc__l2 *_Atomic nodes[NODES_MAX];
+    tc__addr addrs[NODES_MAX];
+    atomic_uint nnodes;
+    _Atomic uint16_t owner[TC__SLOTS];
+    /* the masters (nodes owning a slot), and their generation */
+    uint16_t masters[NODES_MAX];
+    size_t nmasters;
+    uint64_t gen;
+
+    atomic_int refreshing;
+    _Atomic uint64_t last_try;
+};
+
+/* ---- slots ---- */
+
+static uint16_t crc16(const char *p, size_t n)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)((unsigned char)p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021)
+                               : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+unsigned tc__cluster_slot(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        size_t rest = len - (size_t)(open - key) - 1;
+        const char *close = memchr(open + 1, '}', rest);
+        if (close && close > open + 1)
+            return crc16(open + 1, (size_t)(close - open - 1)) % TC__SLOTS;
+    }
+    return crc16(key, len) % TC__SLOTS;
+}
+
+/* ---- nodes ---- */
+
+static tc__l2 *node(tc__cluster *cl, unsigned i)
+{
+    return atomic_load_explicit(&cl->nodes[i], memory_order_acquire);
+}
+
+/* The index of a's node, made if new; NO_NODE if out of room or memory. */
+static unsigned node_at_locked(tc__cluster *cl, const tc__addr *a)
+{
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++)
+        if (tc__addr_eq(&cl->addrs[i], a))
+            return i;
+    tc__l2 *l2;
+    if (n == NODES_MAX ||
+        tc__l2_node_create(&l2, &cl->o, a, cl->lg, cl->ctr) != TC_OK)
+        return NO_NODE;
+    cl->addrs[n] = *a;
+    atomic_store_explicit(&cl->nodes[n], l2, memory_order_release);
+    atomic_store(&cl->nnodes, n + 1);
+    return n;
+}
+
+static unsigned node_at(tc__cluster *cl, const tc__addr *a)
+{
+    pthread_mutex_lock(&cl->mu);
+    unsigned i = node_at_locked(cl, a);
+    pthread_mutex_unlock(&cl->mu);
+    return i;
+}
+
+/* ---- the map ---- */
+
+/* One entry of CLUSTER SLOTS: [start, end, [ip, port, id...], replicas]. */
+static int slot_range(const redisReply *e, long long *lo, long long *hi,
+                      tc__addr *a, const tc__addr *asked)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+        e->element[0]->type != REDIS_REPLY_INTEGER ||
+        e->element[1]->type != REDIS_REPLY_INTEGER ||
+        e->element[2]->type != REDIS_REPLY_ARRAY ||
+        e->element[2]->elements < 2)
+        return -1;
+    const redisReply *m = e->element[2];
+    *lo = e->element[0]->integer;
+    *hi = e->element[1]->integer;
+    if (*lo < 0 || *hi >= TC__SLOTS || *lo > *hi ||
+        m->element[0]->type != REDIS_REPLY_STRING ||
+        m->element[1]->type != REDIS_REPLY_INTEGER ||
+        m->element[0]->len >= sizeof(a->host))
+        return -1;
+    /* "" (or "?"): the node does not know its own address; it is the one
+       we asked */
+    if (m->element[0]->len == 0 || strcmp(m->element[0]->str, "?") == 0)
+        memcpy(a->host, asked->host, sizeof(a->host));
+    else
+        memcpy(a->host, m->element[0]->str, m->element[0]->len + 1);
+    a->port = (int)m->element[1]->integer;
+    return 0;
+}
+
+/* The masters as the map has them now; the generation moves if the set
+   changed. mu held. */
+static void recount_masters_locked(tc__cluster *cl)
+{
+    char seen[NODES_MAX] = {0};
+    uint16_t m[NODES_MAX];
+    size_t n = 0;
+    for (unsigned s = 0; s < TC__SLOTS; s++) {
+        uint16_t i = atomic_load_explicit(&cl->owner[s], memory_order_relaxed);
+        if (i != NO_NODE && !seen[i]) {
+            seen[i] = 1;
+            m[n++] = i;
+        }
+    }
+    int same = n == cl->nmasters;
+    for (size_t k = 0; same && k < n; k++)
+        same = seen[cl->masters[k]];
+    if (same)
+        return;
+    memcpy(cl->masters, m, n * sizeof(*m));
+    cl->nmasters = n;
+    cl->gen++;
+}
+
+/* Applies a CLUSTER SLOTS reply; 0, or -1 if it is not one. */
+static int apply(tc__cluster *cl, const redisReply *r, const tc__addr *asked)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return -1;
+    pthread_mutex_lock(&cl->mu);
+    for (size_t k = 0; k < r->elements; k++) {
+        long long lo, hi;
+        tc__addr a;
+        if (slot_range(r->element[k], &lo, &hi, &a, asked) != 0)
+            continue;
+        unsigned i = node_at_locked(cl, &a);
+        if (i == NO_NODE)
+            continue;
+        for (long long s = lo; s <= hi; s++)
+            atomic_store_explicit(&cl->owner[s], (uint16_t)i,
+                                  memory_order_release);
+    }
+    recount_masters_locked(cl);
+    pthread_mutex_unlock(&cl->mu);
+    return 0;
+}
+
+/* CLUSTER SLOTS from a; 0 when the map was updated. */
+static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap)
+{
+    int refusal;
+    redisContext *ctx = tc__conn_open(&cl->o, a, cl->o.connect_timeout_ms,
+                                      "probe", err, cap, &refusal);
+    if (!ctx)
+        return -1;
+    redisReply *r = redisCommand(ctx, "CLUSTER SLOTS");
+    int rc = r ? apply(cl, r, a) : -1;
+    if (rc != 0)
+        snprintf(err, cap, "CLUSTER SLOTS: %.100s",
+                 !r                             ? ctx->errstr
+                 : r->type == REDIS_REPLY_ERROR ? r->str
+                                                : "not a slot map");
+    freeReplyObject(r);
+    redisFree(ctx);
+    return rc;
+}
+
+/* The known nodes first (the masters among them answer for the current
+   map), then the seeds. */
+static void refresh_now(tc__cluster *cl)
+{
+    char err[160] = "no node answered";
+    tc__addr a[NODES_MAX + TC_NODES_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&cl->mu);
+    for (size_t k = 0; k < cl->nmasters; k++)
+        a[n++] = cl->addrs[cl->masters[k]];
+    unsigned nn = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < nn; i++)
+        a[n++] = cl->addrs[i];
+    pthread_mutex_unlock(&cl->mu);
+    for (size_t i = 0; i < cl->t.n; i++)
+        a[n++] = cl->t.nodes[i];
+    for (size_t i = 0; i < n; i++)
+        if (ask(cl, &a[i], err, sizeof(err)) == 0)
+            return;
+    tc__log(cl->lg, TC_LOG_DEBUG, "cluster: no slot map: %s", err);
+}
+
+void tc__cluster_refresh(tc__cluster *cl, int force)
+{
+    uint64_t now = tc__mono_ms();
+    int idle = 0;
+    if ((force || now - atomic_load(&cl->last_try) >= REFRESH_MIN_MS) &&
+        atomic_compare_exchange_strong(&cl->refreshing, &idle, 1)) {
+        atomic_store(&cl->last_try, now);
+        refresh_now(cl);
+        atomic_store(&cl->refreshing, 0);
+    }
+}
+
+int tc__cluster_create(tc__cluster **out, const tc_options *o,
+                       const tc__topo *t, const tc__logger *lg,
+                       tc__counters *ctr)
+{
+    tc__cluster *cl = tc__calloc(1, sizeof(*cl));
+    *out = cl;
+    if (!cl)
+        return TC_ENOMEM;
+    cl->o = *o;
+    cl->t = *t;
+    cl->lg = lg;
+    cl->ctr = ctr;
+    pthread_mutex_init(&cl->mu, NULL);
+    for (unsigned s = 0; s < TC__SLOTS; s++)
+        atomic_init(&cl->owner[s], NO_NODE);
+    tc__cluster_refresh(cl, 1);
+    return TC_OK;
+}
+
+void tc__cluster_destroy(tc__cluster *cl)
+{
+    if (!cl)
+        return;
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++)
+        tc__l2_destroy(node(cl, i));
+    pthread_mutex_destroy(&cl->mu);
+    tc__free(cl);
+}
+
+/* ---- routing ---- */
+
+enum { REDIRECT_NONE, REDIRECT_MOVED, REDIRECT_ASK };
+
+typedef struct route {
+    tc__l2_reply_fn fn;
+    void *ud;
+    int called; /* the node answered */
+    int redirect;
+    unsigned slot;
+    tc__addr to;
+} route;
+
+/* "MOVED <slot> <host>:<port>" or "ASK ...": where to go instead. */
+static int parse_redirect(route *rt, const char *err)
+{
+    int kind = strncmp(err, "MOVED ", 6) == 0 ? REDIRECT_MOVED
+               : strncmp(err, "ASK ", 4) == 0 ? REDIRECT_ASK
+                                              : REDIRECT_NONE;
+    if (kind == REDIRECT_NONE)
+        return 0;
+    const char *p = strchr(err, ' ') + 1;
+    char *end;
+    unsigned long slot = strtoul(p, &end, 10);
+    size_t n;
+    if (end == p || *end != ' ' || slot >= TC__SLOTS ||
+        tc__addr_list(end + 1, &rt->to, 1, &n, NULL, 0) != TC_OK)
+        return 0;
+    rt->slot = (unsigned)slot;
+    rt->redirect = kind;
+    return 1;
+}
+
+static int route_reply(void *ud, const redisReply *r)
+{
+    route *rt = ud;
+    rt->called = 1;
+    if (r->type == REDIS_REPLY_ERROR && parse_redirect(rt, r->str))
+        return TC_EBACKEND;
+    return rt->fn(rt->ud, r);
+}
+
+int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
+                     const size_t *lens, tc__l2_reply_fn fn, void *ud)
+{
+    unsigned slot = tc__cluster_slot(argv[key_arg], lens[key_arg]);
+    unsigned i = atomic_load_explicit(&cl->owner[slot], memory_order_acquire);
+    int asking = 0, rc = TC_EBACKEND;
+    for (int hop = 0; hop < HOPS_MAX; hop++) {
+        if (i == NO_NODE) {
+            tc__cluster_refresh(cl, 0);
+            i = atomic_load_explicit(&cl->owner[slot], memory_order_acquire);
+            if (i == NO_NODE)
+                return TC_EBACKEND;
+        }
+        route rt = {fn, ud, 0, REDIRECT_NONE, 0, {{0}, 0}};
+        rc = asking ? tc__l2_argv_asking(node(cl, i), argc, argv, lens,
+                                         route_reply, &rt)
+                    : tc__l2_argv(node(cl, i), argc, argv, lens, route_reply,
+                                  &rt);
+        if (rt.redirect == REDIRECT_NONE) {
+            /* A node that did not answer may have been replaced: the map
+               may know better by now (rate-limited). */
+            if (!rt.called && rc == TC_EBACKEND)
+                tc__cluster_refresh(cl, 0);
+            return rc;
+        }
+        i = node_at(cl, &rt.to);
+        if (i == NO_NODE)
+            return TC_EBACKEND;
+        asking = rt.redirect == REDIRECT_ASK;
+        if (!asking) { /* the slot has a new owner: learn it, and the rest */
+            atomic_store_explicit(&cl->owner[slot], (uint16_t)i,
+                                  memory_order_release);
+            tc__cluster_refresh(cl, 0);
+        }
+    }
+    return rc;
+}
+
+int tc__cluster_each_master(tc__cluster *cl, int (*fn)(void *, tc__l2 *),
+                            void *ud)
+{
+    uint16_t m[NODES_MAX];
+    pthread_mutex_lock(&cl->mu);
+    size_t n = cl->nmasters;
+    memcpy(m, cl->masters, n * sizeof(*m));
+    pthread_mutex_unlock(&cl->mu);
+    if (n == 0)
+        return TC_EBACKEND;
+    for (size_t k = 0; k < n; k++) {
+        int rc = fn(ud, node(cl, m[k]));
+        if (rc != TC_OK)
+            return rc;
+    }
+    return TC_OK;
+}
+
+/* ---- the commands of l2.h ---- */
+
+typedef struct get_call {
+    tc__l2_reader fn;
+    void *ud;
+} get_call;
+
+static int get_reply(void *ud, const redisReply *r)
+{
+    get_call *g = ud;
+    if (r->type == REDIS_REPLY_STRING)
+        return g->fn(g->ud, r->str, r->len);
+    return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
+}
+
+int tc__cluster_get(tc__cluster *cl, const char *rkey, size_t rlen,
+                    tc__l2_reader fn, void *ud)
+{
+    get_call g = {fn, ud};
+    const char *argv[] = {"GET", rkey};
+    size_t lens[] = {3, rlen};
+    return tc__cluster_argv(cl, 1, 2, argv, lens, get_reply, &g);
+}
+
+int tc__cluster_set(tc__cluster *cl, const char *rkey, size_t rlen,
+                    const char *val, size_t len, uint32_t ttl_ms)
+{
+    char px[16];
+    snprintf(px, sizeof(px), "%u", (unsigned)ttl_ms);
+    const char *argv[] = {"SET", rkey, val, "PX", px};
+    size_t lens[] = {3, rlen, len, 2, strlen(px)};
+    return tc__cluster_argv(cl, 1, 5, argv, lens, tc__l2_reply_ok, NULL);
+}
+
+int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen)
+{
+    char *lease = tc__malloc(rlen + 6);
+    if (!lease)
+        return TC_ENOMEM;
+    memcpy(lease, rkey, rlen);
+    memcpy(lease + rlen, ":lease", 6);
+    const char *argv[] = {"DEL", rkey, lease};
+    size_t lens[] = {3, rlen, rlen + 6};
+    int rc = tc__cluster_argv(cl, 1, 3, argv, lens, tc__l2_reply_ok, NULL);
+    tc__free(lease);
+    return rc;
+}
+
+typedef struct unlink_call {
+    const char *pattern;
+    uint64_t n;
+} unlink_call;
+
+static int unlink_on(void *ud, tc__l2 *l2)
+{
+    unlink_call *u = ud;
+    uint64_t n = 0;
+    int rc = tc__l2_unlink_match(l2, u->pattern, &n);
+    u->n += n;
+    return rc;
+}
+
+int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern, uint64_t *n)
+{
+    unlink_call u = {pattern, 0};
+    int rc = tc__cluster_each_master(cl, unlink_on, &u);
+    *n = u.n;
+    return rc;
+}
+
+size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
+                           uint64_t *gen)
+{
+    pthread_mutex_lock(&cl->mu);
+    size_t n = cl->nmasters < max ? cl->nmasters : max;
+    for (size_t k = 0; k < n; k++)
+        out[k] = cl->addrs[cl->masters[k]];
+    *gen = cl->gen;
+    pthread_mutex_unlock(&cl->mu);
+    return n;
+}
+
+uint64_t tc__cluster_gen(tc__cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    uint64_t g = cl->gen;
+    pthread_mutex_unlock(&cl->mu);
+    return g;
+}
+
+/* ---- health ---- */
+
+static int worse(int a, int b)
+{
+    static const int rank[] = {[TC_BREAKER_CLOSED] = 0,
+                               [TC_BREAKER_HALF_OPEN] = 1,
+                               [TC_BREAKER_OPEN] = 2};
+    return rank[b] > rank[a] ? b : a;
+}
+
+void tc__cluster_health(tc__cluster *cl, tc_health_info *out)
+{
+    uint16_t m[NODES_MAX];
+    pthread_mutex_lock(&cl->mu);
+    size_t n = cl->nmasters;
+    memcpy(m, cl->masters, n * sizeof(*m));
+    pthread_mutex_unlock(&cl->mu);
+    out->breaker = n ? TC_BREAKER_CLOSED : TC_BREAKER_OPEN;
+    out->l2_connected = n > 0;
+    if (!n)
+        snprintf(out->last_error, sizeof(out->last_error),
+                 "cluster: no slot map yet");
+    for (size_t k = 0; k < n; k++) {
+        tc_health_info h;
+        memset(&h, 0, sizeof(h));
+        tc__l2_health(node(cl, m[k]), &h);
+        out->breaker = worse(out->breaker, h.breaker);
+        out->l2_connected &= h.l2_connected;
+        if (h.down_since_ms &&
+            (!out->down_since_ms || h.down_since_ms < out->down_since_ms))
+            out->down_since_ms = h.down_since_ms;
+        if (!out->last_error[0] && h.last_error[0])
+            snprintf(out->last_error, sizeof(out->last_error),
+                     "node %.40s: %.80s", cl->addrs[m[k]].host, h.last_error);
+        if (!out->l2_refused)
+            out->l2_refused = h.l2_refused;
+        out->l2_writes_refused |= h.l2_writes_refused;
+    }
+}
+
+int tc__cluster_refusal(tc__cluster *cl)
+{
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++) {
+        int r = tc__l2_refusal(node(cl, i));
+        if (r)
+            return r;
+    }
+    return TC_REFUSAL_NONE;
+}
+
+/* ---- fork() ---- */
+
+void tc__cluster_lock(tc__cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++)
+        tc__l2_lock(node(cl, i));
+}
+
+void tc__cluster_unlock(tc__cluster *cl)
+{
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++)
+        tc__l2_unlock(node(cl, i));
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void tc__cluster_after_fork(tc__cluster *cl)
+{
+    unsigned n = atomic_load(&cl->nnodes);
+    for (unsigned i = 0; i < n; i++)
+        tc__l2_after_fork(node(cl, i));
+    atomic_store(&cl->refreshing, 0);
+}
