@@ -137,5 +137,14 @@ tc_cache *open_cache(const th_redis *r, int unix_socket,
 redisContext *raw_connect(const th_redis *r, int unix_socket);
 /* The Redis name of a key, as docs/data-format.md has it. */
 void redis_key(char *out, size_t cap, const tc_options *o, const char *key);
+/* One timed operation: its i-th run, returning nanoseconds. */
+typedef uint64_t (*timed_op)(void *ctx, size_t i);
+/* Times up to n runs of each of the nsides ops, into lat[side], the
+   sides taking turns in short blocks (after an untimed warm-up), until
+   cfg->case_budget_ns is spent; the count per side. */
+size_t measure_sides(const bench_cfg *cfg, const timed_op *ops, int nsides,
+                     void *ctx, uint64_t **lat, size_t n);
+/* n latencies (ns) as back-to-back throughput. */
+double ops_per_s(const uint64_t *lat, size_t n);
 
 #endif /* TC_BENCH_H */
