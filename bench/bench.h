@@ -115,6 +115,34 @@ int csv_written(const char *name);
 /* ---- plot.c ---- */
 void plot_all(const bench_cfg *cfg);
 
+/* ---- coherence_lag.c: the lag machinery, cluster.c's too ---- */
+#define COH_TARGETS_MAX 2
+/* Where a lag is measured: servers, and the raw connections of the floor.
+   The callbacks run in both processes (the reader is forked). */
+typedef struct coh_target {
+    const char *name;
+    /* tc_options_init'ed and pointed at the servers (ns is set after) */
+    void (*options)(const void *ud, tc_options *o);
+    /* a raw connection for the floor: PUBLISH (pub 1) or SUBSCRIBE */
+    redisContext *(*raw)(const void *ud, int pub);
+    const void *ud;
+} coh_target;
+/* One target's samples (ns), in a mapping shared with the reader. */
+typedef struct coh_series {
+    size_t n_tc, n_raw, lost, skipped;
+    uint64_t *tc, *raw;
+    uint8_t *is_del; /* per tc sample: a tc_del (else a tc_set) */
+} coh_series;
+/* The bench's redis-server as a target. */
+void coh_target_single(coh_target *t, const th_redis *r);
+/* Times up to `want` changes per target (tc_set and tc_del in turn) and
+   as many raw PUBLISHes, in coherence mode `mode` (tc_coherence), the
+   targets taking turns key by key, within budget_ns. Returns nt series;
+   coh_free them. */
+coh_series *coh_measure(const coh_target *t, int nt, int mode, const char *tag,
+                        size_t want, uint64_t budget_ns);
+void coh_free(coh_series *s, int nt, size_t want);
+
 /* ---- the scenarios ---- */
 void bench_l1(const th_redis *r, const bench_cfg *cfg);
 void bench_l2(const th_redis *r, const bench_cfg *cfg);
