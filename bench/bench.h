@@ -95,8 +95,9 @@ int wait_exit(pid_t pid);
 void make_results_dir(void);
 
 /* ---- report.c ---- */
-/* U_PER: a small rate (queries per request), to the thousandth. */
-typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT, U_PER } unit;
+/* U_PER: a small rate (queries per request), to the thousandth; U_SEC:
+   seconds (a failover), to the millisecond. */
+typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT, U_PER, U_SEC } unit;
 void add_row(const char *scenario, const char *metric, unit u, double value,
              double floor, const char *floor_is);
 /* A line printed under the table. */
