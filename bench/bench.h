@@ -18,6 +18,8 @@
  *   billgen.c        billgen: the example service under wrk, cached vs
  *                    --no-cache, beside /health and a static 404
  *   billgen_svc.c    starting, stopping and asking a billgen instance
+ *   cluster.c        cluster: Redis Cluster and Sentinel beside one node
+ *                    and raw hiredis to the key's node; failover times
  *
  * Every figure is a row: a value beside the floor it is compared with,
  * measured in the same run.
@@ -45,11 +47,13 @@ enum {
     SC_SET = 1 << 4,
     SC_COHERENCE = 1 << 5,
     SC_STAMPEDE = 1 << 6,
-    SC_BILLGEN = 1 << 7
+    SC_BILLGEN = 1 << 7,
+    SC_CLUSTER = 1 << 8
 };
 /* The scenarios that talk to Redis; the others run without a server. */
 #define SC_NEEDS_REDIS                                                        \
-    (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN)
+    (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN |       \
+     SC_CLUSTER)
 
 typedef struct bench_cfg {
     int quick, smoke, all;    /* run sizes: --quick, --smoke, --all */
@@ -155,6 +159,9 @@ void bench_memory(const bench_cfg *cfg);
 void bench_stampede(const th_redis *r, const bench_cfg *cfg);
 /* 0 when done or skipped (a SKIP line); -1 when the service failed. */
 int bench_billgen(const th_redis *r, const bench_cfg *cfg);
+/* 0 when done; -1 when a cluster, a sentinel group or a failover
+   failed (said under the table). */
+int bench_cluster(const th_redis *r, const bench_cfg *cfg);
 
 /* ---- shared by the Redis scenarios (io.c) ---- */
 /* th_options plus strict (a Redis failure stops the bench rather than
