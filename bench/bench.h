@@ -18,6 +18,8 @@
  *   billgen.c        billgen: the example service under wrk, cached vs
  *                    --no-cache, beside /health and a static 404
  *   billgen_svc.c    starting, stopping and asking a billgen instance
+ *   cluster.c        cluster: Redis Cluster and Sentinel beside one node
+ *                    and raw hiredis to the key's node; failover times
  *
  * Every figure is a row: a value beside the floor it is compared with,
  * measured in the same run.
@@ -45,11 +47,13 @@ enum {
     SC_SET = 1 << 4,
     SC_COHERENCE = 1 << 5,
     SC_STAMPEDE = 1 << 6,
-    SC_BILLGEN = 1 << 7
+    SC_BILLGEN = 1 << 7,
+    SC_CLUSTER = 1 << 8
 };
 /* The scenarios that talk to Redis; the others run without a server. */
 #define SC_NEEDS_REDIS                                                        \
-    (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN)
+    (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN |       \
+     SC_CLUSTER)
 
 typedef struct bench_cfg {
     int quick, smoke, all;    /* run sizes: --quick, --smoke, --all */
@@ -95,8 +99,9 @@ int wait_exit(pid_t pid);
 void make_results_dir(void);
 
 /* ---- report.c ---- */
-/* U_PER: a small rate (queries per request), to the thousandth. */
-typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT, U_PER } unit;
+/* U_PER: a small rate (queries per request), to the thousandth; U_SEC:
+   seconds (a failover), to the millisecond. */
+typedef enum { U_OPS, U_USEC, U_PCT, U_BYTES, U_COUNT, U_PER, U_SEC } unit;
 void add_row(const char *scenario, const char *metric, unit u, double value,
              double floor, const char *floor_is);
 /* A line printed under the table. */
@@ -115,6 +120,34 @@ int csv_written(const char *name);
 /* ---- plot.c ---- */
 void plot_all(const bench_cfg *cfg);
 
+/* ---- coherence_lag.c: the lag machinery, cluster.c's too ---- */
+#define COH_TARGETS_MAX 2
+/* Where a lag is measured: servers, and the raw connections of the floor.
+   The callbacks run in both processes (the reader is forked). */
+typedef struct coh_target {
+    const char *name;
+    /* tc_options_init'ed and pointed at the servers (ns is set after) */
+    void (*options)(const void *ud, tc_options *o);
+    /* a raw connection for the floor: PUBLISH (pub 1) or SUBSCRIBE */
+    redisContext *(*raw)(const void *ud, int pub);
+    const void *ud;
+} coh_target;
+/* One target's samples (ns), in a mapping shared with the reader. */
+typedef struct coh_series {
+    size_t n_tc, n_raw, lost, skipped;
+    uint64_t *tc, *raw;
+    uint8_t *is_del; /* per tc sample: a tc_del (else a tc_set) */
+} coh_series;
+/* The bench's redis-server as a target. */
+void coh_target_single(coh_target *t, const th_redis *r);
+/* Times up to `want` changes per target (tc_set and tc_del in turn) and
+   as many raw PUBLISHes, in coherence mode `mode` (tc_coherence), the
+   targets taking turns key by key, within budget_ns. Returns nt series;
+   coh_free them. */
+coh_series *coh_measure(const coh_target *t, int nt, int mode, const char *tag,
+                        size_t want, uint64_t budget_ns);
+void coh_free(coh_series *s, int nt, size_t want);
+
 /* ---- the scenarios ---- */
 void bench_l1(const th_redis *r, const bench_cfg *cfg);
 void bench_l2(const th_redis *r, const bench_cfg *cfg);
@@ -126,6 +159,9 @@ void bench_memory(const bench_cfg *cfg);
 void bench_stampede(const th_redis *r, const bench_cfg *cfg);
 /* 0 when done or skipped (a SKIP line); -1 when the service failed. */
 int bench_billgen(const th_redis *r, const bench_cfg *cfg);
+/* 0 when done; -1 when a cluster, a sentinel group or a failover
+   failed (said under the table). */
+int bench_cluster(const th_redis *r, const bench_cfg *cfg);
 
 /* ---- shared by the Redis scenarios (io.c) ---- */
 /* th_options plus strict (a Redis failure stops the bench rather than
@@ -137,5 +173,14 @@ tc_cache *open_cache(const th_redis *r, int unix_socket,
 redisContext *raw_connect(const th_redis *r, int unix_socket);
 /* The Redis name of a key, as docs/data-format.md has it. */
 void redis_key(char *out, size_t cap, const tc_options *o, const char *key);
+/* One timed operation: its i-th run, returning nanoseconds. */
+typedef uint64_t (*timed_op)(void *ctx, size_t i);
+/* Times up to n runs of each of the nsides ops, into lat[side], the
+   sides taking turns in short blocks (after an untimed warm-up), until
+   cfg->case_budget_ns is spent; the count per side. */
+size_t measure_sides(const bench_cfg *cfg, const timed_op *ops, int nsides,
+                     void *ctx, uint64_t **lat, size_t n);
+/* n latencies (ns) as back-to-back throughput. */
+double ops_per_s(const uint64_t *lat, size_t n);
 
 #endif /* TC_BENCH_H */

@@ -64,10 +64,7 @@ void redis_key(char *out, size_t cap, const tc_options *o, const char *key)
     snprintf(out, cap, "%s:{%s}", o->ns, key);
 }
 
-/* ---- timed round trips, two sides taking turns ---- */
-
-/* One timed operation: its i-th run, returning nanoseconds. */
-typedef uint64_t (*timed_op)(void *ctx, size_t i);
+/* ---- timed round trips, the sides taking turns ---- */
 
 static void run_block(timed_op op, void *ctx, uint64_t *lat, size_t first,
                       size_t m)
@@ -76,23 +73,35 @@ static void run_block(timed_op op, void *ctx, uint64_t *lat, size_t first,
         lat[i] = op(ctx, first + i);
 }
 
-/* a and b take turns in blocks of BLOCK ops, each going first in every
-   other block, so machine noise (other processes, CPU frequency, Redis's
-   own housekeeping) lands on both alike. Stops after n each, or once past
-   the deadline (ns) with MIN_IO_OPS done. Returns the count per side. */
-static size_t alternate(timed_op a, timed_op b, void *ctx, uint64_t *lat_a,
-                        uint64_t *lat_b, size_t n, uint64_t deadline)
+/* The sides take turns in blocks of BLOCK ops, block k starting with
+   side k % nsides (with two: each first in every other block), so
+   machine noise (other processes, CPU frequency, Redis's own
+   housekeeping) lands on all alike. Stops after n each, or once past the
+   deadline (ns) with MIN_IO_OPS done. Returns the count per side. */
+static size_t alternate(const timed_op *ops, int nsides, void *ctx,
+                        uint64_t **lat, size_t n, uint64_t deadline)
 {
     size_t done = 0;
     while (done < n && (done < MIN_IO_OPS || now_ns() < deadline)) {
         size_t m = n - done < BLOCK ? n - done : BLOCK;
-        int b_first = (done / BLOCK) % 2;
-        run_block(b_first ? b : a, ctx, (b_first ? lat_b : lat_a) + done, done,
-                  m);
-        run_block(b_first ? a : b, ctx, (b_first ? lat_a : lat_b) + done, done,
-                  m);
+        int first = (int)((done / BLOCK) % (size_t)nsides);
+        for (int k = 0; k < nsides; k++) {
+            int s = (first + k) % nsides;
+            run_block(ops[s], ctx, lat[s] + done, done, m);
+        }
         done += m;
     }
+    return done;
+}
+
+size_t measure_sides(const bench_cfg *cfg, const timed_op *ops, int nsides,
+                     void *ctx, uint64_t **lat, size_t n)
+{
+    alternate(ops, nsides, ctx, lat, WARMUP < n ? WARMUP : n, UINT64_MAX);
+    size_t done =
+        alternate(ops, nsides, ctx, lat, n, now_ns() + cfg->case_budget_ns);
+    if (done < n)
+        progress("  over its time budget: stopped at %zu per side", done);
     return done;
 }
 
@@ -102,15 +111,12 @@ static size_t alternate(timed_op a, timed_op b, void *ctx, uint64_t *lat_a,
 static size_t measure_pair(const bench_cfg *cfg, timed_op a, timed_op b,
                            void *ctx, uint64_t *lat_a, uint64_t *lat_b)
 {
-    alternate(a, b, ctx, lat_a, lat_b, WARMUP, UINT64_MAX);
-    size_t n = alternate(a, b, ctx, lat_a, lat_b, cfg->io_ops,
-                         now_ns() + cfg->case_budget_ns);
-    if (n < cfg->io_ops)
-        progress("  over its time budget: stopped at %zu per side", n);
-    return n;
+    timed_op ops[2] = {a, b};
+    uint64_t *lat[2] = {lat_a, lat_b};
+    return measure_sides(cfg, ops, 2, ctx, lat, cfg->io_ops);
 }
 
-static double ops_per_s(const uint64_t *lat, size_t n)
+double ops_per_s(const uint64_t *lat, size_t n)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)

@@ -35,6 +35,7 @@ static const struct {
     {"coherence", SC_COHERENCE, "change -> other process's L1 vs PUBLISH"},
     {"stampede", SC_STAMPEDE, "tc_fetch on one cold key vs cache-aside"},
     {"billgen", SC_BILLGEN, "the billgen service under wrk vs its /health"},
+    {"cluster", SC_CLUSTER, "Cluster, Sentinel vs one node vs raw; failover"},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -242,8 +243,10 @@ static int run(const bench_cfg *cfg, const th_redis *r)
         bench_coherence(r, cfg);
     if (s & SC_STAMPEDE)
         bench_stampede(r, cfg);
-    if (s & SC_BILLGEN) /* last: it loads the whole machine */
+    if (s & SC_BILLGEN) /* it loads the whole machine */
         failed |= bench_billgen(r, cfg) != 0;
+    if (s & SC_CLUSTER) /* last: 6 more servers, then 4 failovers */
+        failed |= bench_cluster(r, cfg) != 0;
     return failed;
 }
 

@@ -77,6 +77,9 @@ static void fmt_figure(char *out, size_t cap, unit u, double v)
     case U_PER:
         snprintf(out, cap, "%.3f", v);
         break;
+    case U_SEC:
+        snprintf(out, cap, "%.3f s", v);
+        break;
     case U_OPS:
     default:
         if (v >= 1e6)
@@ -116,7 +119,8 @@ void print_table(const char *env)
            "fraction of Belady's optimum reached (1.00 = optimal);\nbytes: "
            "RSS per entry over what the L1 accounts for (1.00 = exact), "
            "bound: <= 1.00 holds;\nqueries per request: lower is "
-           "better (0.00 = every request a cache hit).\n");
+           "better (0.00 = every request a cache hit);\nseconds: 1.00 is "
+           "no time added to the floor's (higher is slower).\n");
     for (int i = 0; i < nnotes; i++)
         printf("%s\n", notes[i]);
 }
@@ -130,8 +134,9 @@ void write_summary(void)
     fprintf(f, "scenario\tmetric\tvalue\tfloor\tratio\n");
     for (int i = 0; i < nrows; i++) {
         const row *r = &rows[i];
-        /* us to the ns; whole ops/s; hit ratios past the hundredth */
-        int prec = r->u == U_USEC                   ? 3
+        /* us to the ns; whole ops/s; hit ratios past the hundredth;
+           seconds to the millisecond */
+        int prec = r->u == U_USEC || r->u == U_SEC  ? 3
                    : r->u == U_PCT || r->u == U_PER ? 4
                                                     : r->u == U_BYTES;
         fprintf(f, "%s\t%s\t%.*f\t%.*f\t%.4f\n", r->scenario, r->metric, prec,

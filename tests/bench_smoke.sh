@@ -7,7 +7,9 @@
 # the traces are beside the source tree) and the L1 byte bound holds.
 # billgen runs when examples/billgen/billgen is built and wrk is
 # installed (its rows are then expected, and its cache must save SQLite
-# queries); otherwise tc-bench must say SKIP.
+# queries); otherwise tc-bench must say SKIP. cluster starts a private
+# Redis Cluster and kills one of its masters; its Sentinel failover is
+# left out of --smoke, which must say SKIP.
 set -eu
 command -v redis-server >/dev/null || { echo "no redis-server: skipped"; exit 77; }
 bench="$(cd "$top_builddir" && pwd)/bench/tc-bench"
@@ -61,6 +63,14 @@ done
 expected="$expected
 stampede fetch_16x1_computes
 stampede fetch_16x1_wait_p99_us"
+for m in get_64B_p50_us get_64B_p50_vs_single_us get_64B_p99_us \
+    get_64B_p99_vs_single_us set_1t_ops_s set_1t_vs_single_ops_s \
+    set_4t_ops_s set_4t_vs_single_ops_s tracking_lag_p50_us \
+    tracking_lag_p50_vs_single_us tracking_lag_p99_us \
+    tracking_lag_p99_vs_single_us failover_cluster_s; do
+  expected="$expected
+cluster $m"
+done
 if [ $have_billgen -eq 1 ]; then
   for m in item_cached_rps item_cached_vs_uncached item_cached_vs_static \
       health_vs_static list_cached_rps list_cached_vs_uncached \
@@ -136,7 +146,9 @@ else
   grep -q '^billgen: SKIP: ' stdout.txt || fail "billgen absent, but no SKIP line"
 fi
 
-for f in l1 l2_cdf coherence_cdf ratio memory; do
+grep -q '^cluster: SKIP: the Sentinel failover' stdout.txt ||
+  fail "cluster: no SKIP line for the Sentinel failover"
+for f in l1 l2_cdf coherence_cdf ratio memory cluster; do
   [ -s "bench/results/$f.csv" ] || fail "no bench/results/$f.csv"
 done
 if command -v gnuplot >/dev/null; then

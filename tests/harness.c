@@ -42,16 +42,26 @@
 #define TH_RESTART_MS 5000 /* how long a restart may wait for its port */
 /* Leaves room for "/redis.sock" within sun_path's 108 bytes. */
 #define TH_DIR_MAX 96
-#define TH_EXTRA_MAX 8
+#define TH_EXTRA_MAX 16
+/* Cluster nodes take their ports from here: below the kernel's ephemeral
+   range (32768 and up), so that no client's local port can take a node's
+   port, or its bus port (port + 10000), between a restart's kill and its
+   bind. */
+#define TH_BUS_PORT_LO 12000
+#define TH_BUS_PORT_HI 22000
+#define TH_BUS_OFFSET 10000
 
 struct th_redis {
     pid_t pid;   /* 0 when not running */
     pid_t owner; /* the process that started it */
     int port;
     int frozen;
+    int bus; /* a cluster node: port + TH_BUS_OFFSET must be free too */
     char dir[TH_DIR_MAX];
     char sock[TC_SOCKET_MAX];
     char log[TH_DIR_MAX + 16];
+    char conf[TH_DIR_MAX + 16];    /* a config file read first, or "" */
+    char pass[64];                 /* AUTH on every connection, or "" */
     char *extra[TH_EXTRA_MAX + 1]; /* more "--option value" arguments */
     struct th_redis *next;         /* in the registry */
 };
@@ -213,6 +223,43 @@ static int pick_port(void)
     return port;
 }
 
+static int port_free(int port)
+{
+    struct sockaddr_in a;
+    int fd, ok;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port for a cluster node, its bus port free as well: at random in
+   [TH_BUS_PORT_LO, TH_BUS_PORT_HI), where parallel test programs rarely
+   meet (a clash makes the server exit, and the caller retries). */
+static int pick_bus_port(void)
+{
+    static atomic_uint calls;
+    uint32_t x = (uint32_t)getpid() * 2654435761u ^
+                 (uint32_t)th_now_ms() * 40503u ^
+                 atomic_fetch_add(&calls, 1) * 2246822519u;
+
+    for (int i = 0; i < 500; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5; /* xorshift32 */
+        int port =
+            TH_BUS_PORT_LO + (int)(x % (TH_BUS_PORT_HI - TH_BUS_PORT_LO));
+        if (port_free(port) && port_free(port + TH_BUS_OFFSET))
+            return port;
+    }
+    return -1;
+}
+
 /* In the forked child: only async-signal-safe calls until exec. */
 static void exec_server(char *const argv[], pid_t parent, const char *log)
 {
@@ -257,8 +304,7 @@ static int spawn(th_redis *r)
     char port[16];
     /* One option and its value a line. */
     /* clang-format off */
-    char *argv[] = {
-        (char *)server_path(),
+    char *opts[] = {
         "--port", port,
         "--bind", "127.0.0.1",
         "--unixsocket", r->sock,
@@ -267,14 +313,22 @@ static int spawn(th_redis *r)
         "--appendonly", "no",
         "--dir", r->dir,
         "--daemonize", "no",
-        "--logfile", r->log,
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        "--logfile", r->log};
     /* clang-format on */
+    char *argv[2 + sizeof opts / sizeof *opts + TH_EXTRA_MAX + 1];
     pid_t parent = getpid(), pid;
-    size_t base = sizeof argv / sizeof *argv - TH_EXTRA_MAX - 1;
+    size_t n = 0;
 
+    argv[n++] = (char *)server_path();
+    /* A config file comes first (sentinel mode needs one, and rewrites
+       it); the options after it override it. */
+    if (r->conf[0])
+        argv[n++] = r->conf;
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        argv[n++] = opts[i];
     for (size_t i = 0; r->extra[i]; i++)
-        argv[base + i] = r->extra[i];
+        argv[n++] = r->extra[i];
+    argv[n] = NULL;
     snprintf(port, sizeof port, "%d", r->port);
     unlink(r->sock);
     pid = fork();
@@ -323,6 +377,11 @@ static int answers_ping(const th_redis *r)
         return 0;
     }
     redisSetTimeout(c, tv);
+    if (r->pass[0]) {
+        rep = redisCommand(c, "AUTH %s", r->pass);
+        if (rep)
+            freeReplyObject(rep);
+    }
     rep = redisCommand(c, "PING");
     ok = rep && rep->type == REDIS_REPLY_STATUS && !strcmp(rep->str, "PONG");
     if (rep)
@@ -369,7 +428,23 @@ static void free_extra(th_redis *r)
         free(r->extra[i]);
 }
 
-th_redis *th_redis_start_args(const char *const *extra)
+/* Writes the config file a server reads first; sentinel mode rewrites
+   it, hence a file of its own in the server's directory. */
+static int write_conf(th_redis *r, const char *text)
+{
+    FILE *f;
+
+    snprintf(r->conf, sizeof r->conf, "%s/redis.conf", r->dir);
+    f = fopen(r->conf, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "th_redis: cannot write %s: %s\n", r->conf,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+th_redis *th_redis_start_spec(const th_redis_spec *sp)
 {
     th_redis *r = calloc(1, sizeof *r);
     int attempt, rc = -1;
@@ -379,12 +454,19 @@ th_redis *th_redis_start_args(const char *const *extra)
         free(r);
         return NULL;
     }
-    for (; extra && extra[n] && n < TH_EXTRA_MAX; n++)
-        r->extra[n] = strdup(extra[n]);
+    for (; sp->extra && sp->extra[n] && n < TH_EXTRA_MAX; n++)
+        r->extra[n] = strdup(sp->extra[n]);
+    if (sp->pass)
+        snprintf(r->pass, sizeof r->pass, "%s", sp->pass);
+    r->bus = sp->bus;
     r->owner = getpid();
     reg_add(r);
+    if (sp->conf && write_conf(r, sp->conf) != 0) {
+        th_redis_stop(r);
+        return NULL;
+    }
     for (attempt = 0; attempt < TH_START_ATTEMPTS && rc == -1; attempt++) {
-        r->port = pick_port();
+        r->port = r->bus ? pick_bus_port() : pick_port();
         if (r->port <= 0 || r->port == 6379)
             continue;
         rc = launch(r, th_now_ms() + TH_READY_MS);
@@ -397,6 +479,13 @@ th_redis *th_redis_start_args(const char *const *extra)
         return NULL;
     }
     return r;
+}
+
+th_redis *th_redis_start_args(const char *const *extra)
+{
+    th_redis_spec sp = {extra, NULL, NULL, 0};
+
+    return th_redis_start_spec(&sp);
 }
 
 int th_redis_restart(th_redis *r)
@@ -503,8 +592,12 @@ redisContext *th_redis_connect(const th_redis *r)
     if (!r)
         return NULL;
     c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
-    if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK)
+    if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK) {
+        /* A refused AUTH leaves the connection to tell NOAUTH later. */
+        if (r->pass[0])
+            freeReplyObject(redisCommand(c, "AUTH %s", r->pass));
         return c;
+    }
     if (c)
         redisFree(c);
     return NULL;
@@ -538,6 +631,10 @@ static void base_options(tc_options *o)
     o->redis_db = 0;
     o->redis_username[0] = '\0';
     o->redis_password[0] = '\0';
+    o->redis_sentinels = NULL;
+    o->sentinel_master = NULL;
+    o->sentinel_password = NULL;
+    o->redis_cluster = NULL;
     snprintf(o->ns, sizeof o->ns, "t%ld_%u", (long)getpid(),
              atomic_fetch_add(&counter, 1));
     o->log_level = TC_LOG_ERROR;
