@@ -44,6 +44,7 @@ struct tc__cluster {
     /* the masters (nodes owning a slot), and their generation */
     uint16_t masters[NODES_MAX];
     size_t nmasters;
+    atomic_int incomplete; /* a slot has no live master (a failover) */
     _Atomic uint64_t gen;
 
     atomic_int refreshing;
@@ -233,8 +234,16 @@ static int apply(tc__cluster *cl, const redisReply *r, const tc__addr *asked)
         apply_line(cl, line, asked, seen);
     }
     int any = memchr(seen, 1, sizeof(seen)) != NULL;
-    if (any)
+    if (any) {
         set_masters_locked(cl, seen);
+        int orphans = 0;
+        for (unsigned s = 0; s < TC__SLOTS && !orphans; s++) {
+            uint16_t i =
+                atomic_load_explicit(&cl->owner[s], memory_order_relaxed);
+            orphans = i == NO_NODE || !seen[i];
+        }
+        atomic_store(&cl->incomplete, orphans);
+    }
     pthread_mutex_unlock(&cl->mu);
     tc__free(text);
     return any ? 0 : -1;
@@ -532,6 +541,11 @@ size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
     *gen = atomic_load(&cl->gen);
     pthread_mutex_unlock(&cl->mu);
     return n;
+}
+
+int tc__cluster_incomplete(tc__cluster *cl)
+{
+    return atomic_load_explicit(&cl->incomplete, memory_order_relaxed);
 }
 
 uint64_t tc__cluster_gen(tc__cluster *cl)

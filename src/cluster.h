@@ -47,6 +47,9 @@ int tc__cluster_each_master(tc__cluster *cl, int (*fn)(void *, tc__l2 *),
 size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
                            uint64_t *gen);
 uint64_t tc__cluster_gen(tc__cluster *cl);
+/* 1 while the map has slots that no live master serves (a failover under
+   way): the listener asks for the map often until it is whole again. */
+int tc__cluster_incomplete(tc__cluster *cl);
 /* Asks a node for CLUSTER NODES, at most once per 100 ms unless force. */
 void tc__cluster_refresh(tc__cluster *cl, int force);
 /* The same, unless the last attempt is less than min_ms old. */

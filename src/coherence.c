@@ -493,25 +493,32 @@ static void replay_idle(tc__coh *h)
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
 }
 
-/* Sleeps up to ms, or until tc__coh_stop. With Sentinel the watch is
-   read meanwhile, and a new master ends the nap: the link is down
-   because the master died, and the sentinels' answer is what it waits
-   for (not the end of its back-off). */
+/* Sleeps up to ms, or until tc__coh_stop. The link is down, often
+   because a master died, and what it waits for is its replacement, not
+   the end of its back-off: with Sentinel the watch is read meanwhile,
+   with Cluster the map is asked for every MAP_POLL_MS (from this thread,
+   not the callers'); a new master ends the nap. */
+#define MAP_POLL_MS 100
 static void nap(tc__coh *h, uint64_t ms)
 {
+    tc__cluster *cl = tc__l2_cluster(h->c->l2);
     uint64_t until = tc__mono_ms() + ms, gen = topo_now(h);
     watch_sentinel(h, 0);
     for (uint64_t now; (now = tc__mono_ms()) < until;) {
+        uint64_t slice = until - now;
+        if (cl && slice > MAP_POLL_MS)
+            slice = MAP_POLL_MS;
         struct pollfd p[2] = {{h->wake[0], POLLIN, 0},
                               {h->watch ? h->watch->fd : -1, POLLIN, 0}};
-        int n = poll(p, 2, (int)(until - now));
+        int n = poll(p, 2, (int)slice);
         if (atomic_load(&h->stop) || (n > 0 && p[0].revents))
             return;
-        if (n > 0 && p[1].revents) {
+        if (n > 0 && p[1].revents)
             watch_sentinel(h, 1);
-            if (topo_now(h) != gen)
-                return;
-        }
+        if (cl)
+            tc__cluster_refresh(cl, 0);
+        if (topo_now(h) != gen)
+            return;
     }
 }
 
@@ -522,6 +529,7 @@ static void serve(tc__coh *h, char *err, size_t cap)
     uint64_t ping = h->c->opt.listener_ping_ms;
     uint64_t last_ping = tc__mono_ms();
     size_t n = h->nlinks; /* only this thread changes it */
+    tc__cluster *cl = tc__l2_cluster(h->c->l2);
     watch_sentinel(h, 0);
     while (!atomic_load(&h->stop)) {
         struct pollfd p[LINKS_MAX + 2];
@@ -529,7 +537,8 @@ static void serve(tc__coh *h, char *err, size_t cap)
             p[i] = (struct pollfd){h->links[i].ctx->fd, POLLIN, 0};
         p[n] = (struct pollfd){h->wake[0], POLLIN, 0};
         p[n + 1] = (struct pollfd){h->watch ? h->watch->fd : -1, POLLIN, 0};
-        int got = poll(p, n + 2, (int)(ping / 2 + 1));
+        int orphans = cl && tc__cluster_incomplete(cl);
+        int got = poll(p, n + 2, (int)(orphans ? MAP_POLL_MS : ping / 2 + 1));
         uint64_t now = tc__mono_ms();
         if (got < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
@@ -556,6 +565,8 @@ static void serve(tc__coh *h, char *err, size_t cap)
                          (unsigned long long)(now - h->links[i].last_rx));
                 return;
             }
+        if (orphans) /* a master died: find its replacement soon */
+            tc__cluster_refresh(cl, 0);
         if (moved(h, err, cap))
             return;
         if (now - last_ping >= ping) {

@@ -69,6 +69,16 @@ void tc__replay_destroy(tc__replay *q)
     tc__free(q);
 }
 
+/* The last item queued, from its next pointer's address (tail). */
+static int tail_is(const tc__replay *q, uint32_t kind, const char *arg,
+                   size_t len)
+{
+    const item *last =
+        (const item *)((const char *)q->tail - offsetof(item, next));
+    return last->kind == kind && last->len == len &&
+           memcmp(last->arg, arg, len) == 0;
+}
+
 void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
 {
     tc__replay *q = c->replay;
@@ -83,6 +93,11 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         q->tail = &q->head;
         q->n = 0;
         q->overflow = 1;
+        tc__free(it);
+    } else if (q->head && kind != TC__INVAL_FLUSH &&
+               tail_is(q, kind, arg, len)) {
+        /* the same as the last one (a hot key written in a loop through
+           an outage): replaying it twice in a row changes nothing */
         tc__free(it);
     } else {
         it->next = NULL;
