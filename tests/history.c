@@ -140,23 +140,24 @@ static long newest_before(const key_writes *k, uint64_t t)
     return found;
 }
 
-static void show(const char *what, const th_op *rd, const th_op *w,
+static void show(const char *what, int log, const th_op *rd, const th_op *w,
                  long *shown)
 {
     if ((*shown)++ >= TH_HIST_SHOW)
         return;
     fprintf(stderr,
-            "  %s: key %u read [%llu, %llu] us got %lld; newest write "
-            "due: %s %lld acked at %llu us\n",
-            what, rd->key, (unsigned long long)rd->start_us,
+            "  %s: key %u read by log %d in [%llu, %llu] us got %lld; "
+            "newest write due: %s %lld in [%llu, %llu] us\n",
+            what, rd->key, log, (unsigned long long)rd->start_us,
             (unsigned long long)rd->end_us, (long long)rd->ver,
             w->kind == TH_OP_SET ? "set" : "del", (long long)w->ver,
-            (unsigned long long)w->end_us);
+            (unsigned long long)w->start_us, (unsigned long long)w->end_us);
 }
 
 /* Checks one successful read; adds to out. */
-static void check_read(const th_op *rd, const key_writes *k, uint64_t from_us,
-                       uint64_t stale_us, th_hist_result *out, long *shown)
+static void check_read(const th_op *rd, int log, const key_writes *k,
+                       uint64_t from_us, uint64_t stale_us,
+                       th_hist_result *out, long *shown)
 {
     long i = rd->start_us >= stale_us
                  ? newest_before(k, rd->start_us - stale_us)
@@ -174,7 +175,7 @@ static void check_read(const th_op *rd, const key_writes *k, uint64_t from_us,
         if (rd->ver < due->ver || !src || src->kind != TH_OP_SET ||
             src->start_us > rd->end_us) {
             out->stale++;
-            show("stale read", rd, due, shown);
+            show("stale read", log, rd, due, shown);
         }
         return;
     }
@@ -186,7 +187,7 @@ static void check_read(const th_op *rd, const key_writes *k, uint64_t from_us,
         if (k->w[j]->kind == TH_OP_DEL)
             return;
     out->lost++;
-    show("missed a value", rd, due, shown);
+    show("missed a value", log, rd, due, shown);
 }
 
 void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
@@ -226,7 +227,7 @@ void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
                 continue;
             out->reads++;
             if (op->key < nkeys && !is_error(op))
-                check_read(op, &keys[op->key], from_us,
+                check_read(op, l, &keys[op->key], from_us,
                            (uint64_t)stale_ms * 1000u, out, &shown);
         }
     for (uint32_t k = 0; k < nkeys; k++)
