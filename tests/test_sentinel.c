@@ -30,6 +30,11 @@ static tc_cache *open_ns(const char *ns)
     tc_options o;
     th_sentinel_options(sg, &o);
     snprintf(o.ns, sizeof o.ns, "%s", ns);
+    /* Generous: the tests assert that no call fails, and a loaded
+       machine (or valgrind) can take 100 ms to answer. A dead node
+       refuses connections at once: no wait comes of it. */
+    o.connect_timeout_ms = 1000;
+    o.command_timeout_ms = 1000;
     tc_cache *c = NULL;
     return tc_open(&c, &o) == TC_OK ? c : NULL;
 }
@@ -230,7 +235,9 @@ static void test_env(void)
     CU_ASSERT_PTR_NULL(c);
 }
 
-/* Calls on c succeed (set) or miss (get) within CALL_BOUND_MS each. */
+/* Calls on c succeed within CALL_BOUND_MS each: the set, and the get
+   with a miss or the value (the L1 may keep a value for
+   degraded_l1_ttl_ms while Redis is away). */
 static void calls_degrade(tc_cache *c)
 {
     char buf[16];
@@ -238,7 +245,8 @@ static void calls_degrade(tc_cache *c)
     CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
     CU_ASSERT(th_now_ms() - t0 < CALL_BOUND_MS);
     t0 = th_now_ms();
-    CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof buf), TC_MISS);
+    int rc = th_get_str(c, "k", buf, sizeof buf);
+    CU_ASSERT(rc == TC_MISS || (rc == TC_OK && strcmp(buf, "v") == 0));
     CU_ASSERT(th_now_ms() - t0 < CALL_BOUND_MS);
 }
 
@@ -423,10 +431,18 @@ static void peer_serve(tc_cache *c, int proc, FILE *in, FILE *out)
     while (fgets(line, sizeof line, in)) {
         int n = sscanf(line + 1, "%255s %255s", a, b);
         switch (line[0]) {
-        case 'L':
+        case 'L': {
             run_load(c, proc);
+            tc_stats_info s = stats_of(c);
+            fprintf(stderr,
+                    "  process %d: %llu calls served without redis, %llu of "
+                    "%llu queued invalidations replayed\n",
+                    proc, (unsigned long long)s.degraded_ops,
+                    (unsigned long long)s.replay_done,
+                    (unsigned long long)s.replay_queued);
             fprintf(out, "done\n");
             break;
+        }
         case 'G':
             fprintf(out,
                     th_get_str(c, a, buf, sizeof buf) == TC_OK ? "V %s\n"
@@ -546,6 +562,18 @@ static void sleep_until(uint64_t t_ms)
         usleep(10 * 1000);
 }
 
+/* tc_health says connected, within BOUND_MS: a call on another thread
+   (the listener's, say) may have failed a moment ago. */
+static int wait_connected(tc_cache *c)
+{
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < BOUND_MS;) {
+        if (health_of(c).l2_connected)
+            return 1;
+        usleep(10 * 1000);
+    }
+    return 0;
+}
+
 /* Kills the master under load and waits for the new one; returns it,
    or NULL. Prints the failover time and how soon the cache was back. */
 static th_redis *fail_over(tc_cache *a, tc_cache *b, uint64_t *t_switch,
@@ -571,8 +599,8 @@ static th_redis *fail_over(tc_cache *a, tc_cache *b, uint64_t *t_switch,
             t_back ? (long long)(t_back - *t_switch) : -1LL);
     CU_ASSERT(t_back != 0);
     CU_ASSERT(t_back <= *t_switch + GRACE_MS);
-    CU_ASSERT_EQUAL(health_of(a).l2_connected, 1);
-    CU_ASSERT_EQUAL(health_of(b).l2_connected, 1);
+    CU_ASSERT(wait_connected(a));
+    CU_ASSERT(wait_connected(b));
     return m;
 }
 
