@@ -179,7 +179,7 @@ static void remove_dir(const th_redis *r)
 }
 
 /* Prints the end of the server's log: why it did not come up. */
-static void dump_log(const th_redis *r)
+void th_redis_dump_log(const th_redis *r)
 {
     char buf[2048];
     FILE *f = fopen(r->log, "r");
@@ -474,7 +474,7 @@ th_redis *th_redis_start_spec(const th_redis_spec *sp)
     if (rc != 0) {
         fprintf(stderr, "th_redis_start: %s did not come up (port %d)\n",
                 server_path(), r->port);
-        dump_log(r);
+        th_redis_dump_log(r);
         th_redis_stop(r);
         return NULL;
     }
@@ -502,7 +502,7 @@ int th_redis_restart(th_redis *r)
         sleep_ms(50);
     if (rc != 0) {
         fprintf(stderr, "th_redis_restart: no server on port %d\n", r->port);
-        dump_log(r);
+        th_redis_dump_log(r);
         return -1;
     }
     return 0;

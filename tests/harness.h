@@ -66,6 +66,8 @@ int th_redis_restart(th_redis *r);
    kernel accepts them) but nothing is answered. */
 void th_redis_freeze(th_redis *r);
 void th_redis_thaw(th_redis *r); /* SIGCONT */
+/* Prints the end of its log file on stderr: why it failed. */
+void th_redis_dump_log(const th_redis *r);
 /* Kills it, removes its directory and frees it. NULL-safe. */
 void th_redis_stop(th_redis *r);
 

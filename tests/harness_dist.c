@@ -225,6 +225,8 @@ static int wait_sentinels(const th_sentinel *s)
         if (th_now_ms() >= deadline) {
             fprintf(stderr, "harness: the sentinels of %s never agreed\n",
                     s->name);
+            for (int i = 0; i < s->nsent; i++)
+                th_redis_dump_log(s->sent[i]);
             return -1;
         }
         nap_ms(TH_POLL_MS * 5);
@@ -383,9 +385,13 @@ int th_sentinel_wait_switch(th_sentinel *s, int old_port, uint32_t timeout_ms)
         if (port > 0)
             return port;
         if (th_now_ms() >= deadline)
-            return -1;
+            break;
         nap_ms(TH_POLL_MS);
     }
+    fprintf(stderr, "harness: the sentinels of %s never switched\n", s->name);
+    for (int i = 0; i < s->nsent; i++)
+        th_redis_dump_log(s->sent[i]);
+    return -1;
 }
 
 void th_sentinel_options(const th_sentinel *s, tc_options *o)
@@ -498,7 +504,7 @@ static int add_slots(th_redis *r, int lo, int hi)
 {
     int argc = 2 + hi - lo;
     const char **argv = calloc((size_t)argc, sizeof *argv);
-    char(*nums)[8] = calloc((size_t)(hi - lo), sizeof *nums);
+    char(*nums)[12] = calloc((size_t)(hi - lo), sizeof *nums);
     redisContext *ctx = th_redis_connect(r);
     redisReply *rep = NULL;
 
@@ -578,6 +584,8 @@ static int wait_for(int (*cond)(const th_cluster *, int), const th_cluster *c,
             return 0;
         if (th_now_ms() >= deadline) {
             fprintf(stderr, "harness: cluster: %s timed out\n", what);
+            for (int i = 0; i < c->n; i++)
+                th_redis_dump_log(c->node[i]);
             return -1;
         }
         nap_ms(TH_POLL_MS * 2);

@@ -49,6 +49,10 @@ static const char *const all_vars[] = {
     "TC_NEGATIVE_TTL_MS",
     "TC_BREAKER_FAILURES",
     "TC_BREAKER_COOLDOWN_MS",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_SENTINEL_PASSWORD",
+    "REDIS_CLUSTER",
 };
 
 static void env_clear(void)
@@ -77,6 +81,12 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The pointer fields: NULL and "" both mean unset. */
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
 /* The fields the environment can touch equal those of the defaults. */
 static void assert_env_fields_default(const tc_options *o)
 {
@@ -94,6 +104,14 @@ static void assert_env_fields_default(const tc_options *o)
     CU_ASSERT_EQUAL(o->l1_max_entries, d.l1_max_entries);
     CU_ASSERT_EQUAL(o->l1_max_bytes, d.l1_max_bytes);
     CU_ASSERT_EQUAL(o->log_level, d.log_level);
+    CU_ASSERT_STRING_EQUAL(or_empty(o->redis_sentinels),
+                           or_empty(d.redis_sentinels));
+    CU_ASSERT_STRING_EQUAL(or_empty(o->sentinel_master),
+                           or_empty(d.sentinel_master));
+    CU_ASSERT_STRING_EQUAL(or_empty(o->sentinel_password),
+                           or_empty(d.sentinel_password));
+    CU_ASSERT_STRING_EQUAL(or_empty(o->redis_cluster),
+                           or_empty(d.redis_cluster));
 }
 
 /* ------------------------------------------------------------ defaults */
@@ -393,7 +411,7 @@ static void test_options_from_url(void)
 static void expect_bad_env(const char *var, const char *val)
 {
     tc_options o;
-    char err[TC_ENV_ERROR_MAX], prefix[64];
+    char err[TC_ENV_ERROR_MAX] = "", prefix[64];
 
     init_with(&o, var, val);
     snprintf(prefix, sizeof prefix, "%s: ", var);
@@ -1019,6 +1037,182 @@ static void test_check_accepts_limits(void)
     CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
 }
 
+/* ---------------------------------------------------- Sentinel, Cluster */
+
+static void test_env_sentinel_cluster(void)
+{
+    tc_options o;
+    char err[TC_ENV_ERROR_MAX];
+    const char *list = "127.0.0.1:26379,[::1]:26380,sentinel-b.internal:1";
+
+    env_clear();
+    setenv("REDIS_SENTINELS", list, 1);
+    setenv("REDIS_SENTINEL_MASTER", "cache-master", 1);
+    setenv("REDIS_SENTINEL_PASSWORD", "s3cret", 1);
+    tc_options_init(&o);
+    env_clear(); /* the fields point at copies that outlive the variables */
+    CU_ASSERT_STRING_EQUAL(o.env_error, "");
+    CU_ASSERT_STRING_EQUAL(or_empty(o.redis_sentinels), list);
+    CU_ASSERT_STRING_EQUAL(or_empty(o.sentinel_master), "cache-master");
+    CU_ASSERT_STRING_EQUAL(or_empty(o.sentinel_password), "s3cret");
+    CU_ASSERT_STRING_EQUAL(or_empty(o.redis_cluster), "");
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
+
+    init_with(&o, "REDIS_CLUSTER", "node-1:7000,node-2:7001");
+    CU_ASSERT_STRING_EQUAL(o.env_error, "");
+    CU_ASSERT_STRING_EQUAL(or_empty(o.redis_cluster),
+                           "node-1:7000,node-2:7001");
+    CU_ASSERT_STRING_EQUAL(or_empty(o.redis_sentinels), "");
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
+}
+
+/* Where a tc_open that should fail would reach for the default server
+   (localhost:6379, someone else's), it finds no host at all. */
+static void no_default_server(tc_options *o)
+{
+    o->redis_host[0] = '\0';
+}
+
+/* "h1:1,h2:2,..." with n entries. */
+static void node_list(char *buf, size_t cap, int n)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%snode%d:%d",
+                                i ? "," : "", i, 7000 + i);
+}
+
+static void test_env_lists_at_limit(void)
+{
+    static const char *const vars[] = {"REDIS_SENTINELS", "REDIS_CLUSTER"};
+    char list[1024];
+    tc_options o;
+
+    for (size_t v = 0; v < 2; v++) {
+        node_list(list, sizeof list, TC_NODES_MAX);
+        init_with(&o, vars[v], list);
+        CU_ASSERT_STRING_EQUAL(o.env_error, "");
+        node_list(list, sizeof list, TC_NODES_MAX + 1);
+        expect_bad_env(vars[v], list);
+    }
+}
+
+static void test_env_bad_lists(void)
+{
+    static const char *const vars[] = {"REDIS_SENTINELS", "REDIS_CLUSTER"};
+    static const char *const bad[] = {
+        "a:b",        /* port not a number */
+        "host",       /* no port */
+        "host:",      /* empty port */
+        ":26379",     /* no host */
+        "h:0",        /* port out of range */
+        "h:65536",    /* port out of range */
+        "h:1,,h:2",   /* an empty element */
+        ",h:1",       /* an empty element */
+        "h:1,",       /* an empty element */
+        ",",          /* nothing but empty elements */
+        "h:1 ,h:2",   /* a space */
+        "[::1:26379", /* an unclosed bracket */
+        "::1:26379",  /* IPv6 without brackets */
+    };
+    for (size_t v = 0; v < 2; v++)
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+            expect_bad_env(vars[v], bad[i]);
+
+    /* ... and tc_open refuses it, naming the variable */
+    tc_options o;
+    tc_cache *c = (tc_cache *)&o; /* not NULL: tc_open must clear it */
+    init_with(&o, "REDIS_SENTINELS", "a:b");
+    o.log_level = TC_LOG_OFF;
+    no_default_server(&o);
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
+    CU_ASSERT_PTR_NULL(c);
+    if (c != (tc_cache *)&o)
+        tc_close(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "REDIS_SENTINELS"));
+}
+
+/* Two ways of naming the servers at once: an error naming both. */
+static void test_env_endpoint_conflicts(void)
+{
+    static const char *const pairs[][4] = {
+        {"REDIS_URL", "redis://127.0.0.1:1", "REDIS_SENTINELS", "s:26379"},
+        {"REDIS_URL", "redis://127.0.0.1:1", "REDIS_CLUSTER", "n:7000"},
+        {"REDIS_SENTINELS", "s:26379", "REDIS_CLUSTER", "n:7000"},
+        {"REDIS_HOST", "h", "REDIS_SENTINELS", "s:26379"},
+        {"REDIS_HOST", "h", "REDIS_CLUSTER", "n:7000"},
+        {"REDIS_SOCKET", "/tmp/r.sock", "REDIS_SENTINELS", "s:26379"},
+        {"REDIS_SOCKET", "/tmp/r.sock", "REDIS_CLUSTER", "n:7000"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        tc_options o;
+        tc_cache *c = NULL;
+        env_clear();
+        setenv(pairs[i][0], pairs[i][1], 1);
+        setenv(pairs[i][2], pairs[i][3], 1);
+        tc_options_init(&o);
+        env_clear();
+        if (!strstr(o.env_error, pairs[i][0]) ||
+            !strstr(o.env_error, pairs[i][2]))
+            fprintf(stderr, "\n  %s + %s: env_error \"%s\"\n", pairs[i][0],
+                    pairs[i][2], o.env_error);
+        CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, pairs[i][0]));
+        CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, pairs[i][2]));
+        o.log_level = TC_LOG_OFF;
+        no_default_server(&o);
+        CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
+        CU_ASSERT_PTR_NULL(c);
+        tc_close(c);
+    }
+}
+
+/* The same rules for the fields, set by a program. */
+static void test_fields_sentinel_cluster(void)
+{
+    static const struct {
+        const char *sentinels, *cluster, *socket;
+    } bad[] = {
+        {"a:b", NULL, ""},
+        {NULL, "host", ""},
+        {"h:1,,h:2", NULL, ""},
+        {"s:26379", "n:7000", ""},        /* both lists */
+        {"s:26379", NULL, "/tmp/r.sock"}, /* a list and a socket */
+        {NULL, "n:7000", "/tmp/r.sock"},
+    };
+    char err[TC_ENV_ERROR_MAX], many[1024];
+    tc_options o;
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tc_cache *c = NULL;
+        init_clean(&o);
+        o.log_level = TC_LOG_OFF;
+        no_default_server(&o);
+        o.redis_sentinels = bad[i].sentinels;
+        o.redis_cluster = bad[i].cluster;
+        snprintf(o.redis_socket, sizeof o.redis_socket, "%s", bad[i].socket);
+        CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_EINVAL);
+        CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
+        CU_ASSERT_PTR_NULL(c);
+    }
+    init_clean(&o);
+    node_list(many, sizeof many, TC_NODES_MAX + 1);
+    o.redis_cluster = many;
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_EINVAL);
+    /* Good lists pass the check; redis_host is ignored, not an error. */
+    node_list(many, sizeof many, TC_NODES_MAX);
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
+    o.redis_cluster = NULL;
+    o.redis_sentinels = "[::1]:26379,127.0.0.1:26380";
+    o.sentinel_master = "m";
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
+    /* "" is unset */
+    o.redis_sentinels = "";
+    o.redis_cluster = "";
+    CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
+}
+
 int main(void)
 {
     static const th_test tests[] = {
@@ -1044,6 +1238,11 @@ int main(void)
         {"check rejects each field", test_check_rejects_each_field},
         {"check messages", test_check_messages},
         {"check accepts the limits", test_check_accepts_limits},
+        {"Sentinel and Cluster variables", test_env_sentinel_cluster},
+        {"node lists at their limit", test_env_lists_at_limit},
+        {"malformed node lists", test_env_bad_lists},
+        {"two endpoints at once", test_env_endpoint_conflicts},
+        {"Sentinel and Cluster fields", test_fields_sentinel_cluster},
         {NULL, NULL},
     };
 
