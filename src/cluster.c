@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster.h"
 #include "conn.h"
@@ -347,7 +348,7 @@ void tc__cluster_destroy(tc__cluster *cl)
 
 /* ---- routing ---- */
 
-enum { REDIRECT_NONE, REDIRECT_MOVED, REDIRECT_ASK };
+enum { REDIRECT_NONE, REDIRECT_MOVED, REDIRECT_ASK, REDIRECT_TRYAGAIN };
 
 typedef struct route {
     tc__l2_reply_fn fn;
@@ -384,6 +385,12 @@ static int route_reply(void *ud, const redisReply *r)
     rt->called = 1;
     if (r->type == REDIS_REPLY_ERROR && parse_redirect(rt, r->str))
         return TC_EBACKEND;
+    /* the keys of a multi-key command are split between the two nodes
+       of a slot being migrated: a moment later they are not */
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "TRYAGAIN", 8) == 0) {
+        rt->redirect = REDIRECT_TRYAGAIN;
+        return TC_EBACKEND;
+    }
     return rt->fn(rt->ud, r);
 }
 
@@ -405,6 +412,7 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
     unsigned slot = tc__cluster_slot(argv[key_arg], lens[key_arg]);
     unsigned i = atomic_load_explicit(&cl->owner[slot], memory_order_acquire);
     int asking = 0, rc = TC_EBACKEND;
+    uint64_t give_up = 0; /* TRYAGAIN: retried for one command timeout */
     for (int hop = 0; hop < HOPS_MAX; hop++) {
         if (i == NO_NODE) {
             tc__cluster_refresh(cl, 0);
@@ -423,6 +431,19 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
             if (!rt.called && rc == TC_EBACKEND)
                 tc__cluster_refresh_after(cl, REFRESH_DOWN_MS);
             return rc;
+        }
+        if (rt.redirect == REDIRECT_TRYAGAIN) {
+            uint64_t now = tc__mono_ms();
+            if (!give_up)
+                give_up = now + cl->o.command_timeout_ms;
+            if (now >= give_up)
+                return rc;
+            struct timespec ts = {0, 2000000}; /* 2 ms */
+            nanosleep(&ts, NULL);
+            i = atomic_load_explicit(&cl->owner[slot], memory_order_acquire);
+            asking = 0;
+            hop--; /* bounded by give_up, not by the hops */
+            continue;
         }
         i = node_at(cl, &rt.to);
         if (i == NO_NODE)
@@ -495,6 +516,11 @@ int tc__cluster_set(tc__cluster *cl, const char *rkey, size_t rlen,
     return tc__cluster_argv(cl, 1, 5, argv, lens, tc__l2_reply_ok, NULL);
 }
 
+/* Two commands, not DEL key lease: while their slot migrates, the two
+   keys may be on different nodes for as long as the migration takes
+   (TRYAGAIN), and a delete must not wait for it. The lease goes first: a
+   computation that stores between the two finds its lease gone and
+   stores nothing, and one that stored before is deleted with the key. */
 int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen)
 {
     char *lease = tc__malloc(rlen + 6);
@@ -502,11 +528,15 @@ int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen)
         return TC_ENOMEM;
     memcpy(lease, rkey, rlen);
     memcpy(lease + rlen, ":lease", 6);
-    const char *argv[] = {"DEL", rkey, lease};
-    size_t lens[] = {3, rlen, rlen + 6};
-    int rc = tc__cluster_argv(cl, 1, 3, argv, lens, tc__l2_reply_ok, NULL);
+    const char *argv[] = {"DEL", lease};
+    size_t lens[] = {3, rlen + 6};
+    int rc = tc__cluster_argv(cl, 1, 2, argv, lens, tc__l2_reply_ok, NULL);
     tc__free(lease);
-    return rc;
+    if (rc != TC_OK)
+        return rc;
+    argv[1] = rkey;
+    lens[1] = rlen;
+    return tc__cluster_argv(cl, 1, 2, argv, lens, tc__l2_reply_ok, NULL);
 }
 
 typedef struct unlink_call {

@@ -644,11 +644,12 @@ int tc__l2_del(tc__l2 *l2, const char *rkey, size_t rlen)
 }
 
 /* A cluster node: one UNLINK per key, pipelined (keys of different
-   slots cannot share a command). *out: an integer reply with the count,
-   or NULL if the connection failed. A key that moved away meanwhile
-   (MOVED) is counted out: SCAN on its new node finds it. */
+   slots cannot share a command). *out: a status reply, or NULL if the
+   connection failed; the keys unlinked are added to *count. A key that
+   moved away meanwhile (MOVED) is counted out: SCAN on its new node
+   finds it. */
 static void unlink_each(redisContext *ctx, const redisReply *keys,
-                        redisReply **out)
+                        redisReply **out, uint64_t *count)
 {
     long long n = 0;
     int ok = 1;
@@ -662,17 +663,15 @@ static void unlink_each(redisContext *ctx, const redisReply *keys,
             n += r->integer;
         freeReplyObject(r);
     }
+    /* a reply that says the connection is fine; the count goes apart */
     *out = ok ? redisCommand(ctx, "PING") : NULL;
-    if (*out && (*out)->type == REDIS_REPLY_STATUS) {
-        (*out)->type = REDIS_REPLY_INTEGER;
-        (*out)->integer = n;
-    }
+    *count += (uint64_t)n;
 }
 
 /* UNLINK the string keys of one SCAN page (r->element[1]) into *out.
    -1: no memory for the command, nothing was sent. */
 static int unlink_page(tc__l2 *l2, redisContext *ctx, const redisReply *keys,
-                       redisReply **out)
+                       redisReply **out, uint64_t *count)
 {
     *out = NULL;
     if (keys->elements == 0) {
@@ -680,7 +679,7 @@ static int unlink_page(tc__l2 *l2, redisContext *ctx, const redisReply *keys,
         return 0;
     }
     if (l2->cluster_node) {
-        unlink_each(ctx, keys, out);
+        unlink_each(ctx, keys, out, count);
         return 0;
     }
     size_t n = keys->elements + 1;
@@ -728,7 +727,7 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
             break;
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         redisReply *u;
-        oom = unlink_page(l2, cl.ctx, r->element[1], &u) != 0;
+        oom = unlink_page(l2, cl.ctx, r->element[1], &u, n) != 0;
         freeReplyObject(r);
         r = u;
         if (oom)
