@@ -23,6 +23,10 @@ int tc__check_key(const tc_cache *c, const char *key, size_t *klen)
 {
     if (!c || !key || !key[0] || key[0] == '\x01') /* 0x01: group.c */
         return TC_EINVAL;
+    /* On a cluster "<ns>:{}..." has an empty hash tag: the key and its
+       lease would hash apart, and no computed value could be stored. */
+    if (key[0] == '}' && c->topo.kind == TC__TOPO_CLUSTER)
+        return TC_EINVAL;
     size_t n = strnlen(key, (size_t)c->opt.max_key_bytes + 1);
     if (n > c->opt.max_key_bytes)
         return TC_ETOOBIG;
@@ -138,7 +142,8 @@ int tc_open(tc_cache **out, const tc_options *opt)
     if (rc == TC_OK && c->l2 && o.strict && tc__l2_refusal(c->l2))
         rc = TC_EREFUSED;
     if (rc == TC_OK && c->l2)
-        rc = tc__replay_create(&c->replay, o.replay_max);
+        rc = tc__replay_create(&c->replay, o.replay_max,
+                               c->topo.kind == TC__TOPO_CLUSTER);
     if (rc == TC_OK && c->l2)
         rc = tc__renew_create(&c->renew, c);
     if (rc == TC_OK)
@@ -331,7 +336,7 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 {
     /* Invalidations that did not reach Redis go first: until they have,
        Redis may hold what the caller deleted. */
-    if (tc__replay_run(c) != TC_OK)
+    if (tc__replay_gate(c, key, klen) != TC_OK)
         return tc__soften(c, TC_EBACKEND);
     tc__rkey rk;
     if (tc__rkey_make(c, key, klen, &rk) != TC_OK)
@@ -518,7 +523,8 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
 {
     if (!c->l2)
         return TC_OK;
-    int rc = tc__replay_run(c);
+    int rc = kind == TC__INVAL_KEY ? tc__replay_gate(c, arg, len)
+                                   : tc__replay_run(c);
     if (rc == TC_OK)
         rc = tc__invalidate_l2(c, kind, arg, len);
     if (rc == TC_OK)

@@ -92,6 +92,9 @@ void tc__rkey_done(tc__rkey *rk);
 /* The same with a suffix after the "}" (":lease"). */
 int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, tc__rkey *rk);
+/* The cluster slot of key's Redis key (the whole of it: a key may start
+   with a "}"). */
+unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen);
 /* The envelope of v (its flags, expiry and delta) in a new buffer. */
 int tc__envelope_of(const tc_value *v, char **buf, size_t *len);
 /* SET <ns>:{key} <envelope of v> PX ttl_ms. */
@@ -105,7 +108,9 @@ int tc__publish_set(tc_cache *c, const char *key, size_t klen);
 int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len);
 
 /* ---- replay.c ---- */
-int tc__replay_create(tc__replay **out, size_t max);
+/* per_slot: a cluster's queue, whose items hold back reads of their slot
+   only (tc__replay_gate). */
+int tc__replay_create(tc__replay **out, size_t max, int per_slot);
 void tc__replay_destroy(tc__replay *q); /* NULL-safe */
 /* Queues an invalidation that did not reach Redis. */
 void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len);
@@ -113,6 +118,10 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len);
    be read; TC_EBACKEND: something still is (Redis away, or another
    thread is replaying). */
 int tc__replay_run(tc_cache *c);
+/* tc__replay_run, for a call about to read or write key: TC_OK when it
+   may go to Redis. On a cluster that is also when nothing queued is for
+   key's slot and no prefix delete, flush or overflow is queued. */
+int tc__replay_gate(tc_cache *c, const char *key, size_t klen);
 /* 1 while anything is queued or being replayed. */
 int tc__replay_pending(const tc_cache *c);
 void tc__replay_lock(tc__replay *q);

@@ -66,6 +66,11 @@ static uint16_t crc16(const char *p, size_t n)
     return crc;
 }
 
+unsigned tc__cluster_slot_of_tag(const char *tag, size_t len)
+{
+    return crc16(tag, len) % TC__SLOTS;
+}
+
 unsigned tc__cluster_slot(const char *key, size_t len)
 {
     const char *open = memchr(key, '{', len);

@@ -15,6 +15,8 @@ typedef struct tc__cluster tc__cluster;
 /* The slot of a Redis key: CRC16 (XMODEM) of its {hash tag} if it has a
    non-empty one, else of the whole key, modulo 16384. */
 unsigned tc__cluster_slot(const char *key, size_t len);
+/* The slot of a hash tag already found (its bytes, without the braces). */
+unsigned tc__cluster_slot_of_tag(const char *tag, size_t len);
 
 /* Learns the slot map from the seeds (Redis being down is not an error:
    the first calls ask again). TC_OK or TC_ENOMEM. */

@@ -192,7 +192,7 @@ static int lead(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     make_token(token);
     uint64_t deadline = tc__mono_ms() + c->opt.fetch_wait_ms;
     for (unsigned pause = 2;; pause = pause < 32 ? pause * 2 : 50) {
-        int lr = tc__replay_run(c);
+        int lr = tc__replay_gate(c, key, klen);
         if (lr == TC_OK)
             lr = tc__lease_take(c, key, klen, token);
         if (lr == TC_OK) {

@@ -83,7 +83,7 @@ static void keep(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
 static int gen_get(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
                    char out[GEN_LEN + 1])
 {
-    if (tc__replay_run(c) != TC_OK)
+    if (tc__replay_gate(c, gk, gklen) != TC_OK)
         return TC_EBACKEND;
     tc__rkey rk;
     if (tc__rkey_make(c, gk, gklen, &rk) != TC_OK)

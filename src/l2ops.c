@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "cluster.h"
 
 int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, tc__rkey *rk)
@@ -33,6 +34,22 @@ void tc__rkey_done(tc__rkey *rk)
 {
     if (rk->s != rk->small)
         tc__free(rk->s);
+}
+
+unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen)
+{
+    /* The tag of "<ns>:{<key>}" is the key up to its first "}"; only an
+       empty one (a key that starts with "}") hashes the whole name. */
+    const char *close = memchr(key, '}', klen);
+    size_t tag = close ? (size_t)(close - key) : klen;
+    if (tag > 0)
+        return tc__cluster_slot_of_tag(key, tag);
+    tc__rkey rk;
+    if (tc__rkey_make(c, key, klen, &rk) != TC_OK)
+        return 0; /* out of memory: some slot; a wrong one only delays */
+    unsigned s = tc__cluster_slot(rk.s, rk.len);
+    tc__rkey_done(&rk);
+    return s;
 }
 
 int tc__envelope_of(const tc_value *v, char **buf, size_t *len)

@@ -7,6 +7,12 @@
  * here, bounded by replay_max; past the bound the queue collapses into
  * one namespace flush. The queue is replayed as soon as the invalidation
  * link is back, and before any call reads Redis again (tc__replay_run).
+ *
+ * On a cluster (§5.9) one master may stay away while the others serve:
+ * a queued delete then holds back only reads of its own slot, and a
+ * prefix delete, a flush or an overflow still hold back every read
+ * (tc__replay_gate). The replay goes on past a failed key (every item is
+ * a delete, and deletes commute), so the other slots' items land.
  */
 #include <pthread.h>
 #include <string.h>
@@ -15,30 +21,69 @@
 
 typedef struct item {
     struct item *next;
-    uint32_t kind; /* TC__INVAL_KEY, _PREFIX or _FLUSH */
+    uint32_t kind;  /* TC__INVAL_KEY, _PREFIX or _FLUSH */
+    unsigned slot;  /* a key's cluster slot */
+    uint64_t epoch; /* the counters' epoch it was counted in */
     size_t len;
     char arg[];
 } item;
 
 struct tc__replay {
-    pthread_mutex_t mu; /* guards the list and overflow */
+    pthread_mutex_t mu; /* guards the list, overflow and epoch */
     item *head, **tail;
     size_t n, max;
     int overflow;       /* too many: flush the namespace instead */
     atomic_int pending; /* head != NULL || overflow, read without mu */
     atomic_int running; /* one replay at a time; no lock over I/O */
+
+    /* Cluster only (slots != NULL), written under mu, read without it:
+       items queued or being replayed per slot, and `wide`, the prefix
+       and flush items plus 1 for an overflow. An overflow zeroes them and
+       moves the epoch: items counted before it are not uncounted. */
+    atomic_uint *slots;
+    atomic_uint wide;
+    uint64_t epoch;
 };
 
-int tc__replay_create(tc__replay **out, size_t max)
+int tc__replay_create(tc__replay **out, size_t max, int per_slot)
 {
     tc__replay *q = tc__calloc(1, sizeof(*q));
     *out = q;
     if (!q)
         return TC_ENOMEM;
+    if (per_slot && !(q->slots = tc__calloc(16384, sizeof(*q->slots)))) {
+        tc__free(q);
+        *out = NULL;
+        return TC_ENOMEM;
+    }
     pthread_mutex_init(&q->mu, NULL);
     q->tail = &q->head;
     q->max = max;
     return TC_OK;
+}
+
+/* mu held. The counters start again: nothing, or only the overflow. */
+static void recount_locked(tc__replay *q, int overflow)
+{
+    if (!q->slots)
+        return;
+    for (unsigned i = 0; i < 16384; i++)
+        atomic_store_explicit(&q->slots[i], 0, memory_order_relaxed);
+    atomic_store(&q->wide, overflow ? 1u : 0u);
+    q->epoch++;
+}
+
+/* mu held: it counts (+1) or no longer counts (-1). */
+static void count_locked(tc__replay *q, const item *it, int d)
+{
+    if (!q->slots || it->epoch != q->epoch)
+        return;
+    atomic_uint *c =
+        it->kind == TC__INVAL_KEY ? &q->slots[it->slot] : &q->wide;
+    if (d > 0)
+        atomic_fetch_add(c, 1);
+    else
+        atomic_fetch_sub(c, 1);
 }
 
 static void free_list(item *it)
@@ -57,6 +102,7 @@ static void clear_locked(tc__replay *q)
     q->tail = &q->head;
     q->n = 0;
     q->overflow = 0;
+    recount_locked(q, 0);
     atomic_store(&q->pending, 0);
 }
 
@@ -66,6 +112,7 @@ void tc__replay_destroy(tc__replay *q)
         return;
     clear_locked(q);
     pthread_mutex_destroy(&q->mu);
+    tc__free(q->slots);
     tc__free(q);
 }
 
@@ -83,6 +130,9 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
 {
     tc__replay *q = c->replay;
     item *it = kind == TC__INVAL_FLUSH ? NULL : tc__malloc(sizeof(*it) + len);
+    if (it)
+        it->slot =
+            kind == TC__INVAL_KEY && q->slots ? tc__key_slot(c, arg, len) : 0;
     pthread_mutex_lock(&q->mu);
     if (!it || q->n >= q->max) {
         /* A flush covers everything queued, and any lost item. */
@@ -93,6 +143,7 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         q->tail = &q->head;
         q->n = 0;
         q->overflow = 1;
+        recount_locked(q, 1);
         tc__free(it);
     } else if (q->head && kind != TC__INVAL_FLUSH &&
                tail_is(q, kind, arg, len)) {
@@ -103,7 +154,9 @@ void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         it->next = NULL;
         it->kind = kind;
         it->len = len;
+        it->epoch = q->epoch;
         memcpy(it->arg, arg, len);
+        count_locked(q, it, +1);
         *q->tail = it;
         q->tail = &it->next;
         q->n++;
@@ -136,9 +189,19 @@ static void requeue(tc__replay *q, item *rest, int overflow)
         q->head = NULL;
         q->tail = &q->head;
         q->n = 0;
+        recount_locked(q, 1);
     }
     atomic_store(&q->pending, 1);
     pthread_mutex_unlock(&q->mu);
+}
+
+int tc__replay_gate(tc_cache *c, const char *key, size_t klen)
+{
+    int rc = tc__replay_run(c);
+    tc__replay *q = c->replay;
+    if (rc == TC_OK || !q || !q->slots || atomic_load(&q->wide))
+        return rc;
+    return atomic_load(&q->slots[tc__key_slot(c, key, klen)]) ? rc : TC_OK;
 }
 
 int tc__replay_pending(const tc_cache *c)
@@ -175,19 +238,42 @@ int tc__replay_run(tc_cache *c)
         }
         overflow = rc != TC_OK;
         done += rc == TC_OK;
-    }
-    while (rc == TC_OK && list) {
-        rc = tc__invalidate_l2(c, list->kind, list->arg, list->len);
-        if (rc == TC_EREFUSED) { /* would be refused forever: drop it */
-            tc__refused(c, "a replayed invalidation");
-            rc = TC_OK;
+        if (rc == TC_OK) { /* the overflow no longer holds reads back */
+            pthread_mutex_lock(&q->mu);
+            if (q->slots && !q->overflow)
+                atomic_fetch_sub(&q->wide, 1);
+            pthread_mutex_unlock(&q->mu);
         }
-        if (rc != TC_OK)
-            break;
+    }
+    item *failed = NULL, **failed_tail = &failed;
+    while (rc == TC_OK && list) {
+        int r = tc__invalidate_l2(c, list->kind, list->arg, list->len);
+        if (r == TC_EREFUSED) { /* would be refused forever: drop it */
+            tc__refused(c, "a replayed invalidation");
+            r = TC_OK;
+        }
         item *next = list->next;
-        tc__free(list);
+        if (r == TC_OK) {
+            pthread_mutex_lock(&q->mu);
+            count_locked(q, list, -1);
+            pthread_mutex_unlock(&q->mu);
+            tc__free(list);
+            done++;
+        } else if (q->slots && list->kind == TC__INVAL_KEY) {
+            /* one master away: the others' items still go */
+            list->next = NULL;
+            *failed_tail = list;
+            failed_tail = &list->next;
+        } else {
+            rc = r;
+            break;
+        }
         list = next;
-        done++;
+    }
+    if (failed) { /* ahead of what was not tried, in their order */
+        *failed_tail = list;
+        list = failed;
+        rc = TC_EBACKEND;
     }
     requeue(q, list, overflow);
     pthread_mutex_lock(&q->mu);
