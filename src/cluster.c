@@ -46,6 +46,7 @@ struct tc__cluster {
     uint16_t masters[NODES_MAX];
     size_t nmasters;
     atomic_int incomplete; /* a slot has no live master (a failover) */
+    int full_logged;       /* NODES_MAX reached, said once; under mu */
     _Atomic uint64_t gen;
 
     atomic_int refreshing;
@@ -98,8 +99,15 @@ static unsigned node_at_locked(tc__cluster *cl, const tc__addr *a)
         if (tc__addr_eq(&cl->addrs[i], a))
             return i;
     tc__l2 *l2;
-    if (n == NODES_MAX ||
-        tc__l2_node_create(&l2, &cl->o, a, cl->lg, cl->ctr) != TC_OK)
+    if (n == NODES_MAX) {
+        if (!cl->full_logged++)
+            tc__log(cl->lg, TC_LOG_ERROR,
+                    "cluster: more than %d node addresses seen; new ones "
+                    "are not followed (reopen the cache)",
+                    NODES_MAX);
+        return NO_NODE;
+    }
+    if (tc__l2_node_create(&l2, &cl->o, a, cl->lg, cl->ctr) != TC_OK)
         return NO_NODE;
     cl->addrs[n] = *a;
     atomic_store_explicit(&cl->nodes[n], l2, memory_order_release);
@@ -289,17 +297,19 @@ static int node_up(tc__cluster *cl, unsigned i)
 static void refresh_now(tc__cluster *cl)
 {
     char err[160] = "no node answered";
-    tc__addr a[2 * NODES_MAX + TC_NODES_MAX];
-    size_t n = 0;
+    /* A node's address never changes once published (nnodes): read with
+       no lock. The sweep stops after a few nodes' worth of timeouts. */
+    uint64_t give_up =
+        tc__mono_ms() +
+        3 * ((uint64_t)cl->o.connect_timeout_ms + cl->o.command_timeout_ms);
     unsigned nn = atomic_load(&cl->nnodes);
     for (int up = 1; up >= 0; up--)
-        for (unsigned i = 0; i < nn; i++)
-            if (node_up(cl, i) == up)
-                a[n++] = cl->addrs[i];
-    for (size_t i = 0; i < cl->t.n; i++)
-        a[n++] = cl->t.nodes[i];
-    for (size_t i = 0; i < n; i++)
-        if (ask(cl, &a[i], err, sizeof(err)) == 0)
+        for (unsigned i = 0; i < nn && tc__mono_ms() < give_up; i++)
+            if (node_up(cl, i) == up &&
+                ask(cl, &cl->addrs[i], err, sizeof(err)) == 0)
+                return;
+    for (size_t i = 0; i < cl->t.n && tc__mono_ms() < give_up; i++)
+        if (ask(cl, &cl->t.nodes[i], err, sizeof(err)) == 0)
             return;
     tc__log(cl->lg, TC_LOG_DEBUG, "cluster: no slot map: %s", err);
 }
@@ -358,7 +368,8 @@ enum { REDIRECT_NONE, REDIRECT_MOVED, REDIRECT_ASK, REDIRECT_TRYAGAIN };
 typedef struct route {
     tc__l2_reply_fn fn;
     void *ud;
-    int called; /* the node answered */
+    const tc__addr *from; /* the node asked */
+    int called;           /* the node answered */
     int redirect;
     unsigned slot;
     tc__addr to;
@@ -375,10 +386,23 @@ static int parse_redirect(route *rt, const char *err)
     const char *p = strchr(err, ' ') + 1;
     char *end;
     unsigned long slot = strtoul(p, &end, 10);
-    size_t n;
-    if (end == p || *end != ' ' || slot >= TC__SLOTS ||
-        tc__addr_list(end + 1, &rt->to, 1, &n, NULL, 0) != TC_OK)
+    if (end == p || *end != ' ' || slot >= TC__SLOTS)
         return 0;
+    /* "host:port" where an IPv6 host has no brackets, and an empty host
+       (Redis 7: "the node you asked") */
+    const char *addr = end + 1, *colon = strrchr(addr, ':');
+    uint64_t port;
+    size_t hlen = colon ? (size_t)(colon - addr) : 0;
+    if (!colon || hlen >= sizeof(rt->to.host) ||
+        tc__parse_whole(colon + 1, 1, 65535, &port) != TC__NUM_OK)
+        return 0;
+    if (hlen == 0) {
+        rt->to = *rt->from;
+    } else {
+        memcpy(rt->to.host, addr, hlen);
+        rt->to.host[hlen] = '\0';
+    }
+    rt->to.port = (int)port;
     rt->slot = (unsigned)slot;
     rt->redirect = kind;
     return 1;
@@ -401,14 +425,17 @@ static int route_reply(void *ud, const redisReply *r)
 
 /* 1 when node i is one the listener watches (or will, once it sees the
    generation this map has). */
-static int watched(tc__cluster *cl, unsigned i)
+static void watch(tc__cluster *cl, unsigned i)
 {
     pthread_mutex_lock(&cl->mu);
     int w = 0;
     for (size_t k = 0; k < cl->nmasters && !w; k++)
         w = cl->masters[k] == i;
+    if (!w) {
+        cl->masters[cl->nmasters++] = (uint16_t)i;
+        atomic_fetch_add(&cl->gen, 1);
+    }
     pthread_mutex_unlock(&cl->mu);
-    return w;
 }
 
 int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
@@ -425,7 +452,7 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
             if (i == NO_NODE)
                 return TC_EBACKEND;
         }
-        route rt = {fn, ud, 0, REDIRECT_NONE, 0, {{0}, 0}};
+        route rt = {fn, ud, &cl->addrs[i], 0, REDIRECT_NONE, 0, {{0}, 0}};
         rc = asking ? tc__l2_argv_asking(node(cl, i), argc, argv, lens,
                                          route_reply, &rt)
                     : tc__l2_argv(node(cl, i), argc, argv, lens, route_reply,
@@ -454,16 +481,15 @@ int tc__cluster_argv(tc__cluster *cl, int key_arg, int argc, const char **argv,
         if (i == NO_NODE)
             return TC_EBACKEND;
         asking = rt.redirect == REDIRECT_ASK;
+        /* A master the listener does not watch (one just added): its
+           writes would not reach the L1. It joins the masters now, and
+           the new generation keeps the L1 out of use (tc__coh_ok) until
+           the listener watches it too, whatever a refresh finds. */
+        watch(cl, i);
         if (!asking) { /* the slot has a new owner: learn it, and the rest */
             atomic_store_explicit(&cl->owner[slot], (uint16_t)i,
                                   memory_order_release);
             tc__cluster_refresh(cl, 0);
-        } else if (!watched(cl, i)) {
-            /* A master this map does not know (one just added): its
-               writes would not reach the listener. Learn it now; the new
-               generation keeps the L1 out of use until the listener
-               watches it too (tc__coh_ok). */
-            tc__cluster_refresh(cl, 1);
         }
     }
     return rc;
@@ -570,8 +596,8 @@ size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
                            uint64_t *gen)
 {
     pthread_mutex_lock(&cl->mu);
-    size_t n = cl->nmasters < max ? cl->nmasters : max;
-    for (size_t k = 0; k < n; k++)
+    size_t n = cl->nmasters;
+    for (size_t k = 0; k < n && k < max; k++)
         out[k] = cl->addrs[cl->masters[k]];
     *gen = atomic_load(&cl->gen);
     pthread_mutex_unlock(&cl->mu);
@@ -630,9 +656,13 @@ void tc__cluster_health(tc__cluster *cl, tc_health_info *out)
 
 int tc__cluster_refusal(tc__cluster *cl)
 {
-    unsigned n = atomic_load(&cl->nnodes);
-    for (unsigned i = 0; i < n; i++) {
-        int r = tc__l2_refusal(node(cl, i));
+    uint16_t m[NODES_MAX];
+    pthread_mutex_lock(&cl->mu);
+    size_t n = cl->nmasters;
+    memcpy(m, cl->masters, n * sizeof(*m));
+    pthread_mutex_unlock(&cl->mu);
+    for (size_t k = 0; k < n; k++) {
+        int r = tc__l2_refusal(node(cl, m[k]));
         if (r)
             return r;
     }

@@ -43,7 +43,8 @@ int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern,
    returns. */
 int tc__cluster_each_master(tc__cluster *cl, int (*fn)(void *, tc__l2 *),
                             void *ud);
-/* The masters' addresses (at most max) and the generation of that set:
+/* The number of masters, their addresses (at most max of them in out)
+   and the generation of that set:
    it moves when a master joins, leaves or is replaced, not when a slot
    moves between masters already there. */
 size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,

@@ -77,7 +77,8 @@ struct tc__coh {
     int settled; /* the first subscription attempt is over */
     coh_link links[LINKS_MAX];
     size_t nlinks;
-    redisContext *watch; /* Sentinel: +switch-master */
+    redisContext *watch;     /* Sentinel: +switch-master */
+    uint64_t watch_retry_at; /* mono ms: a failed watch waits till then */
     /* the generation of the master, or of the cluster's masters, the
        links were made for (written by the listener, read by callers) */
     _Atomic uint64_t topo_gen;
@@ -316,8 +317,10 @@ static int targets(tc__coh *h, tc__addr *a, size_t *n, int *use_addr,
     *n = 1;
     *use_addr = s || cl;
     if (s) {
-        if (tc__sentinel_master(s, a) == 0)
-            tc__sentinel_refresh(s, 1);
+        /* asked again on every (re)subscription: a +switch-master missed
+           while the watch was down must not leave the link on a demoted
+           master (rate-limited, so a retry loop does not hammer them) */
+        tc__sentinel_refresh(s, tc__sentinel_master(s, a) == 0);
         uint64_t gen = tc__sentinel_master(s, a);
         atomic_store(&h->topo_gen, gen);
         if (gen == 0) {
@@ -335,6 +338,13 @@ static int targets(tc__coh *h, tc__addr *a, size_t *n, int *use_addr,
         atomic_store(&h->topo_gen, gen);
         if (*n == 0) {
             snprintf(err, cap, "cluster: no slot map");
+            return -1;
+        }
+        if (*n > LINKS_MAX) { /* never coherent with masters unheard */
+            snprintf(err, cap,
+                     "cluster: %zu masters, more than the %d the listener "
+                     "follows",
+                     *n, LINKS_MAX);
             return -1;
         }
         snprintf(h->endpoint, sizeof(h->endpoint), "cluster (%zu masters)",
@@ -419,11 +429,17 @@ static void watch_sentinel(tc__coh *h, int readable)
         redisFree(w);
         w = NULL;
     }
-    if (!w && !readable) {
+    /* Connecting blocks this thread (within the connect timeout), while
+       the links' messages wait: after a failure, not again for ten ping
+       intervals. */
+    if (!w && !readable && tc__mono_ms() >= h->watch_retry_at) {
         char err[160];
         w = tc__sentinel_watch(s, err, sizeof(err));
-        if (!w)
+        if (!w) {
             tc__log(&h->c->lg, TC_LOG_DEBUG, "%s", err);
+            h->watch_retry_at =
+                tc__mono_ms() + 10 * (uint64_t)h->c->opt.listener_ping_ms;
+        }
         pthread_mutex_lock(&h->mu);
         h->watch = w;
         pthread_mutex_unlock(&h->mu);

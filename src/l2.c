@@ -284,7 +284,7 @@ static int find_master(tc__l2 *l2, int probe)
         return -1;
     }
     pthread_mutex_lock(&l2->mu);
-    if (gen != l2->sen_gen)
+    if (gen > l2->sen_gen)
         adopt_master_locked(l2, &a, gen);
     pthread_mutex_unlock(&l2->mu);
     return 0;
@@ -298,7 +298,7 @@ static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
     tc__addr sa;
     uint64_t sgen = l2->sentinel ? tc__sentinel_master(l2->sentinel, &sa) : 0;
     pthread_mutex_lock(&l2->mu);
-    if (sgen && sgen != l2->sen_gen) /* before the breaker: see adopt */
+    if (sgen > l2->sen_gen) /* before the breaker: see adopt; never back */
         adopt_master_locked(l2, &sa, sgen);
     int admitted = admit_locked(l2, &cl->probe);
     int got = admitted && take_slot_locked(l2, &cl->id);
@@ -653,13 +653,17 @@ static void unlink_each(redisContext *ctx, const redisReply *keys,
 {
     long long n = 0;
     int ok = 1;
+    /* ASKING first: a key SCAN found here in a slot being imported is
+       unlinked here, not redirected to the node it came from (where SCAN
+       no longer finds it). On a stable slot ASKING changes nothing. */
     for (size_t i = 0; i < keys->elements && ok; i++)
-        ok = redisAppendCommand(ctx, "UNLINK %b", keys->element[i]->str,
+        ok = redisAppendCommand(ctx, "ASKING") == REDIS_OK &&
+             redisAppendCommand(ctx, "UNLINK %b", keys->element[i]->str,
                                 keys->element[i]->len) == REDIS_OK;
-    for (size_t i = 0; i < keys->elements && ok; i++) {
+    for (size_t i = 0; i < 2 * keys->elements && ok; i++) {
         redisReply *r = NULL;
         ok = redisGetReply(ctx, (void **)&r) == REDIS_OK && r;
-        if (ok && r->type == REDIS_REPLY_INTEGER)
+        if (ok && i % 2 && r->type == REDIS_REPLY_INTEGER)
             n += r->integer;
         freeReplyObject(r);
     }

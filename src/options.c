@@ -7,7 +7,6 @@
  * tc_options, and anything longer than its array is an error.
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -457,24 +456,26 @@ typedef struct interned {
     struct interned *next;
     char s[];
 } interned;
-static interned *intern_list;
-static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Lock-free (a push-only list), so that a fork() in the middle of one
+   leaves the child nothing to wait for. Two threads interning the same
+   new value at once may each add a copy: harmless. */
+static interned *_Atomic intern_list;
 
 static const char *intern(const char *v)
 {
-    interned *it;
-    pthread_mutex_lock(&intern_mu);
-    for (it = intern_list; it && strcmp(it->s, v) != 0; it = it->next)
-        ;
-    /* malloc, not tc__malloc: a failure injected by a test must not turn
-       into a variable silently ignored, and this memory lives on. */
-    if (!it && (it = malloc(sizeof(*it) + strlen(v) + 1)) != NULL) {
-        strcpy(it->s, v);
-        it->next = intern_list;
-        intern_list = it;
-    }
-    pthread_mutex_unlock(&intern_mu);
-    return it ? it->s : NULL;
+    interned *head = atomic_load(&intern_list), *it;
+    for (it = head; it; it = it->next)
+        if (strcmp(it->s, v) == 0)
+            return it->s;
+    /* malloc, not tc__malloc: this memory lives as long as the process,
+       and a test's injected failure must not drop a variable */
+    if ((it = malloc(sizeof(*it) + strlen(v) + 1)) == NULL)
+        return NULL;
+    strcpy(it->s, v);
+    do
+        it->next = head;
+    while (!atomic_compare_exchange_weak(&intern_list, &head, it));
+    return it->s;
 }
 
 /* REDIS_SENTINELS and REDIS_CLUSTER each name the servers, and so do
@@ -506,15 +507,20 @@ static void env_topology(tc_options *o)
             env_fail(o, "%s: %s", lists[i], why);
             continue;
         }
-        if (i == 0)
-            o->redis_sentinels = intern(v);
+        const char *copy = intern(v);
+        if (!copy)
+            env_fail(o, "%s: out of memory", lists[i]);
+        else if (i == 0)
+            o->redis_sentinels = copy;
         else
-            o->redis_cluster = intern(v);
+            o->redis_cluster = copy;
     }
-    if ((v = env_get("REDIS_SENTINEL_MASTER")) != NULL)
-        o->sentinel_master = intern(v);
-    if ((v = env_get("REDIS_SENTINEL_PASSWORD")) != NULL)
-        o->sentinel_password = intern(v);
+    if ((v = env_get("REDIS_SENTINEL_MASTER")) != NULL &&
+        !(o->sentinel_master = intern(v)))
+        env_fail(o, "REDIS_SENTINEL_MASTER: out of memory");
+    if ((v = env_get("REDIS_SENTINEL_PASSWORD")) != NULL &&
+        !(o->sentinel_password = intern(v)))
+        env_fail(o, "REDIS_SENTINEL_PASSWORD: out of memory");
 }
 
 void tc_options_init(tc_options *opt)

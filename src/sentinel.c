@@ -154,11 +154,19 @@ uint64_t tc__sentinel_refresh(tc__sentinel *s, int force)
     if ((force || now - atomic_load(&s->last_try) >= REFRESH_MIN_MS) &&
         atomic_compare_exchange_strong(&s->refreshing, &idle, 1)) {
         atomic_store(&s->last_try, now);
-        do {
-            atomic_store(&s->again, 0);
-            resolve(s);
-        } while (atomic_load(&s->again));
-        atomic_store(&s->refreshing, 0);
+        for (;;) {
+            do {
+                atomic_store(&s->again, 0);
+                resolve(s);
+            } while (atomic_load(&s->again));
+            atomic_store(&s->refreshing, 0);
+            /* a forced one that came between the check and the release
+               found us still at it: it is ours to run */
+            idle = 0;
+            if (!atomic_load(&s->again) ||
+                !atomic_compare_exchange_strong(&s->refreshing, &idle, 1))
+                break;
+        }
     }
     tc__addr a;
     return tc__sentinel_master(s, &a);
