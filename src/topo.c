@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Node lists and the topology of the options: see topo.h. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,14 @@ static int parse_one(const char *s, size_t n, tc__addr *a, char *err,
     for (size_t i = 0; i < hlen; i++)
         if ((unsigned char)host[i] <= ' ' || host[i] == ',')
             return tc__fail(err, cap, "\"%.*s\": a space in the host name",
+                            (int)(n > 40 ? 40 : n), s);
+    /* in brackets an IPv6 address (hex, ':', '.', a '%' zone); outside
+       them no bracket at all */
+    for (size_t i = 0; i < hlen; i++)
+        if (host != s
+                ? !isxdigit((unsigned char)host[i]) && !strchr(":.%", host[i])
+                : host[i] == '[' || host[i] == ']')
+            return tc__fail(err, cap, "\"%.*s\": not a host name or address",
                             (int)(n > 40 ? 40 : n), s);
     memcpy(a->host, host, hlen);
     a->host[hlen] = '\0';

@@ -1103,19 +1103,22 @@ static void test_env_bad_lists(void)
 {
     static const char *const vars[] = {"REDIS_SENTINELS", "REDIS_CLUSTER"};
     static const char *const bad[] = {
-        "a:b",        /* port not a number */
-        "host",       /* no port */
-        "host:",      /* empty port */
-        ":26379",     /* no host */
-        "h:0",        /* port out of range */
-        "h:65536",    /* port out of range */
-        "h:1,,h:2",   /* an empty element */
-        ",h:1",       /* an empty element */
-        "h:1,",       /* an empty element */
-        ",",          /* nothing but empty elements */
-        "h:1 ,h:2",   /* a space */
-        "[::1:26379", /* an unclosed bracket */
-        "::1:26379",  /* IPv6 without brackets */
+        "a:b",         /* port not a number */
+        "host",        /* no port */
+        "host:",       /* empty port */
+        ":26379",      /* no host */
+        "h:0",         /* port out of range */
+        "h:65536",     /* port out of range */
+        "h:1,,h:2",    /* an empty element */
+        ",h:1",        /* an empty element */
+        "h:1,",        /* an empty element */
+        ",",           /* nothing but empty elements */
+        "h:1 ,h:2",    /* a space */
+        "[::1:26379",  /* an unclosed bracket */
+        "::1:26379",   /* IPv6 without brackets */
+        "[foo]:1",     /* not an address in the brackets */
+        "a]b:1",       /* a bracket in a host name */
+        "h:123456789", /* a port too long */
     };
     for (size_t v = 0; v < 2; v++)
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
