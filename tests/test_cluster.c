@@ -10,7 +10,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "harness.h"
 #include "history.h"
+#include "peer.h"
 
 #define SLOTS 16384
 #define MASTERS 3
@@ -112,22 +112,6 @@ static long raw_count(th_redis *r, const char *pattern)
     if (rep)
         freeReplyObject(rep);
     return n;
-}
-
-/* Polls c until key reads as want (NULL: a miss). Returns the time it
-   took in ms, or -1 past BOUND_MS. */
-static long wait_value(tc_cache *c, const char *key, const char *want)
-{
-    char buf[256];
-    uint64_t t0 = th_now_ms();
-    for (;;) {
-        int rc = th_get_str(c, key, buf, sizeof buf);
-        if (want ? rc == TC_OK && strcmp(buf, want) == 0 : rc == TC_MISS)
-            return (long)(th_now_ms() - t0);
-        if (th_now_ms() - t0 > BOUND_MS)
-            return -1;
-        usleep(1000);
-    }
 }
 
 /* ---- the harness itself ---- */
@@ -222,118 +206,25 @@ static void test_roundtrip(void)
     tc_close(b);
 }
 
-/* ---- a peer process with a cache of its own, driven over pipes ---- */
+/* ---- a peer process with a cache of its own (peer.h) ---- */
 
-/* Reads key until a read is served by the L1 (bounded). 1 when warm. */
-static int warm(tc_cache *c, const char *key)
+static tc_cache *peer_open(void *ud)
 {
-    char buf[256];
-    for (int i = 0; i < 200; i++) {
-        uint64_t hits = stats_of(c).l1_hits;
-        th_get_str(c, key, buf, sizeof buf);
-        if (stats_of(c).l1_hits > hits)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
+    return open_ns(ud);
 }
 
-/* Commands: G key | W key want|- | S key val | D key | H key | Q */
-static void peer_serve(tc_cache *c, FILE *in, FILE *out)
+static int peer_start(th_peer *p, const char *ns)
 {
-    char line[512], a[256], b[256], buf[256];
-    while (fgets(line, sizeof line, in)) {
-        int n = sscanf(line + 1, "%255s %255s", a, b);
-        switch (line[0]) {
-        case 'G':
-            fprintf(out,
-                    th_get_str(c, a, buf, sizeof buf) == TC_OK ? "V %s\n"
-                                                               : "M%s\n",
-                    buf);
-            break;
-        case 'W':
-            fprintf(out, "%ld\n",
-                    wait_value(c, a, n == 2 && strcmp(b, "-") ? b : NULL));
-            break;
-        case 'S':
-            fprintf(out, "%d\n", tc_set(c, a, b, strlen(b), 0));
-            break;
-        case 'D':
-            fprintf(out, "%d\n", tc_del(c, a));
-            break;
-        case 'H':
-            fprintf(out, "%d\n", warm(c, a));
-            break;
-        default:
-            return;
-        }
-        fflush(out);
-    }
-}
-
-typedef struct peer {
-    pid_t pid;
-    FILE *to, *from;
-} peer;
-
-static int peer_start(peer *p, const char *ns)
-{
-    int down[2], up[2];
-    if (pipe(down) || pipe(up))
-        return -1;
-    p->pid = fork();
-    if (p->pid == 0) {
-        close(down[1]);
-        close(up[0]);
-        tc_cache *c = open_ns(ns);
-        FILE *in = fdopen(down[0], "r"), *out = fdopen(up[1], "w");
-        if (c)
-            peer_serve(c, in, out);
-        tc_close(c);
-        _exit(c ? 0 : 3);
-    }
-    close(down[0]);
-    close(up[1]);
-    p->to = fdopen(down[1], "w");
-    p->from = fdopen(up[0], "r");
-    return p->pid > 0 ? 0 : -1;
-}
-
-/* Sends one command and returns the reply line (static buffer). */
-static const char *peer_ask(peer *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *peer_ask(peer *p, const char *fmt, ...)
-{
-    static char reply[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(p->to, fmt, ap);
-    va_end(ap);
-    fputc('\n', p->to);
-    fflush(p->to);
-    if (!fgets(reply, sizeof reply, p->from))
-        return "";
-    reply[strcspn(reply, "\n")] = '\0';
-    return reply;
-}
-
-static int peer_stop(peer *p)
-{
-    fputs("Q\n", p->to);
-    fclose(p->to);
-    fclose(p->from);
-    int st = 0;
-    waitpid(p->pid, &st, 0);
-    if (WIFSIGNALED(st))
-        fprintf(stderr, "peer killed by signal %d\n", WTERMSIG(st));
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+    th_peer_conf conf = {
+        .open = peer_open, .wait_ms = BOUND_MS, .ud = (void *)ns};
+    return th_peer_start(p, &conf);
 }
 
 /* A write or delete here reaches the peer's L1, for a key on each
    master. */
 static void test_coherence(void)
 {
-    peer b = {0}; /* forked first: this process has no threads yet */
+    th_peer b = {0}; /* forked first: this process has no threads yet */
     CU_ASSERT_FATAL(peer_start(&b, "coh") == 0);
     tc_cache *a = open_ns("coh");
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -344,22 +235,22 @@ static void test_coherence(void)
         char key[32];
         key_on(map, m[j], "coh", "c", key, sizeof key);
         CU_ASSERT_EQUAL(tc_set(a, key, "one", 3, 0), TC_OK);
-        CU_ASSERT(atol(peer_ask(&b, "W %s one", key)) >= 0);
-        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "H %s", key), "1");
+        CU_ASSERT(atol(th_peer_ask(&b, "W %s one", key)) >= 0);
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "H %s", key), "1");
         CU_ASSERT_EQUAL(tc_set(a, key, "two", 3, 0), TC_OK);
-        CU_ASSERT(atol(peer_ask(&b, "W %s two", key)) >= 0);
-        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "H %s", key), "1");
+        CU_ASSERT(atol(th_peer_ask(&b, "W %s two", key)) >= 0);
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "H %s", key), "1");
         CU_ASSERT_EQUAL(tc_del(a, key), TC_OK);
         CU_ASSERT_EQUAL(raw_exists(m[j], "coh", key), 0);
-        CU_ASSERT(atol(peer_ask(&b, "W %s -", key)) >= 0);
+        CU_ASSERT(atol(th_peer_ask(&b, "W %s -", key)) >= 0);
         /* the peer writes, this process had it in its L1 */
-        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "S %s three", key), "0");
-        CU_ASSERT(wait_value(a, key, "three") >= 0);
-        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "D %s", key), "0");
-        CU_ASSERT(wait_value(a, key, NULL) >= 0);
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "S %s three", key), "0");
+        CU_ASSERT(th_wait_value(a, key, "three", BOUND_MS) >= 0);
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "D %s", key), "0");
+        CU_ASSERT(th_wait_value(a, key, NULL, BOUND_MS) >= 0);
     }
     free(map);
-    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    CU_ASSERT_EQUAL(th_peer_stop(&b), 0);
     tc_close(a);
 }
 
@@ -531,7 +422,7 @@ static void test_prefix_and_flush(void)
 
     CU_ASSERT_EQUAL(tc_flush(a), TC_OK);
     CU_ASSERT_EQUAL(most(m, nm, ""), 0); /* nothing of the namespace */
-    CU_ASSERT(wait_value(b, "q:0", NULL) >= 0);
+    CU_ASSERT(th_wait_value(b, "q:0", NULL, BOUND_MS) >= 0);
     tc_close(a);
     tc_close(b);
 }
@@ -835,7 +726,7 @@ static void all_back(const mk_keys *k, th_redis *victim, tc_cache *c)
         if (!k->on_victim[i])
             continue;
         CU_ASSERT_EQUAL(tc_set(w, k->name[i], "v3", 2, 0), TC_OK);
-        CU_ASSERT(wait_value(c, k->name[i], "v3") >= 0);
+        CU_ASSERT(th_wait_value(c, k->name[i], "v3", BOUND_MS) >= 0);
         th_redis *owner = th_cluster_owner(cl, slot_of("mk", k->name[i]));
         CU_ASSERT_EQUAL(raw_exists(owner, "mk", k->name[i]), 1);
     }

@@ -7,7 +7,6 @@
 #include <CUnit/CUnit.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "cache.h"
 #include "harness.h"
+#include "peer.h"
 
 #define PING_MS 100   /* a dead link is noticed within 2 x this */
 #define BOUND_MS 3000 /* generous: how long a change may take to show */
@@ -79,113 +79,25 @@ static tc_stats_info stats_of(tc_cache *c)
     return s;
 }
 
-/* ---- a peer process, driven over pipes, with a cache of its own ---- */
+/* ---- a peer process with a cache of its own (peer.h) ---- */
 
-typedef struct peer {
-    pid_t pid;
-    FILE *to, *from;
-} peer;
+typedef struct peer_at {
+    const char *ns;
+    int mode;
+} peer_at;
 
-/* Reads key until a read is served by the L1 (bounded): an invalidation
-   of the write that was just read may drop the first fill, which is
-   harmless but makes "warm" take a second read. 1 when warm. */
-static int warm(tc_cache *c, const char *key)
+static tc_cache *peer_open(void *ud)
 {
-    char buf[256];
-    for (int i = 0; i < 200; i++) {
-        uint64_t hits = stats_of(c).l1_hits;
-        th_get_str(c, key, buf, sizeof(buf));
-        if (stats_of(c).l1_hits > hits)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
+    const peer_at *at = ud;
+    return open_mode(at->ns, at->mode);
 }
 
-/* Commands: G key | W key want|- | S key val | D key | H key | Q */
-static void peer_serve(tc_cache *c, FILE *in, FILE *out)
+/* Its W replies in microseconds: the lag figures reported below. */
+static int peer_start(th_peer *p, const char *ns, int mode)
 {
-    char line[512], a[256], b[256], buf[256];
-    while (fgets(line, sizeof(line), in)) {
-        int n = sscanf(line + 1, "%255s %255s", a, b);
-        switch (line[0]) {
-        case 'G':
-            fprintf(out,
-                    th_get_str(c, a, buf, sizeof(buf)) == TC_OK ? "V %s\n"
-                                                                : "M%s\n",
-                    buf);
-            break;
-        case 'W':
-            fprintf(out, "%ld\n",
-                    wait_value(c, a, n == 2 && strcmp(b, "-") ? b : NULL));
-            break;
-        case 'S':
-            fprintf(out, "%d\n", tc_set(c, a, b, strlen(b), 0));
-            break;
-        case 'D':
-            fprintf(out, "%d\n", tc_del(c, a));
-            break;
-        case 'H': /* reads until one is served by the L1 */
-            fprintf(out, "%d\n", warm(c, a));
-            break;
-        default:
-            return;
-        }
-        fflush(out);
-    }
-}
-
-static int peer_start(peer *p, const char *ns, int mode)
-{
-    int down[2], up[2];
-    if (pipe(down) || pipe(up))
-        return -1;
-    p->pid = fork();
-    if (p->pid == 0) {
-        close(down[1]);
-        close(up[0]);
-        tc_cache *c = open_mode(ns, mode);
-        FILE *in = fdopen(down[0], "r"), *out = fdopen(up[1], "w");
-        if (c)
-            peer_serve(c, in, out);
-        tc_close(c);
-        _exit(c ? 0 : 3);
-    }
-    close(down[0]);
-    close(up[1]);
-    p->to = fdopen(down[1], "w");
-    p->from = fdopen(up[0], "r");
-    return p->pid > 0 ? 0 : -1;
-}
-
-/* Sends one command and returns the reply line (static buffer). */
-static const char *peer_ask(peer *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *peer_ask(peer *p, const char *fmt, ...)
-{
-    static char reply[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(p->to, fmt, ap);
-    va_end(ap);
-    fputc('\n', p->to);
-    fflush(p->to);
-    if (!fgets(reply, sizeof(reply), p->from))
-        return "";
-    reply[strcspn(reply, "\n")] = '\0';
-    return reply;
-}
-
-static int peer_stop(peer *p)
-{
-    fputs("Q\n", p->to);
-    fclose(p->to);
-    fclose(p->from);
-    int st = 0;
-    waitpid(p->pid, &st, 0);
-    if (WIFSIGNALED(st))
-        fprintf(stderr, "peer killed by signal %d\n", WTERMSIG(st));
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+    peer_at at = {ns, mode}; /* the child has its own copy */
+    th_peer_conf conf = {.open = peer_open, .wait = wait_value, .ud = &at};
+    return th_peer_start(p, &conf);
 }
 
 /* ---- lag figures, printed for the record ---- */
@@ -209,7 +121,7 @@ static void report(const char *what, long *us, int n)
 
 static void overwrite_and_delete(int mode, const char *ns)
 {
-    peer b; /* forked first: this process has no threads yet */
+    th_peer b; /* forked first: this process has no threads yet */
     CU_ASSERT_FATAL(peer_start(&b, ns, mode) == 0);
     tc_cache *a = open_mode(ns, mode);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -220,16 +132,16 @@ static void overwrite_and_delete(int mode, const char *ns)
         snprintf(v1, sizeof(v1), "one-%d", i);
         snprintf(v2, sizeof(v2), "two-%d", i);
         CU_ASSERT_EQUAL(tc_set(a, "k", v1, strlen(v1), 0), TC_OK);
-        CU_ASSERT(atol(peer_ask(&b, "W k %s", v1)) >= 0);
+        CU_ASSERT(atol(th_peer_ask(&b, "W k %s", v1)) >= 0);
         /* warm: now the peer answers from its L1 */
-        CU_ASSERT_STRING_EQUAL(peer_ask(&b, "H k"), "1");
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "H k"), "1");
         CU_ASSERT_EQUAL(tc_set(a, "k", v2, strlen(v2), 0), TC_OK);
-        long us = atol(peer_ask(&b, "W k %s", v2));
+        long us = atol(th_peer_ask(&b, "W k %s", v2));
         bad += us < 0;
         if (us >= 0)
             lag[n++] = us;
         CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
-        us = atol(peer_ask(&b, "W k -"));
+        us = atol(th_peer_ask(&b, "W k -"));
         bad += us < 0;
         if (us >= 0)
             lag[n++] = us;
@@ -238,7 +150,7 @@ static void overwrite_and_delete(int mode, const char *ns)
     report(mode == TC_COHERENCE_CHANNEL ? "peer sees change (channel)"
                                         : "peer sees change (tracking)",
            lag, n);
-    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    CU_ASSERT_EQUAL(th_peer_stop(&b), 0);
     tc_close(a);
 }
 
@@ -332,48 +244,48 @@ static void test_client_kill_pubsub(void)
    no process, and not Redis, returns the deleted value after that. */
 static void test_delete_while_frozen(void)
 {
-    peer b;
+    th_peer b;
     CU_ASSERT_FATAL(peer_start(&b, "frz", TC_COHERENCE_AUTO) == 0);
     tc_cache *a = open_mode("frz", TC_COHERENCE_AUTO);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(tc_set(a, "k", "old", 3, 0), TC_OK);
-    CU_ASSERT(atol(peer_ask(&b, "W k old")) >= 0);
+    CU_ASSERT(atol(th_peer_ask(&b, "W k old")) >= 0);
     th_redis_freeze(th_srv);
     uint64_t t0 = th_now_ms();
     CU_ASSERT_EQUAL(tc_del(a, "k"), TC_OK);
     CU_ASSERT(th_now_ms() - t0 < 1500);
     CU_ASSERT(stats_of(a).replay_queued >= 1);
     /* the peer's link goes silent: its L1 is bypassed, Redis unreachable */
-    CU_ASSERT(atol(peer_ask(&b, "W k -")) >= 0);
+    CU_ASSERT(atol(th_peer_ask(&b, "W k -")) >= 0);
     th_redis_thaw(th_srv);
     CU_ASSERT(WAIT_STAT(a, replay_done, 1));
     redisReply *r = th_redis_cmd(th_srv, "EXISTS %s", "frz:{k}");
     CU_ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
     freeReplyObject(r);
-    CU_ASSERT_STRING_EQUAL(peer_ask(&b, "G k"), "M");
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "G k"), "M");
     char buf[8];
     CU_ASSERT_EQUAL(th_get_str(a, "k", buf, sizeof(buf)), TC_MISS);
-    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    CU_ASSERT_EQUAL(th_peer_stop(&b), 0);
     tc_close(a);
 }
 
 static void prefix_and_flush(int mode, const char *ns)
 {
-    peer b;
+    th_peer b;
     CU_ASSERT_FATAL(peer_start(&b, ns, mode) == 0);
     tc_cache *a = open_mode(ns, mode);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(tc_set(a, "inv:1", "i1", 2, 0), TC_OK);
     CU_ASSERT_EQUAL(tc_set(a, "inv:2", "i2", 2, 0), TC_OK);
     CU_ASSERT_EQUAL(tc_set(a, "user:1", "u1", 2, 0), TC_OK);
-    CU_ASSERT(atol(peer_ask(&b, "W inv:1 i1")) >= 0);
-    CU_ASSERT(atol(peer_ask(&b, "W user:1 u1")) >= 0);
+    CU_ASSERT(atol(th_peer_ask(&b, "W inv:1 i1")) >= 0);
+    CU_ASSERT(atol(th_peer_ask(&b, "W user:1 u1")) >= 0);
     CU_ASSERT_EQUAL(tc_del_prefix(a, "inv:"), TC_OK);
-    CU_ASSERT(atol(peer_ask(&b, "W inv:1 -")) >= 0);
-    CU_ASSERT_STRING_EQUAL(peer_ask(&b, "G user:1"), "V u1");
+    CU_ASSERT(atol(th_peer_ask(&b, "W inv:1 -")) >= 0);
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&b, "G user:1"), "V u1");
     CU_ASSERT_EQUAL(tc_flush(a), TC_OK);
-    CU_ASSERT(atol(peer_ask(&b, "W user:1 -")) >= 0);
-    CU_ASSERT_EQUAL(peer_stop(&b), 0);
+    CU_ASSERT(atol(th_peer_ask(&b, "W user:1 -")) >= 0);
+    CU_ASSERT_EQUAL(th_peer_stop(&b), 0);
     tc_close(a);
 }
 
@@ -708,7 +620,7 @@ static void lag_of(int mode, const char *ns, const char *label)
         char v[16];
         snprintf(v, sizeof(v), "v%d", i);
         tc_set(a, "lag", v, strlen(v), 0);
-        if (wait_value(b, "lag", v) < 0 || !warm(b, "lag"))
+        if (wait_value(b, "lag", v) < 0 || !th_warm(b, "lag"))
             continue;
         tc_value *held;
         uint64_t t0;

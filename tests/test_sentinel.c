@@ -8,17 +8,16 @@
 #include <CUnit/CUnit.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "history.h"
+#include "peer.h"
 
 #define BOUND_MS 3000      /* generous: how long a change may take to show */
 #define CALL_BOUND_MS 2000 /* generous: one call while Redis is away */
@@ -70,22 +69,6 @@ static th_redis *master_now(void)
     if (!m)
         fprintf(stderr, "  no data node is a master\n");
     return m;
-}
-
-/* Polls c until key reads as want (NULL: a miss). Returns the time it
-   took in ms, or -1 past BOUND_MS. */
-static long wait_value(tc_cache *c, const char *key, const char *want)
-{
-    char buf[256];
-    uint64_t t0 = th_now_ms();
-    for (;;) {
-        int rc = th_get_str(c, key, buf, sizeof buf);
-        if (want ? rc == TC_OK && strcmp(buf, want) == 0 : rc == TC_MISS)
-            return (long)(th_now_ms() - t0);
-        if (th_now_ms() - t0 > BOUND_MS)
-            return -1;
-        usleep(1000);
-    }
 }
 
 /* 1 if the text names one of the words, in any case. */
@@ -169,7 +152,7 @@ static void test_basic(void)
 
     CU_ASSERT_EQUAL(tc_del(c, "k"), TC_OK);
     CU_ASSERT_EQUAL(raw_exists(m, "basic", "k"), 0);
-    CU_ASSERT(wait_value(d, "k", NULL) >= 0);
+    CU_ASSERT(th_wait_value(d, "k", NULL, BOUND_MS) >= 0);
 
     /* tc_fetch: computed once, then read from Redis by the other */
     tc_value *v = NULL;
@@ -310,7 +293,7 @@ static void test_sentinel_password(void)
     th_sentinel_stop(a);
 }
 
-/* ---- a peer process with a cache of its own, driven over pipes ---- */
+/* ---- peer processes with a cache of their own (peer.h), under load ---- */
 
 #define PROCS 2
 #define THREADS 4
@@ -409,128 +392,42 @@ static void run_load(tc_cache *c, int proc)
         pthread_join(t[i], NULL);
 }
 
-/* Reads key until a read is served by the L1 (bounded). 1 when warm. */
-static int warm(tc_cache *c, const char *key)
+/* The peer's own command, L: runs the load until told to stop, then
+   replies "done". */
+static int peer_extra(tc_cache *c, char cmd, const char *a, const char *b,
+                      FILE *out, void *ud)
 {
-    char buf[256];
-    for (int i = 0; i < 200; i++) {
-        uint64_t hits = stats_of(c).l1_hits;
-        th_get_str(c, key, buf, sizeof buf);
-        if (stats_of(c).l1_hits > hits)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
+    (void)a;
+    (void)b;
+    if (cmd != 'L')
+        return 0;
+    int proc = *(const int *)ud;
+    run_load(c, proc);
+    tc_stats_info s = stats_of(c);
+    fprintf(stderr,
+            "  process %d: %llu calls served without redis, %llu of "
+            "%llu queued invalidations replayed\n",
+            proc, (unsigned long long)s.degraded_ops,
+            (unsigned long long)s.replay_done,
+            (unsigned long long)s.replay_queued);
+    fprintf(out, "done\n");
+    return 1;
 }
 
-/* Commands: L (load until told to stop) | G key | W key want|- |
-   S key val | D key | H key | Q */
-static void peer_serve(tc_cache *c, int proc, FILE *in, FILE *out)
+static tc_cache *peer_open(void *ud)
 {
-    char line[512], a[256], b[256], buf[256];
-    while (fgets(line, sizeof line, in)) {
-        int n = sscanf(line + 1, "%255s %255s", a, b);
-        switch (line[0]) {
-        case 'L': {
-            run_load(c, proc);
-            tc_stats_info s = stats_of(c);
-            fprintf(stderr,
-                    "  process %d: %llu calls served without redis, %llu of "
-                    "%llu queued invalidations replayed\n",
-                    proc, (unsigned long long)s.degraded_ops,
-                    (unsigned long long)s.replay_done,
-                    (unsigned long long)s.replay_queued);
-            fprintf(out, "done\n");
-            break;
-        }
-        case 'G':
-            fprintf(out,
-                    th_get_str(c, a, buf, sizeof buf) == TC_OK ? "V %s\n"
-                                                               : "M%s\n",
-                    buf);
-            break;
-        case 'W':
-            fprintf(out, "%ld\n",
-                    wait_value(c, a, n == 2 && strcmp(b, "-") ? b : NULL));
-            break;
-        case 'S':
-            fprintf(out, "%d\n", tc_set(c, a, b, strlen(b), 0));
-            break;
-        case 'D':
-            fprintf(out, "%d\n", tc_del(c, a));
-            break;
-        case 'H':
-            fprintf(out, "%d\n", warm(c, a));
-            break;
-        default:
-            return;
-        }
-        fflush(out);
-    }
+    (void)ud;
+    return open_ns("fo");
 }
 
-typedef struct peer {
-    pid_t pid;
-    FILE *to, *from;
-} peer;
-
-static int peer_start(peer *p, const char *ns, int proc)
+/* Peer proc of the load (0..PROCS-1), on namespace "fo". */
+static int peer_start(th_peer *p, int proc)
 {
-    int down[2], up[2];
-    if (pipe(down) || pipe(up))
-        return -1;
-    p->pid = fork();
-    if (p->pid == 0) {
-        close(down[1]);
-        close(up[0]);
-        tc_cache *c = open_ns(ns);
-        FILE *in = fdopen(down[0], "r"), *out = fdopen(up[1], "w");
-        if (c)
-            peer_serve(c, proc, in, out);
-        tc_close(c);
-        _exit(c ? 0 : 3);
-    }
-    close(down[0]);
-    close(up[1]);
-    p->to = fdopen(down[1], "w");
-    p->from = fdopen(up[0], "r");
-    return p->pid > 0 ? 0 : -1;
-}
-
-static void peer_send(peer *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void peer_send(peer *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(p->to, fmt, ap);
-    va_end(ap);
-    fputc('\n', p->to);
-    fflush(p->to);
-}
-
-/* The next reply line (static buffer), "" if the peer is gone. */
-static const char *peer_recv(peer *p)
-{
-    static char reply[512];
-    if (!fgets(reply, sizeof reply, p->from))
-        return "";
-    reply[strcspn(reply, "\n")] = '\0';
-    return reply;
-}
-
-#define peer_ask(p, ...) (peer_send((p), __VA_ARGS__), peer_recv(p))
-
-static int peer_stop(peer *p)
-{
-    fputs("Q\n", p->to);
-    fclose(p->to);
-    fclose(p->from);
-    int st = 0;
-    waitpid(p->pid, &st, 0);
-    if (WIFSIGNALED(st))
-        fprintf(stderr, "peer killed by signal %d\n", WTERMSIG(st));
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+    th_peer_conf conf = {.open = peer_open,
+                         .wait_ms = BOUND_MS,
+                         .extra = peer_extra,
+                         .ud = &proc}; /* the child has its own copy */
+    return th_peer_start(p, &conf);
 }
 
 /* ---- the failover ---- */
@@ -620,21 +517,21 @@ static void check_history(uint64_t from_us)
 }
 
 /* On the new master: a delete in one process empties the other's L1. */
-static void coherence_after(peer *p, th_redis *m)
+static void coherence_after(th_peer *p, th_redis *m)
 {
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[0], "S cx one"), "0");
-    CU_ASSERT(atol(peer_ask(&p[1], "W cx one")) >= 0);
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[1], "H cx"), "1"); /* in its L1 */
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[0], "S cx one"), "0");
+    CU_ASSERT(atol(th_peer_ask(&p[1], "W cx one")) >= 0);
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[1], "H cx"), "1"); /* in its L1 */
     CU_ASSERT_EQUAL(raw_exists(m, "fo", "cx"), 1);
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[0], "D cx"), "0");
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[0], "D cx"), "0");
     CU_ASSERT_EQUAL(raw_exists(m, "fo", "cx"), 0);
-    CU_ASSERT(atol(peer_ask(&p[1], "W cx -")) >= 0);
+    CU_ASSERT(atol(th_peer_ask(&p[1], "W cx -")) >= 0);
     /* and the other way round */
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[1], "S cy two"), "0");
-    CU_ASSERT(atol(peer_ask(&p[0], "W cy two")) >= 0);
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[0], "H cy"), "1");
-    CU_ASSERT_STRING_EQUAL(peer_ask(&p[1], "D cy"), "0");
-    CU_ASSERT(atol(peer_ask(&p[0], "W cy -")) >= 0);
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[1], "S cy two"), "0");
+    CU_ASSERT(atol(th_peer_ask(&p[0], "W cy two")) >= 0);
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[0], "H cy"), "1");
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p[1], "D cy"), "0");
+    CU_ASSERT(atol(th_peer_ask(&p[0], "W cy -")) >= 0);
 }
 
 static void make_logs(void)
@@ -661,9 +558,10 @@ static void free_logs(void)
 static void test_failover(void)
 {
     make_logs();
-    peer p[PROCS] = {{0}}; /* forked first: this process has no threads yet */
+    /* forked first: this process has no threads yet */
+    th_peer p[PROCS] = {{0}};
     for (int i = 0; i < PROCS; i++)
-        CU_ASSERT_FATAL(peer_start(&p[i], "fo", i) == 0);
+        CU_ASSERT_FATAL(peer_start(&p[i], i) == 0);
     tc_cache *a = open_ns("fo"), *b = open_ns("fo");
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -672,7 +570,7 @@ static void test_failover(void)
                              &errors) != 0); /* works before */
 
     for (int i = 0; i < PROCS; i++)
-        peer_send(&p[i], "L");
+        th_peer_send(&p[i], "L");
     usleep(1000 * 1000);
     uint64_t t_switch = 0;
     th_redis *m = fail_over(a, b, &t_switch, &errors);
@@ -680,7 +578,7 @@ static void test_failover(void)
         sleep_until(t_switch + GRACE_MS + CHECK_MS);
     atomic_store(&sh->stop, 1);
     for (int i = 0; i < PROCS; i++)
-        CU_ASSERT_STRING_EQUAL(peer_recv(&p[i]), "done");
+        CU_ASSERT_STRING_EQUAL(th_peer_recv(&p[i]), "done");
     CU_ASSERT_EQUAL(errors, 0);
     if (m) {
         check_history((t_switch + GRACE_MS) * 1000u);
@@ -689,7 +587,7 @@ static void test_failover(void)
     tc_close(a);
     tc_close(b);
     for (int i = 0; i < PROCS; i++)
-        CU_ASSERT_EQUAL(peer_stop(&p[i]), 0);
+        CU_ASSERT_EQUAL(th_peer_stop(&p[i]), 0);
     free_logs();
 }
 
