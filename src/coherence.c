@@ -498,14 +498,19 @@ static void became_coherent(tc__coh *h, int was_down)
 /* A queue left by a short failure (a pool timeout, an outage shorter
    than the link's PING) is replayed from here too, so that an idle
    process does not keep it. The link's messages wait in the socket
-   meanwhile: the L1 is bypassed, then emptied, as on resubscription. */
+   meanwhile: the L1 is bypassed, then emptied, as on resubscription.
+   A replay that landed nothing changed nothing in Redis: the L1 is kept
+   (on a cluster with a master away for long, its slots' items fail here
+   every ping while the other masters' keys are served). */
 static void replay_idle(tc__coh *h)
 {
     if (!tc__replay_pending(h->c))
         return;
+    uint64_t done = TC__GET(h->c->ctr.replay_done);
     atomic_store_explicit(&h->coherent, 0, memory_order_release);
     tc__replay_run(h->c);
-    drop_all(h);
+    if (TC__GET(h->c->ctr.replay_done) != done)
+        drop_all(h);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
 }
 
