@@ -16,11 +16,11 @@ set ylabel 'hit ratio %'
 set yrange [0:100]
 set key below horizontal
 set grid
-policies = 'lru lru-16shards opt'
-ptitles = "'LRU (1 shard)' 'LRU (16 shards)' 'OPT'"
+policies = 'lru lru-16shards lfu tinylfu opt'
+ptitles = "'LRU (1 shard)' 'LRU (16 shards)' 'LFU' 'W-TinyLFU' 'OPT'"
 do for [t=1:n] {
     set title word(traces, t)
-    plot for [k=1:3] in using \
+    plot for [k=1:words(policies)] in using \
         (strcol(1) eq word(traces, t) && strcol(2) eq word(policies, k) \
          ? $3 : NaN):6 with linespoints lw 2 pt 7 lc k \
         dt 1 + (k == 2) title word(ptitles, k)
