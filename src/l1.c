@@ -67,7 +67,12 @@ typedef struct shard {
     int policy;
     uint64_t n[NLISTS];                 /* entries in each list */
     uint64_t window_max, protected_max; /* W-TinyLFU, in entries */
-    uint64_t seed, rng;                 /* W-TinyLFU: the cache's seed */
+    /* W-TinyLFU's window size climbs the hit ratio: after every period
+       of lookups it moves by `climb_step` entries, and turns when the
+       ratio fell over the period. */
+    uint64_t climb_from, climb_hits; /* lookups and hits at its start */
+    double climb_step, climb_rate;   /* climb_rate < 0: no period yet */
+    uint64_t seed, rng;              /* W-TinyLFU: the cache's seed */
     sketch sk;
 } shard;
 
@@ -101,6 +106,14 @@ struct tc__l1 {
 #define PROTECTED_PCT 80
 #define WARM_FREQ 6
 #define ADMIT_RANDOM 128
+/* The window's climb: the first step in % of the bound, what is left of
+   a step after each period, and a change of hit ratio big enough to
+   mean a new workload, which starts the climb afresh. The window stays
+   between 1 entry and WINDOW_MAX_PCT of the bound. */
+#define CLIMB_STEP_PCT 6.25
+#define CLIMB_DECAY 0.98
+#define CLIMB_RESTART 0.05
+#define WINDOW_MAX_PCT 80
 /* Counts age after this many additions per entry of the bound. */
 #define SAMPLE_PER_ENTRY 10
 
@@ -163,6 +176,8 @@ static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
         (s->max_entries -
          (s->max_entries > s->window_max ? s->window_max : s->max_entries)) *
         PROTECTED_PCT / 100;
+    s->climb_step = (double)s->max_entries * CLIMB_STEP_PCT / 100;
+    s->climb_rate = -1;
     if (s->policy != TC_POLICY_TINYLFU)
         return TC_OK;
     /* Four counters a row per entry of the bound: with fewer, the keys
@@ -438,6 +453,53 @@ static void lfu_add(shard *s)
         lfu_age(s);
 }
 
+/* ---- the window's climb (W-TinyLFU) ---- */
+
+static void set_window_locked(shard *s, uint64_t window)
+{
+    uint64_t cap = s->max_entries;
+    uint64_t most = cap * WINDOW_MAX_PCT / 100;
+    if (window > most)
+        window = most;
+    if (window < 1)
+        window = 1;
+    s->window_max = window;
+    s->protected_max = (cap > window ? cap - window : 0) * PROTECTED_PCT / 100;
+    while (s->n[SEG_PROTECTED] > s->protected_max)
+        relink_locked(s, s->lists[SEG_PROTECTED].tail, SEG_PROBATION);
+    /* a smaller window hands its overflow over at the next insert */
+}
+
+/* After a period of `sample` lookups: a better hit ratio than the last
+   period's keeps the direction, a worse one turns it; each step is a
+   little shorter than the last, unless the ratio jumped (a new
+   workload), which restarts the climb with a full step. */
+static void climb_locked(shard *s)
+{
+    uint64_t lookups = s->hits + s->misses;
+    if (lookups - s->climb_from < s->sk.sample)
+        return;
+    double rate =
+        (double)(s->hits - s->climb_hits) / (double)(lookups - s->climb_from);
+    double step = s->climb_step;
+    if (s->climb_rate >= 0) {
+        if (rate < s->climb_rate)
+            step = -step;
+        double full = (double)s->max_entries * CLIMB_STEP_PCT / 100;
+        double delta = rate - s->climb_rate;
+        if (delta >= CLIMB_RESTART || delta <= -CLIMB_RESTART)
+            step = step < 0 ? -full : full;
+        else
+            step *= CLIMB_DECAY;
+        double w = (double)s->window_max + step;
+        set_window_locked(s, w < 1 ? 1 : (uint64_t)(w + 0.5));
+    }
+    s->climb_step = step;
+    s->climb_rate = rate;
+    s->climb_from = lookups;
+    s->climb_hits = s->hits;
+}
+
 /* ---- hits ---- */
 
 static void hit_tinylfu_locked(shard *s, entry *e, uint64_t hash)
@@ -464,6 +526,7 @@ static void hit_locked(shard *s, entry *e, uint64_t hash)
         lfu_add(s);
     } else {
         hit_tinylfu_locked(s, e, hash);
+        climb_locked(s);
     }
 }
 
@@ -489,8 +552,12 @@ tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         drop_locked(s, e);
         s->expirations++;
         s->misses++;
+        if (s->policy == TC_POLICY_TINYLFU)
+            climb_locked(s);
     } else if (!e || now - e->born > max_age) {
         s->misses++;
+        if (s->policy == TC_POLICY_TINYLFU)
+            climb_locked(s);
     } else {
         s->hits++;
         if (s->policy != TC_POLICY_LRU) {
@@ -521,6 +588,15 @@ unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
     }
     pthread_mutex_unlock(&s->mu);
     return f;
+}
+
+uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash)
+{
+    shard *s = shard_of(l1, hash);
+    pthread_mutex_lock(&s->mu);
+    uint64_t w = s->policy == TC_POLICY_TINYLFU ? s->window_max : 0;
+    pthread_mutex_unlock(&s->mu);
+    return w;
 }
 
 uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash)

@@ -41,6 +41,9 @@ uint64_t tc__l1_seed(const tc__l1 *l1); /* the seed in use */
    whether present or not; LRU: 0). Records no access. */
 unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
                           uint64_t hash);
+/* W-TinyLFU: the window's size in entries in the shard of `hash` (it
+   climbs the hit ratio); 0 under other policies. */
+uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash);
 
 /* A new reference to the live value under key that entered at most
    max_age ms ago (UINT64_MAX: any age), or NULL. */

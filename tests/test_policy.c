@@ -333,6 +333,39 @@ static void test_flooding(void)
     tc__l1_destroy(l1);
 }
 
+/* The window climbs the hit ratio: it starts at 1 % of the bound, moves
+   after each period of `sample` lookups, and stays within 1 entry and
+   80 % of the bound. On a loop a little longer than the cache, a bigger
+   window only loses (it is LRU), so after growing once it turns back. */
+static void test_window_climb(void)
+{
+    char k[16];
+    tc__l1 *l1 = make(TC_POLICY_TINYLFU, 200, 1 << 20, 400);
+    uint64_t h0 = tc__hash("x", 1);
+    CU_ASSERT_EQUAL(tc__l1_window(l1, h0), 2);
+    uint64_t seen_max = 0, seen_min = UINT64_MAX, moves = 0,
+             last = tc__l1_window(l1, h0);
+    for (int i = 0; i < 40000; i++) {
+        snprintf(k, sizeof k, "k%d", i % 250);
+        if (!get(l1, k))
+            put(l1, k, 10000);
+        uint64_t w = tc__l1_window(l1, h0);
+        moves += w != last;
+        last = w;
+        seen_max = w > seen_max ? w : seen_max;
+        seen_min = w < seen_min ? w : seen_min;
+        CU_ASSERT(entries(l1) <= 200);
+    }
+    CU_ASSERT(moves >= 10);
+    CU_ASSERT(seen_min >= 1);
+    CU_ASSERT(seen_max <= 160);
+    CU_ASSERT(last < 100); /* a big window is a big LRU: no good here */
+    tc__l1_destroy(l1);
+    l1 = make(TC_POLICY_LRU, 200, 1 << 20, 0);
+    CU_ASSERT_EQUAL(tc__l1_window(l1, h0), 0);
+    tc__l1_destroy(l1);
+}
+
 /* Entries and bytes never over their bounds, under every policy, on a
    mix of sizes, reads and replacements. */
 static void test_bounds(void)
@@ -452,6 +485,7 @@ int main(void)
         {"admission", test_admission},
         {"sketch_aging", test_sketch_aging},
         {"flooding", test_flooding},
+        {"window_climb", test_window_climb},
         {"bounds", test_bounds},
         {"ttl", test_ttl},
         {"invalidations", test_invalidations},
