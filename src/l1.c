@@ -157,6 +157,15 @@ static uint64_t next_rand(shard *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* pct % of n, without overflow for any n (an entry bound may be
+   UINT64_MAX: bytes alone bound the L1). */
+static uint64_t pct_of(uint64_t n, unsigned pct)
+{
+    return n / 100 * pct + n % 100 * pct / 100;
+}
+
+static void set_window_locked(shard *s, uint64_t window);
+
 static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
                              uint32_t index)
 {
@@ -169,13 +178,7 @@ static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
         s->max_entries < SKETCH_MAX_WIDTH ? s->max_entries : SKETCH_MAX_WIDTH;
     s->sk.sample =
         cfg->sample ? cfg->sample : (cap ? cap : 1) * SAMPLE_PER_ENTRY;
-    s->window_max = s->max_entries * WINDOW_PCT / 100;
-    if (s->window_max < 1)
-        s->window_max = 1;
-    s->protected_max =
-        (s->max_entries -
-         (s->max_entries > s->window_max ? s->window_max : s->max_entries)) *
-        PROTECTED_PCT / 100;
+    set_window_locked(s, pct_of(s->max_entries, WINDOW_PCT));
     s->climb_step = (double)s->max_entries * CLIMB_STEP_PCT / 100;
     s->climb_rate = -1;
     if (s->policy != TC_POLICY_TINYLFU)
@@ -458,13 +461,13 @@ static void lfu_add(shard *s)
 static void set_window_locked(shard *s, uint64_t window)
 {
     uint64_t cap = s->max_entries;
-    uint64_t most = cap * WINDOW_MAX_PCT / 100;
+    uint64_t most = pct_of(cap, WINDOW_MAX_PCT);
     if (window > most)
         window = most;
     if (window < 1)
         window = 1;
     s->window_max = window;
-    s->protected_max = (cap > window ? cap - window : 0) * PROTECTED_PCT / 100;
+    s->protected_max = pct_of(cap > window ? cap - window : 0, PROTECTED_PCT);
     while (s->n[SEG_PROTECTED] > s->protected_max)
         relink_locked(s, s->lists[SEG_PROTECTED].tail, SEG_PROBATION);
     /* a smaller window hands its overflow over at the next insert */

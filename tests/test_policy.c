@@ -79,6 +79,34 @@ static void test_bad_policy(void)
     CU_ASSERT_PTR_NULL(l1);
 }
 
+/* W-TinyLFU allocates a sketch and a doorkeeper per shard: a failure at
+   any of the allocations of create is TC_ENOMEM, with nothing left. */
+static void test_create_oom(void)
+{
+    int failed = 0, ok = 0;
+    for (long n = 0; n < 16; n++) {
+        tc__l1_config cfg = {.max_entries = 1000,
+                             .max_bytes = 1 << 20,
+                             .shards = 4,
+                             .policy = TC_POLICY_TINYLFU};
+        tc__l1 *l1 = NULL;
+        tc__alloc_fail_after(n);
+        int rc = tc__l1_create(&l1, &cfg);
+        tc__alloc_fail_after(-1);
+        if (rc == TC_OK) {
+            ok++;
+            CU_ASSERT_PTR_NOT_NULL(l1);
+            tc__l1_destroy(l1);
+        } else {
+            failed++;
+            CU_ASSERT_EQUAL(rc, TC_ENOMEM);
+            CU_ASSERT_PTR_NULL(l1);
+        }
+    }
+    CU_ASSERT_EQUAL(failed, 2 + 2 * 4); /* l1, shards, 2 a shard */
+    CU_ASSERT_EQUAL(ok, 16 - failed);
+}
+
 /* Three slots. a is read twice, b once, c never: d evicts c, the least
    frequent; then e evicts d (count 1, more recent than nothing else at
    count 1). LRU on the same sequence evicts c, then a. */
@@ -367,13 +395,16 @@ static void test_window_climb(void)
 }
 
 /* Entries and bytes never over their bounds, under every policy, on a
-   mix of sizes, reads and replacements. */
+   mix of sizes, reads and replacements; also with no entry bound at all
+   (UINT64_MAX: the bytes alone bound it). */
 static void test_bounds(void)
 {
     char k[32], val[600];
     memset(val, 'v', sizeof val);
-    for (size_t p = 0; p < NPOL; p++) {
-        tc__l1 *l1 = make(policies[p], 50, 8000, 0);
+    for (size_t c = 0; c < 2 * NPOL; c++) {
+        size_t p = c % NPOL;
+        uint64_t max_entries = c < NPOL ? 50 : UINT64_MAX;
+        tc__l1 *l1 = make(policies[p], max_entries, 8000, 0);
         uint64_t x = 12345;
         for (int i = 0; i < 20000; i++) {
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -391,9 +422,9 @@ static void test_bounds(void)
             }
             tc__l1_stats st;
             tc__l1_counts(l1, &st);
-            CU_ASSERT(st.entries <= 50);
+            CU_ASSERT(st.entries <= max_entries);
             CU_ASSERT(st.bytes <= 8000);
-            if (st.entries > 50 || st.bytes > 8000)
+            if (st.entries > max_entries || st.bytes > 8000)
                 break;
         }
         tc__l1_stats st;
@@ -479,6 +510,7 @@ int main(void)
 {
     static const th_test tests[] = {
         {"bad_policy", test_bad_policy},
+        {"create_oom", test_create_oom},
         {"lfu_by_hand", test_lfu_by_hand},
         {"lfu_aging", test_lfu_aging},
         {"tinylfu_by_hand", test_tinylfu_by_hand},
