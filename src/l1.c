@@ -53,18 +53,20 @@ typedef struct sketch {
 } sketch;
 
 typedef struct shard {
+    /* What an LRU hit touches first, together: the lock, the table, the
+       hit counter, the policy and the LRU list. */
     pthread_mutex_t mu;
     entry *table; /* uthash head */
-    list lists[NLISTS];
-    uint64_t epoch;
-    uint64_t entries, bytes;
-    uint64_t max_entries, max_bytes;
-    uint64_t evictions, expirations, epoch_drops;
     /* Counted here, under the lock already held, rather than in one
        atomic shared by every thread: a hit then writes no line that
        other shards' hits write too. */
     uint64_t hits, misses;
     int policy;
+    list lists[NLISTS];
+    uint64_t epoch;
+    uint64_t entries, bytes;
+    uint64_t max_entries, max_bytes;
+    uint64_t evictions, expirations, epoch_drops;
     uint64_t n[NLISTS];                 /* entries in each list */
     uint64_t window_max, protected_max; /* W-TinyLFU, in entries */
     /* W-TinyLFU's window size climbs the hit ratio: after every period
