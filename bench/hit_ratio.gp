@@ -6,7 +6,7 @@
 n = words(traces)
 cols = n < 3 ? n : 3
 rows = (n + cols - 1) / cols
-set terminal pngcairo size 420*cols,360*rows noenhanced
+set terminal pngcairo size 420*cols,400*rows noenhanced
 set output out
 set datafile separator ','
 set multiplot layout rows,cols title 'Hit ratio vs cache size (OPT = Belady)'
@@ -14,7 +14,7 @@ set logscale x
 set xlabel 'entries (log)'
 set ylabel 'hit ratio %'
 set yrange [0:100]
-set key below horizontal
+set key below horizontal maxrows 2 samplen 2 font ',9'
 set grid
 policies = 'lru lru-16shards lfu tinylfu opt'
 ptitles = "'LRU (1 shard)' 'LRU (16 shards)' 'LFU' 'W-TinyLFU' 'OPT'"
