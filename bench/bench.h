@@ -71,6 +71,7 @@ typedef struct bench_cfg {
     const char **trace_files; /* ratio: files named on the command line */
     int ntrace_files;
     int synthetic;       /* ratio: also (or, without traces, only) synthetic */
+    const char *policy;  /* ratio: only this policy (and OPT); NULL: all */
     const char *billgen; /* billgen: the executable */
 } bench_cfg;
 

@@ -4,10 +4,11 @@
  * access traces at several sizes, beside Belady's optimum on the same
  * trace and size. A miss inserts the key, as a read-through cache does.
  *
- * The policy figure is a one-shard L1: with more shards the bound is
- * split by key hash, and each shard's LRU sees only its keys, which is
- * no longer the policy alone. The library's default sharding is in the
- * CSV as "lru-16shards", to show what the split costs.
+ * Every policy the L1 has (LRU, LFU, W-TinyLFU), each as a one-shard
+ * L1: with more shards the bound is split by key hash, and each shard's
+ * policy sees only its keys, which is no longer the policy alone. The
+ * library's default sharding is in the CSV as "lru-16shards", to show
+ * what the split costs. --policy NAME replays one policy (and OPT).
  *
  * arc-oltp at 250/1000/2000 entries must reproduce the published exact
  * LRU and OPT figures (traces README) to the hundredth: the check that
@@ -33,7 +34,12 @@ static const double arc_opt_pub[] = {38.43, 53.61, 60.40};
 static const unsigned size_pcts[] = {5, 10, 20, 40, 60};
 #define NPCTS (sizeof(size_pcts) / sizeof(size_pcts[0]))
 /* the curves of the plot: the policies, and the optimum */
-enum { P_LRU, P_LRU16, P_OPT, NPOLICY };
+enum { P_LRU, P_LRU16, P_LFU, P_TINYLFU, P_OPT, NPOLICY };
+static const char *const policy_names[NPOLICY] = {"lru", "lru-16shards", "lfu",
+                                                  "tinylfu", "opt"};
+/* the L1's tc_policy for each curve but OPT */
+static const int l1_policy[NPOLICY] = {TC_POLICY_LRU, TC_POLICY_LRU,
+                                       TC_POLICY_LFU, TC_POLICY_TINYLFU, -1};
 
 /* The default set: arc-oltp (the published reference) and two small
    LIRS traces; --all takes every trace file in the directory. */
@@ -83,13 +89,17 @@ static uint64_t fixed_clock(void *ud)
 }
 
 static uint64_t l1_hits(const trace *t, const keytab *kt, uint32_t entries,
-                        uint32_t shards)
+                        uint32_t shards, int policy)
 {
     tc__l1 *l1;
     tc__l1_config cfg = {.max_entries = entries,
                          .max_bytes = UINT64_MAX / 4, /* no byte bound */
                          .shards = shards,
-                         .clock = fixed_clock};
+                         .clock = fixed_clock,
+                         .policy = policy,
+                         /* W-TinyLFU's sketch seed, fixed: the same
+                            figures on every run (a cache draws its own) */
+                         .seed = 0x7C11};
     if (tc__l1_create(&l1, &cfg) != TC_OK)
         die("ratio: tc__l1_create failed");
     tc_value *v = tc__value_new("x", 1);
@@ -170,15 +180,14 @@ static void sizes_of(const trace *t, uint32_t *sizes, size_t *n)
 /* Grouped by policy, so that each curve's rows are contiguous (gnuplot
    breaks a line at every row it filters out). */
 static void write_csv(FILE *csv, const trace *t, const uint32_t *sizes,
-                      size_t nsizes, uint64_t hits[][NPOLICY])
+                      size_t nsizes, uint64_t hits[][NPOLICY], const int *run)
 {
-    static const char *const names[NPOLICY] = {"lru", "lru-16shards", "opt"};
     for (int p = 0; p < NPOLICY; p++)
-        for (size_t i = 0; i < nsizes; i++) {
+        for (size_t i = 0; run[p] && i < nsizes; i++) {
             double h = pct(hits[i][p], t->n), o = pct(hits[i][P_OPT], t->n);
             fprintf(csv, "%s,%s,%u,%zu,%llu,%.4f,%.4f,%.4f\n", t->name,
-                    names[p], sizes[i], t->n, (unsigned long long)hits[i][p],
-                    h, o, h / o);
+                    policy_names[p], sizes[i], t->n,
+                    (unsigned long long)hits[i][p], h, o, h / o);
         }
 }
 
@@ -198,7 +207,20 @@ static void arc_rows(const double lru_pct[], const double opt_pct[])
     arc_check(lru_pct, opt_pct);
 }
 
-static void replay_trace(const trace *t, FILE *csv)
+/* Which curves to compute: every one, or --policy's and OPT. */
+static void pick_policies(const bench_cfg *cfg, int *run)
+{
+    size_t n = cfg->policy ? strlen(cfg->policy) : 0;
+    for (int p = 0; p < NPOLICY; p++) {
+        const char *name = policy_names[p];
+        /* "lru" also picks "lru-16shards" */
+        int named = cfg->policy && !strncmp(name, cfg->policy, n) &&
+                    (name[n] == '\0' || name[n] == '-');
+        run[p] = p == P_OPT || !cfg->policy || named;
+    }
+}
+
+static void replay_trace(const trace *t, FILE *csv, const int *run)
 {
     uint32_t sizes[NPCTS + NARC];
     uint64_t hits[NPCTS + NARC][NPOLICY];
@@ -211,24 +233,35 @@ static void replay_trace(const trace *t, FILE *csv)
     uint32_t *next = belady_next(t);
     sizes_of(t, sizes, &nsizes);
     for (size_t i = 0; i < nsizes; i++) {
-        hits[i][P_LRU] = l1_hits(t, &kt, sizes[i], 1);
-        hits[i][P_LRU16] = l1_hits(t, &kt, sizes[i], 16);
+        char line[256];
+        size_t len = 0;
+        double o;
         hits[i][P_OPT] = belady_hits(t, next, sizes[i]);
-        double l = pct(hits[i][P_LRU], t->n), o = pct(hits[i][P_OPT], t->n);
-        snprintf(metric, sizeof(metric), "%s_lru_%u_hit_pct", t->name,
-                 sizes[i]);
-        add_row("ratio", metric, U_PCT, l, o,
-                "Belady OPT, same trace and size");
-        if (is_arc_oltp(t)) {
-            lru_pct[i] = l;
+        o = pct(hits[i][P_OPT], t->n);
+        for (int p = 0; p < P_OPT; p++) {
+            if (!run[p])
+                continue;
+            hits[i][p] =
+                l1_hits(t, &kt, sizes[i], p == P_LRU16 ? 16 : 1, l1_policy[p]);
+            double h = pct(hits[i][p], t->n);
+            len += (size_t)snprintf(line + len, sizeof(line) - len,
+                                    "%s %.2f %%, ", policy_names[p], h);
+            if (p == P_LRU16)
+                continue;
+            snprintf(metric, sizeof(metric), "%s_%s_%u_hit_pct", t->name,
+                     policy_names[p], sizes[i]);
+            add_row("ratio", metric, U_PCT, h, o,
+                    "Belady OPT, same trace and size");
+        }
+        if (is_arc_oltp(t) && run[P_LRU]) {
+            lru_pct[i] = pct(hits[i][P_LRU], t->n);
             opt_pct[i] = o;
         }
-        progress("ratio: %s at %u entries: LRU %.2f %%, 16 shards %.2f %%, "
-                 "OPT %.2f %%",
-                 t->name, sizes[i], l, pct(hits[i][P_LRU16], t->n), o);
+        progress("ratio: %s at %u entries: %sOPT %.2f %%", t->name, sizes[i],
+                 line, o);
     }
-    write_csv(csv, t, sizes, nsizes, hits);
-    if (is_arc_oltp(t))
+    write_csv(csv, t, sizes, nsizes, hits, run);
+    if (is_arc_oltp(t) && run[P_LRU])
         arc_rows(lru_pct, opt_pct);
     free(next);
     keytab_free(&kt);
@@ -286,7 +319,8 @@ static void list_trace(const trace *t)
 void bench_ratio(const bench_cfg *cfg)
 {
     char *paths[MAX_TRACES];
-    int n = pick_files(cfg, paths), done = 0;
+    int n = pick_files(cfg, paths), done = 0, run[NPOLICY];
+    pick_policies(cfg, run);
     FILE *csv = csv_open("ratio", "trace,policy,entries,requests,hits,"
                                   "hit_pct,opt_pct,frac_of_opt");
     for (int i = 0; i < n; i++) {
@@ -295,7 +329,7 @@ void bench_ratio(const bench_cfg *cfg)
         if (trace_load(paths[i], &t) == 0) {
             progress("ratio: %s: %zu accesses, %u keys", t.name, t.n,
                      (unsigned)t.nkeys);
-            replay_trace(&t, csv);
+            replay_trace(&t, csv, run);
             list_trace(&t);
             trace_free(&t);
             done++;
@@ -311,7 +345,7 @@ void bench_ratio(const bench_cfg *cfg)
     for (int k = 0; (!done || cfg->synthetic) && k < SYN_COUNT; k++) {
         trace t;
         trace_synthetic(k, &t);
-        replay_trace(&t, csv);
+        replay_trace(&t, csv, run);
         list_trace(&t);
         trace_free(&t);
     }

@@ -51,6 +51,7 @@ static void usage(FILE *f)
                "  --srcdir DIR   the source tree, for the plot scripts\n"
                "  --threads N    l1 on 1..N threads (default 2)\n"
                "  --synthetic    add the synthetic traces to the files\n"
+               "  --policy NAME  ratio: only lru, lfu or tinylfu (and OPT)\n"
                "  --no-plots     no gnuplot\n"
                "  --billgen PATH the billgen executable (default: "
                "<builddir>/examples/billgen/\n"
@@ -119,6 +120,14 @@ static int parse_one(int argc, char **argv, int *i, bench_cfg *cfg)
         if (!(v = value_of(argc, argv, i)))
             return -1;
         *(a[2] == 't' ? &cfg->traces_dir : &cfg->srcdir) = v;
+    } else if (!strcmp(a, "--policy")) {
+        if (!(v = value_of(argc, argv, i)))
+            return -1;
+        if (strcmp(v, "lru") && strcmp(v, "lfu") && strcmp(v, "tinylfu")) {
+            fprintf(stderr, "tc-bench: --policy: lru, lfu or tinylfu\n");
+            return -1;
+        }
+        cfg->policy = v;
     } else if (!strcmp(a, "--billgen")) {
         if (!(v = value_of(argc, argv, i)))
             return -1;

@@ -89,8 +89,14 @@ typedef void (*tc_log_fn)(void *ud, int level, const char *msg);
 /* A millisecond clock for L1 expiry (tests inject one); must be monotonic. */
 typedef uint64_t (*tc_clock_fn)(void *ud);
 
+/* The L1's eviction policy, per shard, under the same bounds and TTL. */
 typedef enum {
-    TC_POLICY_LRU = 0 /* LFU and W-TinyLFU are reserved for later */
+    TC_POLICY_LRU = 0,    /* exact LRU: evicts the least recently used */
+    TC_POLICY_LFU = 1,    /* least frequently used, counts halving as
+                             they age; ties go by recency */
+    TC_POLICY_TINYLFU = 2 /* W-TinyLFU: a small LRU window before a
+                             segmented LRU, admitted into by a frequency
+                             sketch; resists scans and one-hit wonders */
 } tc_policy;
 
 typedef enum {

@@ -132,8 +132,12 @@ int tc_open(tc_cache **out, const tc_options *opt)
     c->opt.redis_sentinels = c->opt.sentinel_master = NULL;
     c->opt.sentinel_password = c->opt.redis_cluster = NULL;
     set_logger(&c->lg, &o);
-    tc__l1_config lc = {o.l1_max_entries, o.l1_max_bytes, o.l1_shards,
-                        o.clock_fn, o.clock_ud};
+    tc__l1_config lc = {.max_entries = o.l1_max_entries,
+                        .max_bytes = o.l1_max_bytes,
+                        .shards = o.l1_shards,
+                        .clock = o.clock_fn,
+                        .clock_ud = o.clock_ud,
+                        .policy = o.policy};
     int rc = tc__l1_create(&c->l1, &lc);
     if (rc == TC_OK && has_l2(&o, &c->topo))
         rc = tc__l2_create(&c->l2, &c->opt, &c->topo, &c->lg, &c->ctr);

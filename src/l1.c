@@ -16,27 +16,66 @@ static _Thread_local int uthash_oom;
 
 typedef struct entry {
     UT_hash_handle hh;
-    struct entry *prev, *next; /* LRU list: head is the most recent */
+    struct entry *prev, *next; /* its list: head is the most recent */
     tc_value *val;             /* one reference held by the entry */
     uint64_t born;             /* clock ms when it entered */
     uint64_t expires_at;       /* clock ms */
     size_t charge;             /* bytes counted against the bound */
-    size_t klen;
+    uint32_t klen;             /* keys are at most 64 KiB (options.c) */
+    uint8_t list;              /* which of the shard's lists holds it */
+    uint8_t freq;              /* LFU: its count, 0..FREQ_MAX */
     char key[];
 } entry;
 
+/* LRU keeps one list; W-TinyLFU three segments; LFU one list per
+   frequency, so that its coldest entry is the tail of the first list
+   that is not empty. */
+#define FREQ_MAX 15
+#define NLISTS (FREQ_MAX + 1)
+enum { SEG_WINDOW, SEG_PROBATION, SEG_PROTECTED };
+
+typedef struct list {
+    entry *head, *tail;
+} list;
+
+/* W-TinyLFU's frequency estimate: SKETCH_ROWS rows of `width` 4-bit
+   counters, 16 to a word, behind a doorkeeper (a bloom filter that holds
+   a key's first sighting). After `sample` additions every counter halves
+   and the doorkeeper empties. LFU uses only `additions` and `sample`, to
+   age its entries' counts the same way. */
+#define SKETCH_ROWS 4
+#define SKETCH_MAX_WIDTH (1u << 16) /* a row's index is 16 hash bits */
+typedef struct sketch {
+    uint64_t *rows; /* SKETCH_ROWS * width / 16 words */
+    uint64_t *door; /* door_bits / 64 words */
+    uint32_t width, door_bits;
+    uint64_t additions, sample;
+} sketch;
+
 typedef struct shard {
+    /* What an LRU hit touches first, together: the lock, the table, the
+       hit counter, the policy and the LRU list. */
     pthread_mutex_t mu;
     entry *table; /* uthash head */
-    entry *head, *tail;
-    uint64_t epoch;
-    uint64_t entries, bytes;
-    uint64_t max_entries, max_bytes;
-    uint64_t evictions, expirations, epoch_drops;
     /* Counted here, under the lock already held, rather than in one
        atomic shared by every thread: a hit then writes no line that
        other shards' hits write too. */
     uint64_t hits, misses;
+    int policy;
+    list lists[NLISTS];
+    uint64_t epoch;
+    uint64_t entries, bytes;
+    uint64_t max_entries, max_bytes;
+    uint64_t evictions, expirations, epoch_drops;
+    uint64_t n[NLISTS];                 /* entries in each list */
+    uint64_t window_max, protected_max; /* W-TinyLFU, in entries */
+    /* W-TinyLFU's window size climbs the hit ratio: after every period
+       of lookups it moves by `climb_step` entries, and turns when the
+       ratio fell over the period. */
+    uint64_t climb_from, climb_hits; /* lookups and hits at its start */
+    double climb_step, climb_rate;   /* climb_rate < 0: no period yet */
+    uint64_t seed, rng;              /* W-TinyLFU: the cache's seed */
+    sketch sk;
 } shard;
 
 /* One shard per cache line pair at least, so two cores hitting two
@@ -51,6 +90,7 @@ struct tc__l1 {
     int off;          /* keeps nothing */
     tc_clock_fn clock;
     void *clock_ud;
+    uint64_t seed;
     padded_shard *shards;
 };
 
@@ -58,6 +98,26 @@ struct tc__l1 {
    shards would make the bound per shard meaningless. */
 #define MIN_SHARD_ENTRIES 64
 #define MIN_SHARD_BYTES (64 * 1024)
+
+/* W-TinyLFU's shares of a shard's entry bound, and the admission rule's
+   escape hatch: a candidate that loses but has been seen at least
+   WARM_FREQ times is still admitted once in ADMIT_RANDOM (a power of
+   two), so that keys flooded into the victim's counters cannot lock a
+   warm key out for good. */
+#define WINDOW_PCT 1
+#define PROTECTED_PCT 80
+#define WARM_FREQ 6
+#define ADMIT_RANDOM 128
+/* The window's climb: the first step in % of the bound, what is left of
+   a step after each period, and a change of hit ratio big enough to
+   mean a new workload, which starts the climb afresh. The window stays
+   between 1 entry and WINDOW_MAX_PCT of the bound. */
+#define CLIMB_STEP_PCT 6.25
+#define CLIMB_DECAY 0.98
+#define CLIMB_RESTART 0.05
+#define WINDOW_MAX_PCT 80
+/* Counts age after this many additions per entry of the bound. */
+#define SAMPLE_PER_ENTRY 10
 
 static uint64_t now_ms(const tc__l1 *l1)
 {
@@ -79,15 +139,88 @@ static uint32_t fit_shards(const tc__l1_config *cfg)
     return n;
 }
 
+/* splitmix64's finalizer: every input bit reaches every output bit. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t next_rand(shard *s)
+{
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* pct % of n, without overflow for any n (an entry bound may be
+   UINT64_MAX: bytes alone bound the L1). */
+static uint64_t pct_of(uint64_t n, unsigned pct)
+{
+    return n / 100 * pct + n % 100 * pct / 100;
+}
+
+static void set_window_locked(shard *s, uint64_t window);
+
+static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
+                             uint32_t index)
+{
+    s->policy = cfg->policy;
+    s->seed = seed;
+    s->rng = mix64(seed + index + 1) | 1;
+    /* The sketch and the aging sample are sized by the entry bound, up
+       to the widest row a 16-bit index reaches. */
+    uint64_t cap =
+        s->max_entries < SKETCH_MAX_WIDTH ? s->max_entries : SKETCH_MAX_WIDTH;
+    s->sk.sample =
+        cfg->sample ? cfg->sample : (cap ? cap : 1) * SAMPLE_PER_ENTRY;
+    set_window_locked(s, pct_of(s->max_entries, WINDOW_PCT));
+    s->climb_step = (double)s->max_entries * CLIMB_STEP_PCT / 100;
+    s->climb_rate = -1;
+    if (s->policy != TC_POLICY_TINYLFU)
+        return TC_OK;
+    /* Four counters a row per entry of the bound: with fewer, the keys
+       of a full shard share too many counters and one-hit wonders look
+       as frequent as the keys they would displace. */
+    uint32_t width = 64;
+    while (width < 4 * cap && width < SKETCH_MAX_WIDTH)
+        width *= 2;
+    s->sk.width = width;
+    s->sk.door_bits = width * 4;
+    s->sk.rows =
+        tc__calloc((size_t)SKETCH_ROWS * width / 16, sizeof(uint64_t));
+    s->sk.door = tc__calloc(s->sk.door_bits / 64, sizeof(uint64_t));
+    return s->sk.rows && s->sk.door ? TC_OK : TC_ENOMEM;
+}
+
+static void shard_policy_free(shard *s)
+{
+    tc__free(s->sk.rows);
+    tc__free(s->sk.door);
+}
+
+void tc__l1_destroy(tc__l1 *l1);
+
 int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
 {
     *out = NULL;
+    if (cfg->policy < TC_POLICY_LRU || cfg->policy > TC_POLICY_TINYLFU)
+        return TC_EINVAL;
     tc__l1 *l1 = tc__calloc(1, sizeof(*l1));
     if (!l1)
         return TC_ENOMEM;
     l1->off = cfg->max_entries == 0 || cfg->max_bytes == 0;
     l1->clock = cfg->clock;
     l1->clock_ud = cfg->clock_ud;
+    /* A seed per cache: which keys share sketch counters differs from
+       one process to the next, so no fixed set of keys floods them. */
+    l1->seed = cfg->seed ? cfg->seed : tc__rand64();
     l1->nshards = fit_shards(cfg);
     l1->shards = tc__calloc(l1->nshards, sizeof(padded_shard));
     if (!l1->shards) {
@@ -95,6 +228,7 @@ int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
         return TC_ENOMEM;
     }
     /* Split the bounds exactly: the shards' bounds add up to the total. */
+    int rc = TC_OK;
     for (uint32_t i = 0; i < l1->nshards; i++) {
         shard *s = &l1->shards[i].s;
         pthread_mutex_init(&s->mu, NULL);
@@ -102,40 +236,63 @@ int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
                          (i < cfg->max_entries % l1->nshards);
         s->max_bytes =
             cfg->max_bytes / l1->nshards + (i < cfg->max_bytes % l1->nshards);
+        if (rc == TC_OK && !l1->off)
+            rc = shard_policy_init(s, cfg, l1->seed, i);
+    }
+    if (rc != TC_OK) {
+        tc__l1_destroy(l1);
+        return rc;
     }
     *out = l1;
     return TC_OK;
 }
 
-static void list_unlink_locked(shard *s, entry *e)
+static void list_unlink(list *l, entry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
     else
-        s->head = e->next;
+        l->head = e->next;
     if (e->next)
         e->next->prev = e->prev;
     else
-        s->tail = e->prev;
+        l->tail = e->prev;
+}
+
+static void list_push(list *l, entry *e)
+{
+    e->prev = NULL;
+    e->next = l->head;
+    if (l->head)
+        l->head->prev = e;
+    l->head = e;
+    if (!l->tail)
+        l->tail = e;
+}
+
+/* Puts e (in no list) at the front of list `to`. */
+static void link_locked(shard *s, entry *e, unsigned to)
+{
+    e->list = (uint8_t)to;
+    list_push(&s->lists[to], e);
+    s->n[to]++;
+}
+
+/* Moves e to the front of list `to`, from whichever list holds it. */
+static void relink_locked(shard *s, entry *e, unsigned to)
+{
+    list_unlink(&s->lists[e->list], e);
+    s->n[e->list]--;
+    link_locked(s, e, to);
 }
 
 static void unlink_locked(shard *s, entry *e)
 {
     HASH_DELETE(hh, s->table, e);
-    list_unlink_locked(s, e);
+    list_unlink(&s->lists[e->list], e);
+    s->n[e->list]--;
     s->entries--;
     s->bytes -= e->charge;
-}
-
-static void push_front_locked(shard *s, entry *e)
-{
-    e->prev = NULL;
-    e->next = s->head;
-    if (s->head)
-        s->head->prev = e;
-    s->head = e;
-    if (!s->tail)
-        s->tail = e;
 }
 
 /* Removes e and frees it; the value lives on while others hold it. */
@@ -146,10 +303,21 @@ static void drop_locked(shard *s, entry *e)
     tc__free(e);
 }
 
+/* Drops e to make room: an expiration if it had expired anyway. */
+static void evict_locked(shard *s, entry *e, uint64_t now)
+{
+    if (e->expires_at <= now)
+        s->expirations++;
+    else
+        s->evictions++;
+    drop_locked(s, e);
+}
+
 static void clear_locked(shard *s)
 {
-    while (s->head)
-        drop_locked(s, s->head);
+    for (unsigned i = 0; i < NLISTS; i++)
+        while (s->lists[i].head)
+            drop_locked(s, s->lists[i].head);
     s->epoch++;
 }
 
@@ -161,6 +329,7 @@ void tc__l1_destroy(tc__l1 *l1)
         shard *s = &l1->shards[i].s;
         clear_locked(s);
         HASH_CLEAR(hh, s->table);
+        shard_policy_free(s);
         pthread_mutex_destroy(&s->mu);
     }
     tc__free(l1->shards);
@@ -170,6 +339,200 @@ void tc__l1_destroy(tc__l1 *l1)
 uint32_t tc__l1_shards(const tc__l1 *l1)
 {
     return l1->nshards;
+}
+
+uint64_t tc__l1_seed(const tc__l1 *l1)
+{
+    return l1->seed;
+}
+
+/* ---- the sketch (W-TinyLFU) ---- */
+
+static unsigned counter_at(const sketch *k, unsigned row, uint64_t h)
+{
+    uint64_t c =
+        row * (uint64_t)k->width + ((h >> (16 * row)) & (k->width - 1));
+    return (unsigned)(k->rows[c >> 4] >> ((c & 15) << 2)) & 15;
+}
+
+static void counter_inc(sketch *k, unsigned row, uint64_t h)
+{
+    uint64_t c =
+        row * (uint64_t)k->width + ((h >> (16 * row)) & (k->width - 1));
+    k->rows[c >> 4] += 1ULL << ((c & 15) << 2);
+}
+
+/* The doorkeeper's two bits for h: 1 if both were set already. */
+static int door_test(const sketch *k, uint64_t h, int set)
+{
+    uint64_t g = mix64(h + 0x9E3779B97F4A7C15ULL);
+    uint64_t b1 = g & (k->door_bits - 1), b2 = (g >> 32) & (k->door_bits - 1);
+    int had = (k->door[b1 >> 6] >> (b1 & 63) & 1) &&
+              (k->door[b2 >> 6] >> (b2 & 63) & 1);
+    if (set) {
+        k->door[b1 >> 6] |= 1ULL << (b1 & 63);
+        k->door[b2 >> 6] |= 1ULL << (b2 & 63);
+    }
+    return had;
+}
+
+static unsigned sketch_min(const sketch *k, uint64_t h)
+{
+    unsigned m = FREQ_MAX;
+    for (unsigned r = 0; r < SKETCH_ROWS; r++) {
+        unsigned c = counter_at(k, r, h);
+        if (c < m)
+            m = c;
+    }
+    return m;
+}
+
+/* Halves every count: the sketch forgets the past by half each sample. */
+static void sketch_age(sketch *k)
+{
+    size_t words = (size_t)SKETCH_ROWS * k->width / 16;
+    for (size_t i = 0; i < words; i++)
+        k->rows[i] = (k->rows[i] >> 1) & 0x7777777777777777ULL;
+    memset(k->door, 0, k->door_bits / 8);
+    k->additions /= 2;
+}
+
+static uint64_t sketch_key(const shard *s, uint64_t hash)
+{
+    return mix64(hash ^ s->seed);
+}
+
+static unsigned sketch_estimate(const shard *s, uint64_t hash)
+{
+    uint64_t h = sketch_key(s, hash);
+    unsigned f = sketch_min(&s->sk, h) + (unsigned)door_test(&s->sk, h, 0);
+    return f < FREQ_MAX ? f : FREQ_MAX;
+}
+
+/* One access: a first sighting only enters the doorkeeper; later ones
+   raise the key's smallest counters (conservative update). */
+static void sketch_add(shard *s, uint64_t hash)
+{
+    sketch *k = &s->sk;
+    uint64_t h = sketch_key(s, hash);
+    if (door_test(k, h, 1)) {
+        unsigned m = sketch_min(k, h);
+        for (unsigned r = 0; m < FREQ_MAX && r < SKETCH_ROWS; r++)
+            if (counter_at(k, r, h) == m)
+                counter_inc(k, r, h);
+    }
+    if (++k->additions >= k->sample)
+        sketch_age(k);
+}
+
+/* ---- LFU ---- */
+
+/* Halves every entry's count, keeping each list's order; of two lists
+   that merge, the one that had the lower count stays nearer the tail. */
+static void lfu_age(shard *s)
+{
+    for (unsigned f = 1; f < NLISTS; f++) {
+        list *from = &s->lists[f], *to = &s->lists[f / 2];
+        if (!from->head)
+            continue;
+        for (entry *e = from->head; e; e = e->next) {
+            e->list = (uint8_t)(f / 2);
+            e->freq = (uint8_t)(f / 2);
+        }
+        from->tail->next = to->head;
+        if (to->head)
+            to->head->prev = from->tail;
+        else
+            to->tail = from->tail;
+        to->head = from->head;
+        s->n[f / 2] += s->n[f];
+        s->n[f] = 0;
+        from->head = from->tail = NULL;
+    }
+    s->sk.additions /= 2;
+}
+
+static void lfu_add(shard *s)
+{
+    if (++s->sk.additions >= s->sk.sample)
+        lfu_age(s);
+}
+
+/* ---- the window's climb (W-TinyLFU) ---- */
+
+static void set_window_locked(shard *s, uint64_t window)
+{
+    uint64_t cap = s->max_entries;
+    uint64_t most = pct_of(cap, WINDOW_MAX_PCT);
+    if (window > most)
+        window = most;
+    if (window < 1)
+        window = 1;
+    s->window_max = window;
+    s->protected_max = pct_of(cap > window ? cap - window : 0, PROTECTED_PCT);
+    while (s->n[SEG_PROTECTED] > s->protected_max)
+        relink_locked(s, s->lists[SEG_PROTECTED].tail, SEG_PROBATION);
+    /* a smaller window hands its overflow over at the next insert */
+}
+
+/* After a period of `sample` lookups: a better hit ratio than the last
+   period's keeps the direction, a worse one turns it; each step is a
+   little shorter than the last, unless the ratio jumped (a new
+   workload), which restarts the climb with a full step. */
+static void climb_locked(shard *s)
+{
+    uint64_t lookups = s->hits + s->misses;
+    if (lookups - s->climb_from < s->sk.sample)
+        return;
+    double rate =
+        (double)(s->hits - s->climb_hits) / (double)(lookups - s->climb_from);
+    double step = s->climb_step;
+    if (s->climb_rate >= 0) {
+        if (rate < s->climb_rate)
+            step = -step;
+        double full = (double)s->max_entries * CLIMB_STEP_PCT / 100;
+        double delta = rate - s->climb_rate;
+        if (delta >= CLIMB_RESTART || delta <= -CLIMB_RESTART)
+            step = step < 0 ? -full : full;
+        else
+            step *= CLIMB_DECAY;
+        double w = (double)s->window_max + step;
+        set_window_locked(s, w < 1 ? 1 : (uint64_t)(w + 0.5));
+    }
+    s->climb_step = step;
+    s->climb_rate = rate;
+    s->climb_from = lookups;
+    s->climb_hits = s->hits;
+}
+
+/* ---- hits ---- */
+
+static void hit_tinylfu_locked(shard *s, entry *e, uint64_t hash)
+{
+    sketch_add(s, hash);
+    if (e->list != SEG_PROBATION) { /* window or protected: to its front */
+        if (s->lists[e->list].head != e)
+            relink_locked(s, e, e->list);
+        return;
+    }
+    /* A second touch in probation earns protection; the protected
+       segment's overflow goes back to probation's front. */
+    relink_locked(s, e, SEG_PROTECTED);
+    while (s->n[SEG_PROTECTED] > s->protected_max)
+        relink_locked(s, s->lists[SEG_PROTECTED].tail, SEG_PROBATION);
+}
+
+static void hit_locked(shard *s, entry *e, uint64_t hash)
+{
+    if (s->policy == TC_POLICY_LFU) {
+        if (e->freq < FREQ_MAX)
+            e->freq++;
+        relink_locked(s, e, e->freq);
+        lfu_add(s);
+    } else {
+        hit_tinylfu_locked(s, e, hash);
+        climb_locked(s);
+    }
 }
 
 static entry *find_locked(shard *s, const char *key, size_t klen,
@@ -194,18 +557,51 @@ tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         drop_locked(s, e);
         s->expirations++;
         s->misses++;
+        if (s->policy == TC_POLICY_TINYLFU)
+            climb_locked(s);
     } else if (!e || now - e->born > max_age) {
         s->misses++;
+        if (s->policy == TC_POLICY_TINYLFU)
+            climb_locked(s);
     } else {
         s->hits++;
-        if (s->head != e) { /* exact LRU: move to the front */
-            list_unlink_locked(s, e);
-            push_front_locked(s, e);
+        if (s->policy != TC_POLICY_LRU) {
+            hit_locked(s, e, hash);
+        } else if (s->lists[0].head != e) { /* exact LRU: to the front */
+            list_unlink(&s->lists[0], e);
+            list_push(&s->lists[0], e);
         }
         v = tc__value_ref(e->val);
     }
     pthread_mutex_unlock(&s->mu);
     return v;
+}
+
+unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
+                          uint64_t hash)
+{
+    if (l1->off)
+        return 0;
+    shard *s = shard_of(l1, hash);
+    unsigned f = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->policy == TC_POLICY_TINYLFU) {
+        f = sketch_estimate(s, hash);
+    } else if (s->policy == TC_POLICY_LFU) {
+        entry *e = find_locked(s, key, klen, hash);
+        f = e ? e->freq : 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return f;
+}
+
+uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash)
+{
+    shard *s = shard_of(l1, hash);
+    pthread_mutex_lock(&s->mu);
+    uint64_t w = s->policy == TC_POLICY_TINYLFU ? s->window_max : 0;
+    pthread_mutex_unlock(&s->mu);
+    return w;
 }
 
 uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash)
@@ -217,22 +613,80 @@ uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash)
     return epoch;
 }
 
-/* Makes room for `charge` more bytes and one more entry: expired entries
-   at the cold end go first (counted as expirations), then the LRU. */
+/* LRU and LFU: the entry to evict next. */
+static entry *cold_locked(shard *s)
+{
+    for (unsigned i = 0; i < NLISTS; i++)
+        if (s->lists[i].tail)
+            return s->lists[i].tail;
+    return NULL;
+}
+
+/* LRU and LFU: makes room for `charge` more bytes and one more entry:
+   expired entries at the cold end go first (counted as expirations),
+   then the LRU (the least frequent, least recent for LFU). */
 static void make_room_locked(shard *s, size_t charge, uint64_t now)
 {
-    while (s->tail && (s->entries + 1 > s->max_entries ||
-                       s->bytes + charge > s->max_bytes)) {
-        if (s->tail->expires_at <= now)
-            s->expirations++;
-        else
-            s->evictions++;
-        drop_locked(s, s->tail);
-    }
+    entry *e;
+    while ((e = cold_locked(s)) && (s->entries + 1 > s->max_entries ||
+                                    s->bytes + charge > s->max_bytes))
+        evict_locked(s, e, now);
     /* Trim a few more expired entries from the cold end while here. */
-    for (int i = 0; i < 2 && s->tail && s->tail->expires_at <= now; i++) {
-        drop_locked(s, s->tail);
+    for (int i = 0; i < 2 && (e = cold_locked(s)) && e->expires_at <= now;
+         i++) {
+        drop_locked(s, e);
         s->expirations++;
+    }
+}
+
+/* W-TinyLFU's admission: does the window's candidate deserve the main
+   area's victim's place? */
+static int admit_locked(shard *s, const entry *cand, const entry *victim)
+{
+    unsigned fc = sketch_estimate(s, tc__hash(cand->key, cand->klen));
+    unsigned fv = sketch_estimate(s, tc__hash(victim->key, victim->klen));
+    if (fc > fv)
+        return 1;
+    return fc >= WARM_FREQ && (next_rand(s) & (ADMIT_RANDOM - 1)) == 0;
+}
+
+/* W-TinyLFU, after an entry entered the window: the window's overflow
+   moves to probation, as long as the main area has room; once the
+   bounds are reached, each overflowing candidate meets the main area's
+   victim (probation's tail, else protected's) and one of them goes. */
+static void tinylfu_balance_locked(shard *s, uint64_t now)
+{
+    for (;;) {
+        int over = s->entries > s->max_entries || s->bytes > s->max_bytes;
+        entry *victim = s->lists[SEG_PROBATION].tail;
+        if (!victim)
+            victim = s->lists[SEG_PROTECTED].tail;
+        if (s->n[SEG_WINDOW] > s->window_max) {
+            entry *cand = s->lists[SEG_WINDOW].tail;
+            if (!over || !victim) {
+                relink_locked(s, cand, SEG_PROBATION);
+            } else if (cand->expires_at <= now) {
+                evict_locked(s, cand, now);
+            } else if (victim->expires_at <= now ||
+                       admit_locked(s, cand, victim)) {
+                evict_locked(s, victim, now);
+                relink_locked(s, cand, SEG_PROBATION);
+            } else {
+                evict_locked(s, cand, now);
+            }
+            continue;
+        }
+        if (!over)
+            break;
+        evict_locked(s, victim ? victim : s->lists[SEG_WINDOW].tail, now);
+    }
+    /* Trim a few expired entries from the cold ends while here. */
+    for (unsigned l = SEG_WINDOW; l <= SEG_PROBATION; l++) {
+        entry *e = s->lists[l].tail;
+        if (e && e->expires_at <= now && s->entries > 1) {
+            drop_locked(s, e);
+            s->expirations++;
+        }
     }
 }
 
@@ -245,7 +699,7 @@ static entry *entry_new(const char *key, size_t klen, tc_value *v,
     memset(e, 0, sizeof(*e));
     memcpy(e->key, key, klen);
     e->key[klen] = '\0';
-    e->klen = klen;
+    e->klen = (uint32_t)klen;
     e->val = v;
     e->born = now;
     e->expires_at = tc__add_sat(now, ttl);
@@ -258,7 +712,8 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
     entry *old = find_locked(s, e->key, e->klen, hash);
     if (old)
         drop_locked(s, old);
-    make_room_locked(s, e->charge, now);
+    if (s->policy != TC_POLICY_TINYLFU)
+        make_room_locked(s, e->charge, now);
     uthash_oom = 0;
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->table, e->key, e->klen, (unsigned)hash,
                                 e);
@@ -266,7 +721,21 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
         return TC_ENOMEM;
     s->entries++;
     s->bytes += e->charge;
-    push_front_locked(s, e);
+    switch (s->policy) {
+    case TC_POLICY_LRU:
+        link_locked(s, e, 0);
+        break;
+    case TC_POLICY_LFU:
+        e->freq = 1;
+        link_locked(s, e, 1);
+        lfu_add(s);
+        break;
+    default:
+        sketch_add(s, hash);
+        link_locked(s, e, SEG_WINDOW);
+        tinylfu_balance_locked(s, now);
+        break;
+    }
     return TC_OK;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* L1: the in-process store. Sharded by key hash; each shard is a mutex, a
-   uthash table, an LRU list and its own share of the entry and byte
+   uthash table, the lists of its eviction policy (LRU, LFU or W-TinyLFU:
+   docs/architecture.md §4) and its own share of the entry and byte
    bounds. Values are reference-counted: a hit is a lookup plus an
    increment, and a value stays alive for its holders after eviction. */
 #ifndef TC_L1_H
@@ -16,6 +17,10 @@ typedef struct tc__l1_config {
     uint32_t shards;      /* a power of two; fewer if the bounds are small */
     tc_clock_fn clock;    /* NULL: tc__mono_ms */
     void *clock_ud;
+    int policy;      /* tc_policy; 0 is LRU */
+    uint64_t seed;   /* W-TinyLFU's sketch seed; 0: a random one */
+    uint64_t sample; /* additions before counts halve; 0: 10 per entry of
+                        a shard's entry bound (at most 65536 entries) */
 } tc__l1_config;
 
 typedef struct tc__l1_counts {
@@ -29,6 +34,16 @@ typedef struct tc__l1_counts {
 int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg);
 void tc__l1_destroy(tc__l1 *l1); /* NULL-safe */
 uint32_t tc__l1_shards(const tc__l1 *l1);
+uint64_t tc__l1_seed(const tc__l1 *l1); /* the seed in use */
+
+/* For tests and benches: what the policy knows of key's frequency (LFU:
+   the entry's count, 0 if absent; W-TinyLFU: the sketch's estimate,
+   whether present or not; LRU: 0). Records no access. */
+unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
+                          uint64_t hash);
+/* W-TinyLFU: the window's size in entries in the shard of `hash` (it
+   climbs the hit ratio); 0 under other policies. */
+uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash);
 
 /* A new reference to the live value under key that entered at most
    max_age ms ago (UINT64_MAX: any age), or NULL. */

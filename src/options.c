@@ -203,10 +203,10 @@ static const env_name coherence_names[] = {
 
 static const env_name policy_names[] = {
     {"lru", TC_POLICY_LRU, NULL},
-    {"lfu", 0, "is not implemented yet: lru is the only policy so far"},
-    {"tinylfu", 0, "is not implemented yet: lru is the only policy so far"},
-    {"w-tinylfu", 0, "is not implemented yet: lru is the only policy so far"},
-    {NULL, 0, "is not a policy (lru)"},
+    {"lfu", TC_POLICY_LFU, NULL},
+    {"tinylfu", TC_POLICY_TINYLFU, NULL},
+    {"w-tinylfu", TC_POLICY_TINYLFU, NULL},
+    {NULL, 0, "is not a policy (lru, lfu, tinylfu)"},
 };
 
 static const env_name bool_names[] = {
@@ -580,8 +580,8 @@ static const range_rule range_rules[] = {
     {"max_key_bytes", OFF(max_key_bytes), 0, 1, 65536, NULL},
     {"max_value_bytes", OFF(max_value_bytes), 0, 1, 512 * MIB, NULL},
     {"l1_shards", OFF(l1_shards), 0, 1, 1024, NULL},
-    {"policy", OFF(policy), 1, TC_POLICY_LRU, TC_POLICY_LRU,
-     "is not TC_POLICY_LRU, the only policy so far"},
+    {"policy", OFF(policy), 1, TC_POLICY_LRU, TC_POLICY_TINYLFU,
+     "is not a tc_policy (0..2)"},
     {"coherence", OFF(coherence), 1, TC_COHERENCE_AUTO, TC_COHERENCE_CHANNEL,
      "is not a tc_coherence (0..2)"},
     {"degraded_l1_ttl_ms", OFF(degraded_l1_ttl_ms), 0, 0, 3600000, NULL},

@@ -86,12 +86,14 @@ fi
 
 # Hit ratios: the default traces when they are there, else synthetic
 # ones. Sizes other than arc-oltp's are fractions of the trace's keys:
-# five rows a trace.
+# five rows a trace and policy (lru, lfu, tinylfu).
 patterns=""
 if [ -f "$traces/arc-oltp.gz" ]; then
   for n in 250 1000 2000; do
     expected="$expected
 ratio arc-oltp_lru_${n}_hit_pct
+ratio arc-oltp_lfu_${n}_hit_pct
+ratio arc-oltp_tinylfu_${n}_hit_pct
 ratio arc-oltp_lru_${n}_vs_published
 ratio arc-oltp_opt_${n}_vs_published"
   done
@@ -120,10 +122,12 @@ done <<EOF
 $expected
 EOF
 for t in $patterns; do
-  count=$((count + 5))
-  n=$(awk -F'\t' -v t="$t" '$1 == "ratio" && index($2, t "_lru_") == 1 &&
-    $2 ~ /_hit_pct$/' "$sum" | wc -l)
-  [ "$n" -eq 5 ] || fail "ratio $t: $n hit-ratio rows, want 5"
+  for p in lru lfu tinylfu; do
+    count=$((count + 5))
+    n=$(awk -F'\t' -v t="$t" -v p="$p" '$1 == "ratio" &&
+      index($2, t "_" p "_") == 1 && $2 ~ /_hit_pct$/' "$sum" | wc -l)
+    [ "$n" -eq 5 ] || fail "ratio $t $p: $n hit-ratio rows, want 5"
+  done
 done
 rows=$(($(wc -l < "$sum") - 1))
 [ "$rows" -eq "$count" ] || fail "$rows rows in $sum, want $count"

@@ -18,7 +18,10 @@ static uint64_t fake_clock(void *ud)
 
 static tc__l1 *make_l1(uint64_t entries, uint64_t bytes, uint32_t shards)
 {
-    tc__l1_config cfg = {entries, bytes, shards, fake_clock, NULL};
+    tc__l1_config cfg = {.max_entries = entries,
+                         .max_bytes = bytes,
+                         .shards = shards,
+                         .clock = fake_clock};
     tc__l1 *l1 = NULL;
     CU_ASSERT_FATAL(tc__l1_create(&l1, &cfg) == TC_OK);
     return l1;

@@ -306,7 +306,8 @@ static const opt_var opt_vars[] = {
     {"TC_MAX_VALUE_BYTES", "2m", OF(max_value_bytes), 0, 2 * MIB, "2x",
      "513m"},
     {"TC_L1_SHARDS", "4", OF(l1_shards), 0, 4, "4.0", "2048"},
-    {"TC_L1_POLICY", "LRU", OF(policy), 1, TC_POLICY_LRU, "fifo", "lfu"},
+    {"TC_L1_POLICY", "TinyLFU", OF(policy), 1, TC_POLICY_TINYLFU, "fifo",
+     "arc"},
     {"TC_COHERENCE", "channel", OF(coherence), 1, TC_COHERENCE_CHANNEL,
      "tracking", "2"},
     {"TC_DEGRADED_L1_TTL_MS", "250", OF(degraded_l1_ttl_ms), 0, 250, "1e3",
@@ -361,8 +362,12 @@ static void test_env_every_option(void)
     CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
     CU_ASSERT_EQUAL(tc__options_check(&o, msg, sizeof msg), TC_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "TC_COHERENCE"));
-    init_with(&o, "TC_L1_POLICY", "tinylfu");
-    CU_ASSERT_PTR_NOT_NULL(strstr(o.env_error, "not implemented yet"));
+    init_with(&o, "TC_L1_POLICY", "lfu");
+    CU_ASSERT_EQUAL(o.policy, TC_POLICY_LFU);
+    init_with(&o, "TC_L1_POLICY", "w-tinylfu");
+    CU_ASSERT_EQUAL(o.policy, TC_POLICY_TINYLFU);
+    init_with(&o, "TC_L1_POLICY", "lru");
+    CU_ASSERT_EQUAL(o.policy, TC_POLICY_LRU);
     init_with(&o, "TC_COHERENCE", "NONE");
     CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_NONE);
 }
@@ -876,7 +881,7 @@ static const char *break_field(tc_options *o, int i)
         o->l1_shards = 2048;
         return "l1_shards";
     case 20:
-        o->policy = 1;
+        o->policy = 3;
         return "policy";
     case 21:
         o->policy = -1;
