@@ -47,6 +47,11 @@ struct tc__cluster {
     size_t nmasters;
     atomic_int incomplete; /* a slot has no live master (a failover) */
     int full_logged;       /* NODES_MAX reached, said once; under mu */
+    /* why the last refresh found no map, and a refusal among the
+       reasons (a wrong password), for tc_health before any node is
+       known; under mu */
+    char map_error[128];
+    int map_refusal;
     _Atomic uint64_t gen;
 
     atomic_int refreshing;
@@ -264,11 +269,11 @@ static int apply(tc__cluster *cl, const redisReply *r, const tc__addr *asked)
 }
 
 /* CLUSTER NODES from a; 0 when the map was updated. */
-static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap)
+static int ask(tc__cluster *cl, const tc__addr *a, char *err, size_t cap,
+               int *refusal)
 {
-    int refusal;
     redisContext *ctx = tc__conn_open(&cl->o, a, cl->o.connect_timeout_ms,
-                                      "probe", err, cap, &refusal);
+                                      "probe", err, cap, refusal);
     if (!ctx)
         return -1;
     redisReply *r = redisCommand(ctx, "CLUSTER NODES");
@@ -303,15 +308,27 @@ static void refresh_now(tc__cluster *cl)
         tc__mono_ms() +
         3 * ((uint64_t)cl->o.connect_timeout_ms + cl->o.command_timeout_ms);
     unsigned nn = atomic_load(&cl->nnodes);
+    int refusal = TC_REFUSAL_NONE, any = TC_REFUSAL_NONE;
     for (int up = 1; up >= 0; up--)
-        for (unsigned i = 0; i < nn && tc__mono_ms() < give_up; i++)
-            if (node_up(cl, i) == up &&
-                ask(cl, &cl->addrs[i], err, sizeof(err)) == 0)
+        for (unsigned i = 0; i < nn && tc__mono_ms() < give_up; i++) {
+            if (node_up(cl, i) != up)
+                continue;
+            if (ask(cl, &cl->addrs[i], err, sizeof(err), &refusal) == 0)
                 return;
-    for (size_t i = 0; i < cl->t.n && tc__mono_ms() < give_up; i++)
-        if (ask(cl, &cl->t.nodes[i], err, sizeof(err)) == 0)
+            any = any ? any : refusal;
+        }
+    for (size_t i = 0; i < cl->t.n && tc__mono_ms() < give_up; i++) {
+        if (ask(cl, &cl->t.nodes[i], err, sizeof(err), &refusal) == 0)
             return;
-    tc__log(cl->lg, TC_LOG_DEBUG, "cluster: no slot map: %s", err);
+        any = any ? any : refusal;
+    }
+    pthread_mutex_lock(&cl->mu);
+    snprintf(cl->map_error, sizeof(cl->map_error), "cluster: %.110s", err);
+    int news = any && any != cl->map_refusal; /* a refusal: said once */
+    cl->map_refusal = any;
+    pthread_mutex_unlock(&cl->mu);
+    tc__log(cl->lg, news ? TC_LOG_ERROR : TC_LOG_DEBUG,
+            "cluster: no slot map: %s", err);
 }
 
 void tc__cluster_refresh(tc__cluster *cl, int force)
@@ -630,12 +647,15 @@ void tc__cluster_health(tc__cluster *cl, tc_health_info *out)
     pthread_mutex_lock(&cl->mu);
     size_t n = cl->nmasters;
     memcpy(m, cl->masters, n * sizeof(*m));
+    if (!n) { /* the nodes' health says nothing yet: the refresh's */
+        snprintf(out->last_error, sizeof(out->last_error), "%s",
+                 cl->map_error[0] ? cl->map_error
+                                  : "cluster: no slot map yet");
+        out->l2_refused = cl->map_refusal;
+    }
     pthread_mutex_unlock(&cl->mu);
     out->breaker = n ? TC_BREAKER_CLOSED : TC_BREAKER_OPEN;
     out->l2_connected = n > 0;
-    if (!n)
-        snprintf(out->last_error, sizeof(out->last_error),
-                 "cluster: no slot map yet");
     for (size_t k = 0; k < n; k++) {
         tc_health_info h;
         memset(&h, 0, sizeof(h));
@@ -660,7 +680,10 @@ int tc__cluster_refusal(tc__cluster *cl)
     pthread_mutex_lock(&cl->mu);
     size_t n = cl->nmasters;
     memcpy(m, cl->masters, n * sizeof(*m));
+    int none_yet = n ? TC_REFUSAL_NONE : cl->map_refusal;
     pthread_mutex_unlock(&cl->mu);
+    if (none_yet)
+        return none_yet;
     for (size_t k = 0; k < n; k++) {
         int r = tc__l2_refusal(node(cl, m[k]));
         if (r)

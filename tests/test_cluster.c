@@ -187,6 +187,24 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(tc_set(a, "x}y", "v", 1, 0), TC_OK);
     CU_ASSERT_EQUAL(th_get_str(b, "x}y", buf, sizeof buf), TC_OK);
 
+    /* A password the nodes refuse: no map, and health says refused (not
+       unreachable), with the server's words and never the password. */
+    tc_options o;
+    th_cluster_options(cl, &o);
+    snprintf(o.redis_password, sizeof o.redis_password, "s3cr3t-pw");
+    tc_cache *bad = NULL;
+    CU_ASSERT_EQUAL_FATAL(tc_open(&bad, &o), TC_OK);
+    tc_health_info h;
+    tc_health(bad, &h);
+    CU_ASSERT_EQUAL(h.l2_connected, 0);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_AUTH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "AUTH"));
+    CU_ASSERT_PTR_NULL(strstr(h.last_error, "s3cr3t"));
+    CU_ASSERT_EQUAL(th_get_str(bad, "key1", buf, sizeof buf), TC_MISS);
+    tc_close(bad);
+    o.strict = 1;
+    CU_ASSERT_EQUAL(tc_open(&bad, &o), TC_EREFUSED);
+
     /* each key on its slot's master; every master holds some */
     th_redis **map = owners(), *m[2 * MASTERS];
     int nm = masters_of(map, m), placed = 0, per[2 * MASTERS] = {0};
