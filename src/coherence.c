@@ -422,12 +422,18 @@ static void watch_sentinel(tc__coh *h, int readable)
     redisContext *w = h->watch;
     if (!s)
         return;
-    if (w && readable && tc__sentinel_watch_read(s, w) != 0) {
+    if (w && readable) { /* under mu: see read_messages */
         pthread_mutex_lock(&h->mu);
-        h->watch = NULL;
+        int got = tc__sentinel_watch_read(s, w);
+        if (got < 0)
+            h->watch = NULL;
         pthread_mutex_unlock(&h->mu);
-        redisFree(w);
-        w = NULL;
+        if (got > 0) /* our master switched: ask, with no lock held */
+            tc__sentinel_refresh(s, 1);
+        if (got < 0) {
+            redisFree(w);
+            w = NULL;
+        }
     }
     /* Connecting blocks this thread (within the connect timeout), while
        the links' messages wait: after a failure, not again for ten ping
@@ -457,16 +463,20 @@ static int write_ping(redisContext *ctx)
     return 0;
 }
 
-/* Reads what arrived and hands each message to on_reply. Dispatch runs
-   under mu so that fork()'s prepare handler, which takes mu, never
-   catches a reply half handled: a child would inherit it with no owner
-   (the socket read itself is outside the lock). */
+/* Reads what arrived and hands each message to on_reply, all under mu,
+   so that fork()'s prepare handler, which takes mu, never catches a reply
+   half handled nor hiredis half way through growing its read buffer: a
+   child that inherited that state would free a pointer being realloc'd
+   (seen under ASan) when it closes the parent's links. The read does not
+   block: poll() said the socket is readable. */
 static int read_messages(tc__coh *h, redisContext *ctx)
 {
-    if (redisBufferRead(ctx) != REDIS_OK)
-        return -1;
     int rc = 0;
     pthread_mutex_lock(&h->mu);
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        pthread_mutex_unlock(&h->mu);
+        return -1;
+    }
     for (;;) {
         void *r = NULL;
         if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
@@ -591,11 +601,18 @@ static void serve(tc__coh *h, char *err, size_t cap)
         if (moved(h, err, cap))
             return;
         if (now - last_ping >= ping) {
-            for (size_t i = 0; i < n; i++)
-                if (write_ping(h->links[i].ctx) != 0) {
+            for (size_t i = 0; i < n; i++) {
+                /* under mu, as reads are: a PING is a few bytes into a
+                   socket buffer that a live or frozen server leaves
+                   nearly empty, so it does not block */
+                pthread_mutex_lock(&h->mu);
+                int bad = write_ping(h->links[i].ctx);
+                pthread_mutex_unlock(&h->mu);
+                if (bad) {
                     snprintf(err, cap, "%.120s", h->links[i].ctx->errstr);
                     return;
                 }
+            }
             last_ping = now;
             replay_idle(h);
             watch_sentinel(h, 0);

@@ -14,7 +14,9 @@
  *   2b. single-flight mutex (flight.c; held to join, land, or wait)
  *   2c. lease renewal mutex (renew.c; held to edit its list, or to wait
  *       for the next round)
- *   3. listener mutex      (coherence.c; held while it dispatches messages)
+ *   3. listener mutex      (coherence.c; held while it reads a readable
+ *                           link, dispatches, and writes a PING: no call
+ *                           under it blocks, see read_messages)
  *   4. an L1 shard mutex   (l1.c; never two shards at once, except in the
  *                           fork prepare handler, which takes all in order)
  * No lock is held across network I/O or a user callback, nor while a

@@ -274,9 +274,7 @@ int tc__sentinel_watch_read(tc__sentinel *s, redisContext *ctx)
         switched |= ours(s, r);
         freeReplyObject(r);
     }
-    if (switched)
-        tc__sentinel_refresh(s, 1);
-    return rc;
+    return rc < 0 ? rc : switched;
 }
 
 void tc__sentinel_lock(tc__sentinel *s)

@@ -34,8 +34,9 @@ void tc__sentinel_error(tc__sentinel *s, char *buf, size_t cap);
    subscribed to +switch-master; NULL with the reason in err. */
 struct redisContext *tc__sentinel_watch(tc__sentinel *s, char *err,
                                         size_t cap);
-/* Reads what arrived on it: a switch of our master asks the sentinels
-   again (tc__sentinel_refresh). 0, or -1 when the connection failed. */
+/* Reads what arrived on it (no I/O beyond that read): 1 when our
+   master switched (the caller asks again: tc__sentinel_refresh), 0 when
+   nothing that matters came, -1 when the connection failed. */
 int tc__sentinel_watch_read(tc__sentinel *s, struct redisContext *ctx);
 
 /* fork() */
