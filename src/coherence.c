@@ -82,6 +82,10 @@ struct tc__coh {
     /* the generation of the master, or of the cluster's masters, the
        links were made for (written by the listener, read by callers) */
     _Atomic uint64_t topo_gen;
+    /* what l2 follows, fixed at create: the read path (tc__coh_ok) asks
+       on every L1 lookup */
+    tc__sentinel *sentinel;
+    tc__cluster *cluster;
 
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
     char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
@@ -93,8 +97,8 @@ struct tc__coh {
    (Cluster) now; 0 on one server. */
 static uint64_t topo_now(const tc__coh *h)
 {
-    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
-    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__sentinel *s = h->sentinel;
+    tc__cluster *cl = h->cluster;
     return s ? tc__sentinel_gen(s) : cl ? tc__cluster_gen(cl) : 0;
 }
 
@@ -312,8 +316,8 @@ static void close_links(tc__coh *h)
 static int targets(tc__coh *h, tc__addr *a, size_t *n, int *use_addr,
                    char *err, size_t cap)
 {
-    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
-    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__sentinel *s = h->sentinel;
+    tc__cluster *cl = h->cluster;
     *n = 1;
     *use_addr = s || cl;
     if (s) {
@@ -374,10 +378,10 @@ static int subscribe_all(tc__coh *h, char *err, size_t cap)
                      use_addr ? ": " : "", why);
             close_links(h);
             /* the master may be gone for good: ask who serves now */
-            if (tc__l2_sentinel(h->c->l2))
-                tc__sentinel_refresh(tc__l2_sentinel(h->c->l2), 0);
-            if (tc__l2_cluster(h->c->l2))
-                tc__cluster_refresh(tc__l2_cluster(h->c->l2), 0);
+            if (h->sentinel)
+                tc__sentinel_refresh(h->sentinel, 0);
+            if (h->cluster)
+                tc__cluster_refresh(h->cluster, 0);
             return -1;
         }
         all_track &= tracking;
@@ -386,7 +390,7 @@ static int subscribe_all(tc__coh *h, char *err, size_t cap)
         l->ctx = ctx;
         l->last_rx = tc__mono_ms();
         l->where[0] = '\0';
-        if (tc__l2_cluster(h->c->l2))
+        if (h->cluster)
             tc__addr_str(&a[i], l->where, sizeof(l->where));
         pthread_mutex_unlock(&h->mu);
     }
@@ -398,8 +402,8 @@ static int subscribe_all(tc__coh *h, char *err, size_t cap)
    were made for. */
 static int moved(tc__coh *h, char *err, size_t cap)
 {
-    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
-    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__sentinel *s = h->sentinel;
+    tc__cluster *cl = h->cluster;
     tc__addr a;
     if (s && tc__sentinel_master(s, &a) != atomic_load(&h->topo_gen)) {
         char where[TC_HOST_MAX + 16];
@@ -418,7 +422,7 @@ static int moved(tc__coh *h, char *err, size_t cap)
    its failures are not the link's (the master may be fine). */
 static void watch_sentinel(tc__coh *h, int readable)
 {
-    tc__sentinel *s = tc__l2_sentinel(h->c->l2);
+    tc__sentinel *s = h->sentinel;
     redisContext *w = h->watch;
     if (!s)
         return;
@@ -532,7 +536,7 @@ static void replay_idle(tc__coh *h)
 #define MAP_POLL_MS 100
 static void nap(tc__coh *h, uint64_t ms)
 {
-    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__cluster *cl = h->cluster;
     uint64_t until = tc__mono_ms() + ms, gen = topo_now(h);
     watch_sentinel(h, 0);
     for (uint64_t now; (now = tc__mono_ms()) < until;) {
@@ -560,7 +564,7 @@ static void serve(tc__coh *h, char *err, size_t cap)
     uint64_t ping = h->c->opt.listener_ping_ms;
     uint64_t last_ping = tc__mono_ms();
     size_t n = h->nlinks; /* only this thread changes it */
-    tc__cluster *cl = tc__l2_cluster(h->c->l2);
+    tc__cluster *cl = h->cluster;
     watch_sentinel(h, 0);
     while (!atomic_load(&h->stop)) {
         struct pollfd p[LINKS_MAX + 2];
@@ -725,6 +729,8 @@ int tc__coh_create(tc__coh **out, tc_cache *c)
     if (!h)
         return TC_ENOMEM;
     h->c = c;
+    h->sentinel = tc__l2_sentinel(c->l2);
+    h->cluster = tc__l2_cluster(c->l2);
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
     snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
