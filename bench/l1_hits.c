@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * l1: tc_get + tc_value_release on a warm L1 (Zipf 0.99 over 10,000
- * keys, every key in the L1), on 1 .. --threads threads, against two
+ * l1: tc_get + tc_value_release, and tc_get_with (the value read in
+ * place, no reference), on a warm L1 (Zipf 0.99 over 10,000 keys, every
+ * key in the L1), on 1 .. --threads threads, against two
  * floors over the same keys and sequence: a bare uthash lookup (no lock)
  * and a single global mutex + uthash + LRU move-to-front, each on the
  * same thread counts. Trials run every series back to back, so drift on
@@ -9,8 +10,9 @@
  *
  * Beside those, in the same trials: tc_get on 1 thread under each policy
  * the L1 has (one cache per policy, filled alike), and a hot key: every
- * thread reading one key, tc_get (LRU) and the bare lookup, on 1 and 2
- * threads, for what one key's shard and refcount cost in scaling.
+ * thread reading one key, tc_get and tc_get_with (LRU) and the bare
+ * lookup, on 1 and 2 threads, for what one key's shard and refcount cost
+ * in scaling.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -57,7 +59,7 @@ typedef struct l1_world {
     char ns[TC_NS_MAX];      /* their one namespace */
 } l1_world;
 
-enum { BARE, MUTEX_LRU, TC_GET };
+enum { BARE, MUTEX_LRU, TC_GET, TC_GET_WITH };
 
 typedef struct l1_job {
     l1_world *w;
@@ -149,14 +151,36 @@ static void loop_tc_get(l1_job *j, size_t from, size_t to)
     }
 }
 
+static void add_len(void *ud, const void *data, size_t len)
+{
+    (void)data;
+    *(size_t *)ud = len;
+}
+
+/* tc_get_with: the value read in place, no reference taken. */
+static void loop_tc_get_with(l1_job *j, size_t from, size_t to)
+{
+    l1_world *w = j->w;
+    for (size_t i = from; i < to; i++) {
+        size_t len = 0;
+        if (tc_get_with(j->c, w->keys[j->seq[i]], add_len, &len) != TC_OK) {
+            j->misses++;
+            continue;
+        }
+        j->sink += len;
+    }
+}
+
 static void l1_range(l1_job *j, size_t from, size_t to)
 {
     if (j->kind == BARE)
         loop_bare(j, from, to);
     else if (j->kind == MUTEX_LRU)
         loop_mutex_lru(j, from, to);
-    else
+    else if (j->kind == TC_GET)
         loop_tc_get(j, from, to);
+    else
+        loop_tc_get_with(j, from, to);
 }
 
 static void *l1_worker(void *arg)
@@ -341,12 +365,23 @@ static void l1_teardown(l1_world *w)
 
 /* The series: each kind on 1 .. max_threads threads, run once per trial
    in this order. Series s is kind s / T on s % T + 1 threads. */
-static const char *const kind_names[] = {"bare", "mutex+LRU", "tc_get"};
-#define NKINDS 3
+static const char *const kind_names[] = {"bare", "mutex+LRU", "tc_get",
+                                         "tc_get_with"};
+#define NKINDS 4
 
 /* The series beside those: 1 thread under the other policies (LRU's is
    tc_get's own), then the hot key on 1 and 2 threads (when T >= 2). */
-enum { X_LFU, X_TINYLFU, X_BARE_HOT1, X_BARE_HOT2, X_TC_HOT1, X_TC_HOT2, NX };
+enum {
+    X_LFU,
+    X_TINYLFU,
+    X_BARE_HOT1,
+    X_BARE_HOT2,
+    X_TC_HOT1,
+    X_TC_HOT2,
+    X_WITH_HOT1,
+    X_WITH_HOT2,
+    NX
+};
 static const struct {
     const char *name;
     int kind, threads, policy, hot;
@@ -357,12 +392,14 @@ static const struct {
     {"bare-hotkey", BARE, 2, 0, 1},
     {"tc_get-hotkey", TC_GET, 1, TC_POLICY_LRU, 1},
     {"tc_get-hotkey", TC_GET, 2, TC_POLICY_LRU, 1},
+    {"tc_get_with-hotkey", TC_GET_WITH, 1, TC_POLICY_LRU, 1},
+    {"tc_get_with-hotkey", TC_GET_WITH, 2, TC_POLICY_LRU, 1},
 };
 
 typedef struct l1_results {
     int nthreads; /* T */
     int ntrials;
-    int nextras;               /* X_TC_HOT2 + 1, or 2 when T = 1 */
+    int nextras;               /* NX, or 2 when T = 1 */
     double (*ops)[MAX_TRIALS]; /* [series][trial] */
     double *med;               /* [series] */
     double xops[NX][MAX_TRIALS];
@@ -374,7 +411,7 @@ static double med_of(const l1_results *res, int kind, int threads)
     return res->med[kind * res->nthreads + threads - 1];
 }
 
-/* Medians, the CSV for the plot (which draws the first three kinds), and
+/* Medians, the CSV for the plot (which draws the four kinds), and
    the spread under the table. */
 static void l1_summarize(l1_results *res)
 {
@@ -423,6 +460,8 @@ static void l1_report(const l1_results *res)
     add_row("l1", "get_1t_ops_s_vs_mutex_lru", U_OPS, tc1,
             med_of(res, MUTEX_LRU, 1),
             "global mutex + uthash + LRU move-to-front, 1T");
+    double with1 = med_of(res, TC_GET_WITH, 1);
+    add_row("l1", "get_with_1t_ops_s_vs_bare", U_OPS, with1, bare1, bare);
     /* Each policy's hit path, 1 thread; LRU's is tc_get's own series. */
     for (int p = 0; p < NPOLICIES; p++) {
         double ops = p == TC_POLICY_LRU   ? tc1
@@ -441,6 +480,11 @@ static void l1_report(const l1_results *res)
         add_row("l1", metric, U_OPS, tct, tc1, floor_is);
         /* What t threads of read-only lookups get on this machine: the
            scaling tc_get could reach, were nothing shared written. */
+        snprintf(metric, sizeof(metric), "get_with_%dt_scaling_vs_1t", t);
+        snprintf(floor_is, sizeof(floor_is),
+                 "tc_get_with on 1 thread (%d.00 = linear)", t);
+        add_row("l1", metric, U_OPS, med_of(res, TC_GET_WITH, t), with1,
+                floor_is);
         snprintf(metric, sizeof(metric), "bare_%dt_scaling_vs_1t", t);
         add_row("l1", metric, U_OPS, med_of(res, BARE, t), bare1,
                 "bare lookup on 1 thread (what the machine allows)");
@@ -449,14 +493,17 @@ static void l1_report(const l1_results *res)
                 med_of(res, MUTEX_LRU, 1),
                 "mutex+LRU on 1 thread (one lock for all)");
     }
-    if (res->nextras > X_TC_HOT2) {
-        /* One key on every thread: its shard's lock and its value's
-           refcount are one line for all. The floor is what the bare
-           lookup of that one key scales by on this machine. */
+    if (res->nextras > X_WITH_HOT2) {
+        /* One key on every thread: tc_get's reference is one line all
+           of them write; tc_get_with writes none. The floor is what the
+           bare lookup of that one key scales by on this machine. */
         double tc_s = res->xmed[X_TC_HOT2] / res->xmed[X_TC_HOT1];
+        double with_s = res->xmed[X_WITH_HOT2] / res->xmed[X_WITH_HOT1];
         double bare_s = res->xmed[X_BARE_HOT2] / res->xmed[X_BARE_HOT1];
         add_row("l1", "get_2t_hotkey_scaling_vs_1t", U_PER, tc_s, bare_s,
                 "bare lookup of one key, its own 2T / 1T");
+        add_row("l1", "get_with_2t_hotkey_scaling_vs_1t", U_PER, with_s,
+                bare_s, "bare lookup of one key, its own 2T / 1T");
     }
 }
 
@@ -504,12 +551,12 @@ void bench_l1(const th_redis *r, const bench_cfg *cfg)
     l1_setup(&w, r, cfg);
     for (int p = 0; p < NPOLICIES; p++)
         tc_stats(w.pc[p], &before[p]);
-    progress("l1: %zu lookups per thread; M/s of bare, mutex+LRU, tc_get "
-             "on 1..%d threads | tc_get lfu, tinylfu 1T",
+    progress("l1: %zu lookups per thread; M/s of bare, mutex+LRU, tc_get, "
+             "tc_get_with on 1..%d threads | tc_get lfu, tinylfu 1T",
              w.nseq, res.nthreads);
-    if (res.nextras > X_TC_HOT2)
+    if (res.nextras > X_WITH_HOT2)
         progress("l1: then one key, %zu lookups per thread: bare 1T 2T, "
-                 "tc_get 1T 2T",
+                 "tc_get 1T 2T, tc_get_with 1T 2T",
                  w.nseq / HOT_DIV);
     for (int t = 0; t <= res.ntrials; t++)
         l1_trial(&w, &res, t);

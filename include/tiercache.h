@@ -234,6 +234,16 @@ TC_EXTERN int tc_get(tc_cache *c, const char *key, tc_value **out);
    when buf is too small: then TC_ETOOBIG and buf is untouched. */
 TC_EXTERN int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
                           size_t *len);
+/* Calls fn(ud, data, len) once with the value under key, in place: no
+   copy and no reference, so a key that every thread reads costs them no
+   shared write. data is valid only during the call. On an L1 hit fn runs
+   while the key's L1 shard holds its writers off: keep it short (copy,
+   parse), and do not call tiercache from it (such calls fail with
+   TC_EINVAL). TC_OK (fn was called), TC_MISS, TC_ABSENT, or tc_get's
+   errors; fn is called only on TC_OK. */
+typedef void (*tc_read_fn)(void *ud, const void *data, size_t len);
+TC_EXTERN int tc_get_with(tc_cache *c, const char *key, tc_read_fn fn,
+                          void *ud);
 /* Removes key (and its lease) from the L1 and Redis. TC_OK whether or not
    it existed. */
 TC_EXTERN int tc_del(tc_cache *c, const char *key);

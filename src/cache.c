@@ -208,9 +208,21 @@ static void start_listener(tc_cache *c)
 
 /* Every call on a cache starts here. In a child after fork() the first
    call rebuilds what cannot be shared with the parent (fork.c). */
+/* Set while a tc_get_with callback runs on this thread: the L1 holds
+   the value's shard's writers off, so a call back into the cache could
+   wait for itself. */
+static _Thread_local int in_read_fn;
+
+int tc__in_read_fn(void)
+{
+    return in_read_fn;
+}
+
 int tc__enter(tc_cache *c)
 {
     if (!c)
+        return TC_EINVAL;
+    if (in_read_fn)
         return TC_EINVAL;
     if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
         return tc__fork_rebuild(c);
@@ -412,23 +424,83 @@ int tc_get(tc_cache *c, const char *key, tc_value **out)
     return rc;
 }
 
+/* tc_get_with's callback, as the L1 calls it: an absent marker is
+   reported, a value is handed to the caller's fn in place. */
+typedef struct read_with {
+    tc_read_fn fn;
+    void *ud;
+    int absent;
+} read_with;
+
+static void call_read_fn(void *ud, tc_value *v)
+{
+    read_with *w = ud;
+    if (v->flags & TC__FLAG_ABSENT) {
+        w->absent = 1;
+        return;
+    }
+    in_read_fn = 1;
+    w->fn(w->ud, v->data, v->len);
+    in_read_fn = 0;
+}
+
+int tc_get_with(tc_cache *c, const char *key, tc_read_fn fn, void *ud)
+{
+    if (!fn)
+        return TC_EINVAL;
+    size_t klen;
+    int rc = tc__check_key(c, key, &klen);
+    if (rc == TC_OK)
+        rc = tc__enter(c);
+    if (rc != TC_OK)
+        return rc;
+    uint64_t hash = tc__hash(key, klen);
+    read_with w = {fn, ud, 0};
+    /* An L1 hit reads the value where it lies: no reference is taken,
+       so a key every thread reads is a line every core keeps. */
+    uint64_t max_age = l1_max_age(c);
+    if (max_age) {
+        if (tc__l1_read(c->l1, key, klen, hash, max_age, call_read_fn, &w) ==
+            TC_OK)
+            return w.absent ? TC_ABSENT : TC_OK;
+    } else {
+        TC__INC(c->ctr.l1_misses);
+    }
+    tc_value *v;
+    rc = c->l2 ? get_l2(c, key, klen, hash, &v) : TC_MISS;
+    if (rc != TC_OK)
+        return rc;
+    call_read_fn(&w, v);
+    tc_value_release(v);
+    return w.absent ? TC_ABSENT : TC_OK;
+}
+
+/* tc_get_into's copy, made in place by tc_get_with. */
+typedef struct copy_out {
+    void *buf;
+    size_t cap, len;
+} copy_out;
+
+static void copy_value(void *ud, const void *data, size_t len)
+{
+    copy_out *o = ud;
+    o->len = len;
+    if (len <= o->cap && len)
+        memcpy(o->buf, data, len);
+}
+
 int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
                 size_t *len)
 {
     if (!len || (!buf && cap))
         return TC_EINVAL;
     *len = 0;
-    tc_value *v;
-    int rc = tc_get(c, key, &v);
+    copy_out o = {buf, cap, 0};
+    int rc = tc_get_with(c, key, copy_value, &o);
     if (rc != TC_OK)
         return rc;
-    *len = v->len;
-    if (v->len > cap)
-        rc = TC_ETOOBIG;
-    else if (v->len)
-        memcpy(buf, v->data, v->len);
-    tc_value_release(v);
-    return rc;
+    *len = o.len;
+    return o.len > cap ? TC_ETOOBIG : TC_OK;
 }
 
 /* ---- writes ---- */

@@ -40,6 +40,8 @@ struct tc_cache {
 /* ---- cache.c ---- */
 /* Runs first in every public call: the fork check (fork.c). */
 int tc__enter(tc_cache *c);
+/* 1 while a tc_get_with callback runs on this thread. */
+int tc__in_read_fn(void);
 /* Argument checks: TC_OK, TC_EINVAL or TC_ETOOBIG. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen);
 int tc__check_value(const tc_cache *c, const void *val, size_t len);

@@ -2,6 +2,7 @@
 /* L1 store: see l1.h. Everything below a shard's mutex is a *_locked
    helper; the public functions take and drop the lock. */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "l1.h"
@@ -52,15 +53,27 @@ typedef struct sketch {
     uint64_t additions, sample;
 } sketch;
 
+/* A reader's record in one shard (see "readers" below). Only its own
+   thread writes it, except while that thread is shut out. */
+#define READ_BUF 12 /* hits a reader keeps before it applies them */
+typedef struct rslot {
+    atomic_uint active; /* 1 while its thread reads the shard */
+    uint32_t n;         /* hits in buf, in the order they happened */
+    uint64_t misses;    /* not yet added to the shard's */
+    entry *buf[READ_BUF];
+    char pad[128 - 16 - READ_BUF * sizeof(entry *)];
+} rslot;
+
 typedef struct shard {
-    /* What an LRU hit touches first, together: the lock, the table, the
-       hit counter, the policy and the LRU list. */
+    /* What a lookup reads, on a line of its own that only a writer
+       (under `mu`, `writer` set, every reader gone) ever writes. */
+    entry *table;       /* uthash head */
+    atomic_uint writer; /* 1 while a writer holds the shard exclusively */
+    uint32_t index;     /* its place in the L1's array */
+    char pad_r[64 - sizeof(entry *) - 2 * sizeof(uint32_t)];
+    /* The rest is under the mutex. */
     pthread_mutex_t mu;
-    entry *table; /* uthash head */
-    /* Counted here, under the lock already held, rather than in one
-       atomic shared by every thread: a hit then writes no line that
-       other shards' hits write too. */
-    uint64_t hits, misses;
+    uint64_t hits, misses; /* applied so far (readers keep theirs) */
     int policy;
     list lists[NLISTS];
     uint64_t epoch;
@@ -78,12 +91,15 @@ typedef struct shard {
     sketch sk;
 } shard;
 
-/* One shard per cache line pair at least, so two cores hitting two
-   shards do not fight over one line. */
-typedef struct padded_shard {
-    shard s;
-    char pad[128 - sizeof(shard) % 128];
-} padded_shard;
+/* Shards start on a 128-byte boundary and take whole multiples of it,
+   so two cores on two shards never share a line (nor its prefetched
+   pair). */
+#define LINE 128
+#define SHARD_SIZE ((sizeof(shard) + LINE - 1) / LINE * LINE)
+
+/* Threads that read without taking a lock: each has a slot, the same in
+   every cache; a thread beyond READ_SLOTS takes the shard's mutex. */
+#define READ_SLOTS 64
 
 struct tc__l1 {
     uint32_t nshards; /* a power of two */
@@ -91,7 +107,12 @@ struct tc__l1 {
     tc_clock_fn clock;
     void *clock_ud;
     uint64_t seed;
-    padded_shard *shards;
+    char *shards; /* nshards * SHARD_SIZE bytes, LINE-aligned */
+    void *shards_raw;
+    /* readers[k]: slot k's rslot in each shard (nshards of them), made
+       by slot k's thread at its first read; freed with the L1. */
+    _Atomic(rslot *) readers[READ_SLOTS];
+    void *readers_raw[READ_SLOTS];
 };
 
 /* A shard smaller than this is split no further: tiny bounds over many
@@ -124,10 +145,25 @@ static uint64_t now_ms(const tc__l1 *l1)
     return l1->clock ? l1->clock(l1->clock_ud) : tc__mono_ms();
 }
 
+static shard *shard_at(const tc__l1 *l1, uint32_t i)
+{
+    return (shard *)(l1->shards + (size_t)i * SHARD_SIZE);
+}
+
 static shard *shard_of(tc__l1 *l1, uint64_t hash)
 {
     /* high bits pick the shard, low bits the uthash bucket */
-    return &l1->shards[(hash >> 40) & (l1->nshards - 1)].s;
+    return shard_at(l1, (uint32_t)(hash >> 40) & (l1->nshards - 1));
+}
+
+/* n bytes, zeroed, at a LINE boundary; *raw is what to free. */
+static void *line_calloc(size_t n, void **raw)
+{
+    *raw = tc__calloc(1, n + LINE - 1);
+    if (!*raw)
+        return NULL;
+    uintptr_t p = (uintptr_t)*raw;
+    return (void *)((p + LINE - 1) & ~(uintptr_t)(LINE - 1));
 }
 
 static uint32_t fit_shards(const tc__l1_config *cfg)
@@ -222,7 +258,7 @@ int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
        one process to the next, so no fixed set of keys floods them. */
     l1->seed = cfg->seed ? cfg->seed : tc__rand64();
     l1->nshards = fit_shards(cfg);
-    l1->shards = tc__calloc(l1->nshards, sizeof(padded_shard));
+    l1->shards = line_calloc(l1->nshards * SHARD_SIZE, &l1->shards_raw);
     if (!l1->shards) {
         tc__free(l1);
         return TC_ENOMEM;
@@ -230,7 +266,8 @@ int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
     /* Split the bounds exactly: the shards' bounds add up to the total. */
     int rc = TC_OK;
     for (uint32_t i = 0; i < l1->nshards; i++) {
-        shard *s = &l1->shards[i].s;
+        shard *s = shard_at(l1, i);
+        s->index = i;
         pthread_mutex_init(&s->mu, NULL);
         s->max_entries = cfg->max_entries / l1->nshards +
                          (i < cfg->max_entries % l1->nshards);
@@ -326,13 +363,15 @@ void tc__l1_destroy(tc__l1 *l1)
     if (!l1)
         return;
     for (uint32_t i = 0; i < l1->nshards; i++) {
-        shard *s = &l1->shards[i].s;
+        shard *s = shard_at(l1, i);
         clear_locked(s);
         HASH_CLEAR(hh, s->table);
         shard_policy_free(s);
         pthread_mutex_destroy(&s->mu);
     }
-    tc__free(l1->shards);
+    for (unsigned k = 0; k < READ_SLOTS; k++)
+        tc__free(l1->readers_raw[k]);
+    tc__free(l1->shards_raw);
     tc__free(l1);
 }
 
@@ -535,6 +574,18 @@ static void hit_locked(shard *s, entry *e, uint64_t hash)
     }
 }
 
+/* One hit, in the order it happened: exact LRU moves e to the front. */
+static void apply_hit_locked(shard *s, entry *e)
+{
+    s->hits++;
+    if (s->policy != TC_POLICY_LRU) {
+        hit_locked(s, e, e->hh.hashv);
+    } else if (s->lists[0].head != e) {
+        list_unlink(&s->lists[0], e);
+        list_push(&s->lists[0], e);
+    }
+}
+
 static entry *find_locked(shard *s, const char *key, size_t klen,
                           uint64_t hash)
 {
@@ -543,37 +594,245 @@ static entry *find_locked(shard *s, const char *key, size_t klen,
     return e;
 }
 
-tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
-                     uint64_t max_age)
+/* ---- readers ----
+
+   A hit writes nothing that another core reads (docs/architecture.md
+   §4.2). The shard's table and its entries' keys, values and times are
+   read without the mutex, by a thread that has announced itself in its
+   rslot (`active`); what the policy does with the hit (move to the
+   front, count) is kept in that rslot and applied later under the
+   mutex, in order.
+
+   The invariants:
+   - The table, and any entry's hh, key, klen, val, born and expires_at,
+     change (and entries are freed) only under exclusion: the mutex held,
+     `writer` set, and every rslot of the shard seen inactive after that.
+     A reader sets `active`, then finds `writer` clear (both seq_cst:
+     one of the two threads sees the other's store), or takes the mutex
+     instead.
+   - The lists and counts change under the mutex alone: a reader never
+     looks at them, and they are other fields than the ones it reads.
+   - An rslot's buffer holds only entries that are in the table: exclusion
+     applies every buffer of the shard before it changes anything, and a
+     thread applies its own under the mutex. So a buffered entry is never
+     freed memory, and the order of one thread's hits is kept: on one
+     thread, every policy sees exactly the accesses in order, which is
+     what the hit-ratio replay measures. */
+
+static atomic_uint_fast64_t slot_map; /* bit k: slot k has a live thread */
+static atomic_uint slot_top;          /* 1 + the highest slot ever taken */
+static _Thread_local int my_slot;     /* slot + 1; 0: none yet; -1: none */
+static pthread_key_t slot_key;        /* frees the slot at thread exit */
+static int slot_key_ok;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+
+static void slot_release(void *p)
 {
-    if (l1->off)
+    unsigned k = (unsigned)((uintptr_t)p - 1);
+    atomic_fetch_and(&slot_map, ~((uint_fast64_t)1 << k));
+}
+
+/* In a child of fork() only the forking thread lives on. */
+static void slot_child(void)
+{
+    atomic_store(&slot_map, my_slot > 0
+                                ? (uint_fast64_t)1 << (unsigned)(my_slot - 1)
+                                : 0);
+}
+
+static void slot_init(void)
+{
+    slot_key_ok = pthread_key_create(&slot_key, slot_release) == 0 &&
+                  pthread_atfork(NULL, NULL, slot_child) == 0;
+}
+
+/* This thread's slot, taken at its first read; -1 if all are taken. */
+static int take_slot(void)
+{
+    pthread_once(&slot_once, slot_init);
+    my_slot = -1;
+    if (!slot_key_ok)
+        return -1;
+    uint_fast64_t map = atomic_load(&slot_map);
+    for (;;) {
+        if (map == UINT_FAST64_MAX || (READ_SLOTS < 64 && map >> READ_SLOTS))
+            return -1;
+        unsigned k = (unsigned)__builtin_ctzll(~(unsigned long long)map);
+        if (k >= READ_SLOTS)
+            return -1;
+        if (!atomic_compare_exchange_weak(&slot_map, &map,
+                                          map | (uint_fast64_t)1 << k))
+            continue;
+        if (pthread_setspecific(slot_key, (void *)(uintptr_t)(k + 1)) != 0) {
+            slot_release((void *)(uintptr_t)(k + 1));
+            return -1;
+        }
+        unsigned top = atomic_load(&slot_top);
+        while (top < k + 1 &&
+               !atomic_compare_exchange_weak(&slot_top, &top, k + 1))
+            ;
+        my_slot = (int)k + 1;
+        return (int)k;
+    }
+}
+
+unsigned tc__l1_reader_slots(void)
+{
+    return (unsigned)__builtin_popcountll(atomic_load(&slot_map));
+}
+
+/* This thread's rslot in s, or NULL: no slot, or no memory for one. */
+static rslot *my_rslot(tc__l1 *l1, shard *s)
+{
+    int k = my_slot > 0 ? my_slot - 1 : my_slot < 0 ? -1 : take_slot();
+    if (k < 0)
         return NULL;
-    uint64_t now = now_ms(l1);
-    shard *s = shard_of(l1, hash);
-    tc_value *v = NULL;
+    rslot *r = atomic_load_explicit(&l1->readers[k], memory_order_acquire);
+    if (!r) {
+        /* Only slot k's thread makes it: no race with another maker. */
+        r = line_calloc(l1->nshards * sizeof(rslot), &l1->readers_raw[k]);
+        if (!r)
+            return NULL;
+        atomic_store_explicit(&l1->readers[k], r, memory_order_release);
+    }
+    return &r[s->index];
+}
+
+/* Applies r's hits and misses to s; under s's mutex, r's thread either
+   the caller or shut out. */
+static void drain_locked(shard *s, rslot *r)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        apply_hit_locked(s, r->buf[i]);
+    r->n = 0;
+    s->misses += r->misses;
+    r->misses = 0;
+}
+
+/* Exclusion: the mutex, `writer` set, every reader of s gone and its
+   hits applied. */
+static void lock_excl(tc__l1 *l1, shard *s)
+{
     pthread_mutex_lock(&s->mu);
+    atomic_store(&s->writer, 1);
+    unsigned top = atomic_load(&slot_top);
+    for (unsigned k = 0; k < top; k++) {
+        rslot *b = atomic_load_explicit(&l1->readers[k], memory_order_acquire);
+        if (!b)
+            continue;
+        rslot *r = &b[s->index];
+        for (unsigned spin = 0; atomic_load(&r->active); spin++)
+            if (spin >= 64)
+                sched_yield();
+        drain_locked(s, r);
+    }
+    if (s->policy == TC_POLICY_TINYLFU)
+        climb_locked(s);
+}
+
+static void unlock_excl(shard *s)
+{
+    atomic_store_explicit(&s->writer, 0, memory_order_release);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* What a lookup found. */
+enum { R_MISS, R_HIT, R_EXPIRED };
+
+static int look(shard *s, const char *key, size_t klen, uint64_t hash,
+                uint64_t now, uint64_t max_age, entry **out)
+{
+    entry *e = find_locked(s, key, klen, hash);
+    *out = e;
+    if (!e)
+        return R_MISS;
+    if (e->expires_at <= now)
+        return R_EXPIRED;
+    return now - e->born > max_age ? R_MISS : R_HIT;
+}
+
+/* Drops key's entry if it has expired: a write like any other. */
+static void expire(tc__l1 *l1, shard *s, const char *key, size_t klen,
+                   uint64_t hash, uint64_t now)
+{
+    lock_excl(l1, s);
     entry *e = find_locked(s, key, klen, hash);
     if (e && e->expires_at <= now) {
         drop_locked(s, e);
         s->expirations++;
-        s->misses++;
-        if (s->policy == TC_POLICY_TINYLFU)
-            climb_locked(s);
-    } else if (!e || now - e->born > max_age) {
-        s->misses++;
-        if (s->policy == TC_POLICY_TINYLFU)
-            climb_locked(s);
+    }
+    unlock_excl(s);
+}
+
+/* The lookup under the mutex, for a thread without an rslot or one that
+   met a writer: the table cannot change (writers hold the mutex), and
+   the policy is applied at once, after the thread's own earlier hits. */
+static int read_locked(shard *s, rslot *r, const char *key, size_t klen,
+                       uint64_t hash, uint64_t now, uint64_t max_age,
+                       tc__l1_read_fn fn, void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    if (r)
+        drain_locked(s, r);
+    entry *e;
+    int found = look(s, key, klen, hash, now, max_age, &e);
+    if (found == R_HIT) {
+        apply_hit_locked(s, e);
+        fn(ud, e->val);
     } else {
-        s->hits++;
-        if (s->policy != TC_POLICY_LRU) {
-            hit_locked(s, e, hash);
-        } else if (s->lists[0].head != e) { /* exact LRU: to the front */
-            list_unlink(&s->lists[0], e);
-            list_push(&s->lists[0], e);
-        }
-        v = tc__value_ref(e->val);
+        s->misses++;
     }
     pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+int tc__l1_read(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                uint64_t max_age, tc__l1_read_fn fn, void *ud)
+{
+    if (l1->off)
+        return TC_MISS;
+    uint64_t now = now_ms(l1);
+    shard *s = shard_of(l1, hash);
+    rslot *r = my_rslot(l1, s);
+    int found = -1;
+    if (r) {
+        atomic_store(&r->active, 1);
+        if (!atomic_load(&s->writer)) {
+            entry *e;
+            found = look(s, key, klen, hash, now, max_age, &e);
+            if (found == R_HIT) {
+                r->buf[r->n++] = e;
+                fn(ud, e->val);
+            } else {
+                r->misses++;
+            }
+        }
+        atomic_store_explicit(&r->active, 0, memory_order_release);
+        if (found == R_HIT && r->n == READ_BUF) {
+            pthread_mutex_lock(&s->mu);
+            drain_locked(s, r);
+            if (s->policy == TC_POLICY_TINYLFU)
+                climb_locked(s);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    if (found < 0)
+        found = read_locked(s, r, key, klen, hash, now, max_age, fn, ud);
+    if (found == R_EXPIRED)
+        expire(l1, s, key, klen, hash, now);
+    return found == R_HIT ? TC_OK : TC_MISS;
+}
+
+static void take_ref(void *ud, tc_value *v)
+{
+    *(tc_value **)ud = tc__value_ref(v);
+}
+
+tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                     uint64_t max_age)
+{
+    tc_value *v = NULL;
+    tc__l1_read(l1, key, klen, hash, max_age, take_ref, &v);
     return v;
 }
 
@@ -584,23 +843,23 @@ unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
         return 0;
     shard *s = shard_of(l1, hash);
     unsigned f = 0;
-    pthread_mutex_lock(&s->mu);
+    lock_excl(l1, s);
     if (s->policy == TC_POLICY_TINYLFU) {
-        f = sketch_estimate(s, hash);
+        f = sketch_estimate(s, (unsigned)hash);
     } else if (s->policy == TC_POLICY_LFU) {
         entry *e = find_locked(s, key, klen, hash);
         f = e ? e->freq : 0;
     }
-    pthread_mutex_unlock(&s->mu);
+    unlock_excl(s);
     return f;
 }
 
 uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash)
 {
     shard *s = shard_of(l1, hash);
-    pthread_mutex_lock(&s->mu);
+    lock_excl(l1, s);
     uint64_t w = s->policy == TC_POLICY_TINYLFU ? s->window_max : 0;
-    pthread_mutex_unlock(&s->mu);
+    unlock_excl(s);
     return w;
 }
 
@@ -643,8 +902,8 @@ static void make_room_locked(shard *s, size_t charge, uint64_t now)
    area's victim's place? */
 static int admit_locked(shard *s, const entry *cand, const entry *victim)
 {
-    unsigned fc = sketch_estimate(s, tc__hash(cand->key, cand->klen));
-    unsigned fv = sketch_estimate(s, tc__hash(victim->key, victim->klen));
+    unsigned fc = sketch_estimate(s, cand->hh.hashv);
+    unsigned fv = sketch_estimate(s, victim->hh.hashv);
     if (fc > fv)
         return 1;
     return fc >= WARM_FREQ && (next_rand(s) & (ADMIT_RANDOM - 1)) == 0;
@@ -731,7 +990,7 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
         lfu_add(s);
         break;
     default:
-        sketch_add(s, hash);
+        sketch_add(s, (unsigned)hash); /* as hits do: the table's hash */
         link_locked(s, e, SEG_WINDOW);
         tinylfu_balance_locked(s, now);
         break;
@@ -748,7 +1007,7 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     entry *e = ttl_ms ? entry_new(key, klen, v, now, ttl_ms) : NULL;
     shard *s = shard_of(l1, hash);
     int rc = TC_MISS;
-    pthread_mutex_lock(&s->mu);
+    lock_excl(l1, s);
     /* The fill rule (docs/architecture.md §5.2): an invalidation that
        reached this shard after the caller read `epoch` may concern this
        very value, which is then stale; it must not enter. */
@@ -771,7 +1030,7 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     }
     if (bump)
         s->epoch++;
-    pthread_mutex_unlock(&s->mu);
+    unlock_excl(s);
     if (rc != TC_OK)
         tc__free(e);
     return rc;
@@ -792,37 +1051,37 @@ int tc__l1_put_write(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
 void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash)
 {
     shard *s = shard_of(l1, hash);
-    pthread_mutex_lock(&s->mu);
+    lock_excl(l1, s);
     entry *e = find_locked(s, key, klen, hash);
     if (e)
         drop_locked(s, e);
     s->epoch++;
-    pthread_mutex_unlock(&s->mu);
+    unlock_excl(s);
 }
 
 void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen)
 {
     for (uint32_t i = 0; i < l1->nshards; i++) {
-        shard *s = &l1->shards[i].s;
+        shard *s = shard_at(l1, i);
         entry *e, *tmp;
-        pthread_mutex_lock(&s->mu);
+        lock_excl(l1, s);
         HASH_ITER(hh, s->table, e, tmp)
         {
             if (e->klen >= plen && memcmp(e->key, prefix, plen) == 0)
                 drop_locked(s, e);
         }
         s->epoch++;
-        pthread_mutex_unlock(&s->mu);
+        unlock_excl(s);
     }
 }
 
 void tc__l1_clear(tc__l1 *l1)
 {
     for (uint32_t i = 0; i < l1->nshards; i++) {
-        shard *s = &l1->shards[i].s;
-        pthread_mutex_lock(&s->mu);
+        shard *s = shard_at(l1, i);
+        lock_excl(l1, s);
         clear_locked(s);
-        pthread_mutex_unlock(&s->mu);
+        unlock_excl(s);
     }
 }
 
@@ -830,8 +1089,8 @@ void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (uint32_t i = 0; i < l1->nshards; i++) {
-        shard *s = &l1->shards[i].s;
-        pthread_mutex_lock(&s->mu);
+        shard *s = shard_at(l1, i);
+        lock_excl(l1, s); /* applies what readers keep: exact counts */
         out->entries += s->entries;
         out->bytes += s->bytes;
         out->evictions += s->evictions;
@@ -839,19 +1098,20 @@ void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)
         out->epoch_drops += s->epoch_drops;
         out->hits += s->hits;
         out->misses += s->misses;
-        pthread_mutex_unlock(&s->mu);
+        unlock_excl(s);
     }
 }
 
-/* fork(): every shard lock, in index order (no one else ever holds two). */
+/* fork(): every shard held exclusively, in index order (no one else
+   ever holds two), so that no child inherits a reader's `active`. */
 void tc__l1_lock_all(tc__l1 *l1)
 {
     for (uint32_t i = 0; i < l1->nshards; i++)
-        pthread_mutex_lock(&l1->shards[i].s.mu);
+        lock_excl(l1, shard_at(l1, i));
 }
 
 void tc__l1_unlock_all(tc__l1 *l1)
 {
     for (uint32_t i = l1->nshards; i-- > 0;)
-        pthread_mutex_unlock(&l1->shards[i].s.mu);
+        unlock_excl(shard_at(l1, i));
 }

@@ -45,6 +45,15 @@ unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
    climbs the hit ratio); 0 under other policies. */
 uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash);
 
+/* Calls fn(ud, v) with the live value under key that entered at most
+   max_age ms ago (UINT64_MAX: any age) and returns TC_OK, or returns
+   TC_MISS. fn runs while v cannot be freed, with the shard's writers
+   held off: it must be short and must not call into the L1. It needs no
+   reference, so a hit writes nothing that other threads read. */
+typedef void (*tc__l1_read_fn)(void *ud, tc_value *v);
+int tc__l1_read(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                uint64_t max_age, tc__l1_read_fn fn, void *ud);
+
 /* A new reference to the live value under key that entered at most
    max_age ms ago (UINT64_MAX: any age), or NULL. */
 tc_value *tc__l1_get(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
@@ -74,6 +83,11 @@ void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen);
 void tc__l1_clear(tc__l1 *l1);
 
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out);
+
+/* For tests: how many threads of this process hold a reader slot (a
+   thread takes one at its first L1 read and gives it back when it
+   exits; READ_SLOTS at most, the rest read under the shard's mutex). */
+unsigned tc__l1_reader_slots(void);
 
 /* For the atfork handlers: every shard lock, and back. */
 void tc__l1_lock_all(tc__l1 *l1);

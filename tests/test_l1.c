@@ -2,6 +2,7 @@
 /* L1 store: LRU order, bounds, TTL with an injected clock, reference
    counts across eviction, the fill-epoch rule, out-of-memory paths. */
 #include <CUnit/CUnit.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -255,6 +256,211 @@ static void test_l1_only_cache(void)
     tc_close(c);
 }
 
+/* tc_get_with: in place on an L1 hit, nothing on a miss, and no call
+   back into the cache from inside the callback. */
+typedef struct with_seen {
+    tc_cache *c;
+    char data[16];
+    size_t len;
+    int calls, nested_rc, nested_set_rc;
+    uint64_t nested_hits;
+} with_seen;
+
+static void with_fn(void *ud, const void *data, size_t len)
+{
+    with_seen *w = ud;
+    w->calls++;
+    w->len = len;
+    memcpy(w->data, data, len < sizeof(w->data) ? len : sizeof(w->data));
+    tc_value *v = NULL;
+    w->nested_rc = tc_get(w->c, "k", &v);
+    tc_value_release(v);
+    w->nested_set_rc = tc_set(w->c, "k", "other", 5, 0);
+    tc_stats_info st;
+    tc_stats(w->c, &st);
+    w->nested_hits = st.l1_hits;
+}
+
+static void test_get_with(void)
+{
+    tc_options o;
+    th_options(NULL, &o);
+    tc_cache *c;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    with_seen w = {.c = c};
+    CU_ASSERT_EQUAL(tc_get_with(c, "k", with_fn, &w), TC_MISS);
+    CU_ASSERT_EQUAL(w.calls, 0);
+    CU_ASSERT_EQUAL(tc_get_with(c, "k", NULL, &w), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_get_with(c, "", with_fn, &w), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_get_with(NULL, "k", with_fn, &w), TC_EINVAL);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "hello", 5, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_get_with(c, "k", with_fn, &w), TC_OK);
+    CU_ASSERT_EQUAL(w.calls, 1);
+    CU_ASSERT_EQUAL(w.len, 5);
+    CU_ASSERT_EQUAL(memcmp(w.data, "hello", 5), 0);
+    /* Inside the callback the cache refuses to be entered, and changed
+       nothing: the value is still the one set. */
+    CU_ASSERT_EQUAL(w.nested_rc, TC_EINVAL);
+    CU_ASSERT_EQUAL(w.nested_set_rc, TC_EINVAL);
+    CU_ASSERT_EQUAL(w.nested_hits, 0);
+    char buf[4];
+    size_t len = 0;
+    CU_ASSERT_EQUAL(tc_get_into(c, "k", buf, sizeof(buf), &len), TC_ETOOBIG);
+    CU_ASSERT_EQUAL(len, 5);
+    char big[8];
+    CU_ASSERT_EQUAL(tc_get_into(c, "k", big, sizeof(big), &len), TC_OK);
+    CU_ASSERT_EQUAL(memcmp(big, "hello", 5), 0);
+    /* Outside, the calls work again. */
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_get(c, "k", &v), TC_OK);
+    tc_value_release(v);
+    tc_stats_info st;
+    tc_stats(c, &st);
+    CU_ASSERT_EQUAL(st.l1_hits, 4);
+    CU_ASSERT_EQUAL(st.l1_misses, 1);
+    tc_close(c);
+}
+
+/* Readers without the lock, beside writers that replace, delete, clear
+   and evict: every hit is the value its key was given (each value
+   names its key), and once the threads are done the shard counts add
+   up to the lookups exactly. More threads than reader slots, so some
+   read under the mutex. TSan and valgrind check the rest. */
+#define RW_THREADS 72
+#define RW_KEYS 64
+#define RW_LOOKUPS 2000
+
+typedef struct rw_ctx {
+    tc__l1 *l1;
+    pthread_barrier_t *go;
+    int writer;
+    unsigned seed;
+    uint64_t lookups, bad;
+} rw_ctx;
+
+static void rw_key(char *key, size_t cap, unsigned k)
+{
+    snprintf(key, cap, "key:%u", k);
+}
+
+static void *rw_thread(void *arg)
+{
+    rw_ctx *x = arg;
+    char key[32], val[48];
+    pthread_barrier_wait(x->go);
+    for (int i = 0; i < RW_LOOKUPS; i++) {
+        unsigned k = (x->seed = x->seed * 1103515245u + 12345u) >> 8;
+        k %= RW_KEYS;
+        rw_key(key, sizeof(key), k);
+        size_t klen = strlen(key);
+        uint64_t h = tc__hash(key, klen);
+        if (x->writer) {
+            if (i % 97 == 0) {
+                tc__l1_clear(x->l1);
+            } else if (i % 3 == 0) {
+                tc__l1_del(x->l1, key, klen, h);
+            } else {
+                snprintf(val, sizeof(val), "%s=%d", key, i);
+                tc_value *v = tc__value_new(val, strlen(val));
+                tc__l1_put(x->l1, key, klen, h, v, 1000000, TC__EPOCH_ANY);
+                tc_value_release(v);
+            }
+            continue;
+        }
+        tc_value *v = tc__l1_get(x->l1, key, klen, h, UINT64_MAX);
+        x->lookups++;
+        if (v && (v->len <= klen || memcmp(v->data, key, klen) != 0 ||
+                  v->data[klen] != '='))
+            x->bad++;
+        tc_value_release(v);
+    }
+    return NULL;
+}
+
+static void test_readers_and_writers(void)
+{
+    /* 32 entries in all: the writers' puts evict too. */
+    tc__l1_config cfg = {.max_entries = 32, .max_bytes = 1 << 20, .shards = 1};
+    for (int policy = TC_POLICY_LRU; policy <= TC_POLICY_TINYLFU; policy++) {
+        cfg.policy = policy;
+        tc__l1 *l1 = NULL;
+        CU_ASSERT_FATAL(tc__l1_create(&l1, &cfg) == TC_OK);
+        pthread_t th[RW_THREADS];
+        rw_ctx ctx[RW_THREADS];
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, RW_THREADS);
+        for (int t = 0; t < RW_THREADS; t++) {
+            ctx[t] = (rw_ctx){.l1 = l1,
+                              .go = &go,
+                              .writer = t % 8 == 0,
+                              .seed = (unsigned)t * 7919u + 1};
+            CU_ASSERT_FATAL(pthread_create(&th[t], NULL, rw_thread, &ctx[t]) ==
+                            0);
+        }
+        uint64_t lookups = 0, bad = 0;
+        for (int t = 0; t < RW_THREADS; t++) {
+            pthread_join(th[t], NULL);
+            lookups += ctx[t].lookups;
+            bad += ctx[t].bad;
+        }
+        pthread_barrier_destroy(&go);
+        CU_ASSERT_EQUAL(bad, 0);
+        tc__l1_stats st;
+        tc__l1_counts(l1, &st);
+        CU_ASSERT_EQUAL(st.hits + st.misses, lookups);
+        CU_ASSERT(st.entries <= 32);
+        tc__l1_destroy(l1);
+    }
+}
+
+/* A thread's reader slot is given back when it exits: many more
+   threads than slots, one after the other, leave the count as it was. */
+static void *one_read(void *arg)
+{
+    tc__l1 *l1 = arg;
+    tc_value_release(tc__l1_get(l1, "k", 1, tc__hash("k", 1), UINT64_MAX));
+    return (void *)(uintptr_t)tc__l1_reader_slots();
+}
+
+static void test_reader_slots_recycled(void)
+{
+    tc__l1 *l1 = make_l1(100, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(l1, "k", "v", 1000), TC_OK);
+    present(l1, "k"); /* this thread takes its slot */
+    unsigned base = tc__l1_reader_slots();
+    CU_ASSERT(base >= 1);
+    for (int i = 0; i < 200; i++) {
+        pthread_t t;
+        void *in_use = NULL;
+        CU_ASSERT_FATAL(pthread_create(&t, NULL, one_read, l1) == 0);
+        pthread_join(t, &in_use);
+        CU_ASSERT_EQUAL((uintptr_t)in_use, base + 1);
+    }
+    CU_ASSERT_EQUAL(tc__l1_reader_slots(), base);
+    tc__l1_destroy(l1);
+}
+
+/* Hits kept by a reader count before the next eviction: on one thread
+   the LRU order is exact even though the hit was applied later. */
+static void test_buffered_hits_exact(void)
+{
+    tc__l1 *l1 = make_l1(3, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(l1, "a", "1", 1000), TC_OK);
+    CU_ASSERT_EQUAL(put(l1, "b", "2", 1000), TC_OK);
+    CU_ASSERT_EQUAL(put(l1, "c", "3", 1000), TC_OK);
+    for (int i = 0; i < 5; i++) /* a, then b, five times: c is the LRU */
+        CU_ASSERT(present(l1, i % 2 ? "b" : "a"));
+    CU_ASSERT_EQUAL(put(l1, "d", "4", 1000), TC_OK);
+    CU_ASSERT(!present(l1, "c"));
+    CU_ASSERT(present(l1, "a") && present(l1, "b") && present(l1, "d"));
+    tc__l1_stats st;
+    tc__l1_counts(l1, &st);
+    CU_ASSERT_EQUAL(st.hits, 8);
+    CU_ASSERT_EQUAL(st.misses, 1);
+    CU_ASSERT_EQUAL(st.evictions, 1);
+    tc__l1_destroy(l1);
+}
+
 /* Fail each allocation of a set in turn: ENOMEM or OK, never a leak or a
    half-made entry (ASan and valgrind check the rest). */
 static void test_oom_paths(void)
@@ -304,6 +510,10 @@ int main(void)
         {"l1_off", test_l1_off},
         {"l1_only_cache", test_l1_only_cache},
         {"oom_paths", test_oom_paths},
+        {"get_with", test_get_with},
+        {"readers_and_writers", test_readers_and_writers},
+        {"reader_slots_recycled", test_reader_slots_recycled},
+        {"buffered_hits_exact", test_buffered_hits_exact},
         {NULL, NULL},
     };
     return th_run("l1", tests);
