@@ -794,7 +794,7 @@ int tc__l1_read(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     uint64_t now = now_ms(l1);
     shard *s = shard_of(l1, hash);
     rslot *r = my_rslot(l1, s);
-    int found = -1;
+    int found = -1, full = 0;
     if (r) {
         atomic_store(&r->active, 1);
         if (!atomic_load(&s->writer)) {
@@ -802,13 +802,16 @@ int tc__l1_read(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
             found = look(s, key, klen, hash, now, max_age, &e);
             if (found == R_HIT) {
                 r->buf[r->n++] = e;
+                full = r->n == READ_BUF;
                 fn(ud, e->val);
             } else {
                 r->misses++;
             }
         }
+        /* From here a writer may apply r's hits: r is not read again
+           but under the mutex. */
         atomic_store_explicit(&r->active, 0, memory_order_release);
-        if (found == R_HIT && r->n == READ_BUF) {
+        if (full) {
             pthread_mutex_lock(&s->mu);
             drain_locked(s, r);
             if (s->policy == TC_POLICY_TINYLFU)
