@@ -79,16 +79,17 @@ void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
 /* ---- value.c ---- */
 struct tc_value {
     atomic_uint refs;
-    uint32_t flags;      /* TC__FLAG_*: as stored in the envelope */
-    uint32_t delta_ms;   /* what computing it took (early refresh) */
-    uint64_t expires_at; /* wall ms it expires in Redis, 0 = unknown */
-    size_t len;
+    uint32_t flags;       /* TC__FLAG_*: as stored in the envelope */
+    uint32_t delta_ms;    /* what computing it took (early refresh) */
+    uint32_t len;         /* values are at most 512 MiB (options.c) */
+    uint64_t expires_at;  /* wall ms it expires in Redis, 0 = unknown */
     unsigned char data[]; /* len bytes, then a NUL for convenience */
 };
 /* Envelope flags. A reader rejects a value with any other flag. */
 #define TC__FLAG_ABSENT 1u /* a cached negative result, no payload */
 #define TC__FLAGS_KNOWN TC__FLAG_ABSENT
-/* A new value holding a copy of data[0..len), one reference. NULL on OOM. */
+/* A new value holding a copy of data[0..len), one reference. NULL on OOM
+   (and for len over 4 GiB, beyond any max_value_bytes). */
 tc_value *tc__value_new(const void *data, size_t len);
 static inline tc_value *tc__value_ref(tc_value *v)
 {

@@ -3,6 +3,7 @@
    helper; the public functions take and drop the lock. */
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "l1.h"
@@ -15,18 +16,46 @@ static _Thread_local int uthash_oom;
 #define uthash_free(ptr, sz) tc__free(ptr)
 #include <uthash.h>
 
+/* An entry and its value are one allocation: the value first (so that
+   its last tc_value_release frees the block, whether or not the entry is
+   still in the table), then the entry at `voff`, then its key. Nothing
+   is kept that can be worked out: the key's length is the hash
+   handle's, the charge follows from voff and the key's length, and the
+   time it entered from expires_at and ttl. */
 typedef struct entry {
-    UT_hash_handle hh;
+    UT_hash_handle hh;         /* hh.key is key[] below */
     struct entry *prev, *next; /* its list: head is the most recent */
-    tc_value *val;             /* one reference held by the entry */
-    uint64_t born;             /* clock ms when it entered */
     uint64_t expires_at;       /* clock ms */
-    size_t charge;             /* bytes counted against the bound */
-    uint32_t klen;             /* keys are at most 64 KiB (options.c) */
+    uint32_t ttl;              /* ms: it entered at expires_at - ttl */
+    uint32_t voff;             /* its value is voff bytes before it */
     uint8_t list;              /* which of the shard's lists holds it */
     uint8_t freq;              /* LFU: its count, 0..FREQ_MAX */
     char key[];
 } entry;
+
+#define ENTRY_HEAD offsetof(entry, key)
+/* The longest an entry lives in the L1: ttl is 32 bits of ms (49 days). */
+#define TTL_MAX UINT32_MAX
+
+static tc_value *val_of(const entry *e)
+{
+    return (tc_value *)((char *)e - e->voff);
+}
+
+/* What malloc takes for n bytes on a 64-bit glibc: a size word, rounded
+   up to 16, 32 at least. The bound counts this, so that the bytes it
+   reports are the bytes the heap gives up, to within the table's
+   buckets (about 2 bytes an entry). */
+static size_t heap_size(size_t n)
+{
+    size_t c = (n + sizeof(size_t) + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+static size_t charge_of(const entry *e)
+{
+    return heap_size(e->voff + ENTRY_HEAD + e->hh.keylen + 1);
+}
 
 /* LRU keeps one list; W-TinyLFU three segments; LFU one list per
    frequency, so that its coldest entry is the tail of the first list
@@ -77,7 +106,8 @@ typedef struct shard {
     int policy;
     list lists[NLISTS];
     uint64_t epoch;
-    uint64_t entries, bytes;
+    uint64_t entries, bytes; /* bytes: the entries', and the table's */
+    uint64_t table_bytes;    /* what uthash holds: its header and buckets */
     uint64_t max_entries, max_bytes;
     uint64_t evictions, expirations, epoch_drops;
     uint64_t n[NLISTS];                 /* entries in each list */
@@ -323,21 +353,37 @@ static void relink_locked(shard *s, entry *e, unsigned to)
     link_locked(s, e, to);
 }
 
+/* Brings the table's share of the shard's bytes up to date: uthash
+   doubles its buckets as the table grows, and frees them with its last
+   entry. */
+static void account_table_locked(shard *s)
+{
+    uint64_t t = 0;
+    if (s->table) {
+        const UT_hash_table *tbl = s->table->hh.tbl;
+        t = heap_size(sizeof(*tbl)) +
+            heap_size(tbl->num_buckets * sizeof(UT_hash_bucket));
+    }
+    s->bytes = s->bytes - s->table_bytes + t;
+    s->table_bytes = t;
+}
+
 static void unlink_locked(shard *s, entry *e)
 {
     HASH_DELETE(hh, s->table, e);
+    if (!s->table)
+        account_table_locked(s);
     list_unlink(&s->lists[e->list], e);
     s->n[e->list]--;
     s->entries--;
-    s->bytes -= e->charge;
+    s->bytes -= charge_of(e);
 }
 
 /* Removes e and frees it; the value lives on while others hold it. */
 static void drop_locked(shard *s, entry *e)
 {
     unlink_locked(s, e);
-    tc_value_release(e->val);
-    tc__free(e);
+    tc_value_release(val_of(e)); /* frees e too, unless held */
 }
 
 /* Drops e to make room: an expiration if it had expired anyway. */
@@ -748,7 +794,8 @@ static int look(shard *s, const char *key, size_t klen, uint64_t hash,
         return R_MISS;
     if (e->expires_at <= now)
         return R_EXPIRED;
-    return now - e->born > max_age ? R_MISS : R_HIT;
+    uint64_t born = e->expires_at - e->ttl;
+    return now - born > max_age ? R_MISS : R_HIT;
 }
 
 /* Drops key's entry if it has expired: a write like any other. */
@@ -778,7 +825,7 @@ static int read_locked(shard *s, rslot *r, const char *key, size_t klen,
     int found = look(s, key, klen, hash, now, max_age, &e);
     if (found == R_HIT) {
         apply_hit_locked(s, e);
-        fn(ud, e->val);
+        fn(ud, val_of(e));
     } else {
         s->misses++;
     }
@@ -803,7 +850,7 @@ int tc__l1_read(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
             if (found == R_HIT) {
                 r->buf[r->n++] = e;
                 full = r->n == READ_BUF;
-                fn(ud, e->val);
+                fn(ud, val_of(e));
             } else {
                 r->misses++;
             }
@@ -901,6 +948,15 @@ static void make_room_locked(shard *s, size_t charge, uint64_t now)
     }
 }
 
+/* LRU and LFU, once e is in: the table may have grown its buckets past
+   the byte bound; the coldest others make up for it. */
+static void trim_locked(shard *s, const entry *e, uint64_t now)
+{
+    entry *c;
+    while (s->bytes > s->max_bytes && (c = cold_locked(s)) && c != e)
+        evict_locked(s, c, now);
+}
+
 /* W-TinyLFU's admission: does the window's candidate deserve the main
    area's victim's place? */
 static int admit_locked(shard *s, const entry *cand, const entry *victim)
@@ -952,45 +1008,57 @@ static void tinylfu_balance_locked(shard *s, uint64_t now)
     }
 }
 
-static entry *entry_new(const char *key, size_t klen, tc_value *v,
+/* A new entry for key holding a copy of v, which it owns: the block's
+   one reference. */
+static entry *entry_new(const char *key, size_t klen, const tc_value *v,
                         uint64_t now, uint64_t ttl)
 {
-    entry *e = tc__malloc(sizeof(*e) + klen + 1);
-    if (!e)
+    size_t voff = (sizeof(tc_value) + v->len + 1 + 7) & ~(size_t)7;
+    tc_value *nv = tc__malloc(voff + ENTRY_HEAD + klen + 1);
+    if (!nv)
         return NULL;
-    memset(e, 0, sizeof(*e));
+    atomic_init(&nv->refs, 1);
+    nv->flags = v->flags;
+    nv->delta_ms = v->delta_ms;
+    nv->expires_at = v->expires_at;
+    nv->len = v->len;
+    memcpy(nv->data, v->data, v->len + 1);
+    entry *e = (entry *)((char *)nv + voff);
+    memset(e, 0, ENTRY_HEAD);
     memcpy(e->key, key, klen);
     e->key[klen] = '\0';
-    e->klen = (uint32_t)klen;
-    e->val = v;
-    e->born = now;
-    e->expires_at = tc__add_sat(now, ttl);
-    e->charge = sizeof(*e) + klen + 1 + sizeof(tc_value) + v->len + 1;
+    e->hh.keylen = (unsigned)klen; /* for charge_of before it is added */
+    e->voff = (uint32_t)voff;
+    e->ttl = ttl < TTL_MAX ? (uint32_t)ttl : TTL_MAX;
+    e->expires_at = now + e->ttl;
     return e;
 }
 
 static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
 {
-    entry *old = find_locked(s, e->key, e->klen, hash);
+    size_t klen = e->hh.keylen, charge = charge_of(e);
+    entry *old = find_locked(s, e->key, klen, hash);
     if (old)
         drop_locked(s, old);
     if (s->policy != TC_POLICY_TINYLFU)
-        make_room_locked(s, e->charge, now);
+        make_room_locked(s, charge, now);
     uthash_oom = 0;
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->table, e->key, e->klen, (unsigned)hash,
-                                e);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->table, e->key, klen, (unsigned)hash, e);
     if (uthash_oom)
         return TC_ENOMEM;
     s->entries++;
-    s->bytes += e->charge;
+    s->bytes += charge;
+    account_table_locked(s);
     switch (s->policy) {
     case TC_POLICY_LRU:
         link_locked(s, e, 0);
+        trim_locked(s, e, now);
         break;
     case TC_POLICY_LFU:
         e->freq = 1;
         link_locked(s, e, 1);
         lfu_add(s);
+        trim_locked(s, e, now);
         break;
     default:
         sketch_add(s, (unsigned)hash); /* as hits do: the table's hash */
@@ -1018,11 +1086,8 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         s->epoch_drops++;
     } else if (!e) {
         rc = ttl_ms ? TC_ENOMEM : TC_MISS;
-    } else if (e->charge <= s->max_bytes) {
-        tc__value_ref(v);
+    } else if (charge_of(e) <= s->max_bytes) {
         rc = insert_locked(s, e, hash, now);
-        if (rc != TC_OK)
-            tc_value_release(v);
     }
     /* A value that does not enter must not leave an older one behind:
        the caller's write (or read) is newer than whatever is there. */
@@ -1034,8 +1099,8 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
     if (bump)
         s->epoch++;
     unlock_excl(s);
-    if (rc != TC_OK)
-        tc__free(e);
+    if (rc != TC_OK && e)
+        tc_value_release(val_of(e));
     return rc;
 }
 
@@ -1070,7 +1135,7 @@ void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen)
         lock_excl(l1, s);
         HASH_ITER(hh, s->table, e, tmp)
         {
-            if (e->klen >= plen && memcmp(e->key, prefix, plen) == 0)
+            if (e->hh.keylen >= plen && memcmp(e->key, prefix, plen) == 0)
                 drop_locked(s, e);
         }
         s->epoch++;

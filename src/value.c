@@ -7,8 +7,8 @@
 
 tc_value *tc__value_new(const void *data, size_t len)
 {
-    if (len > SIZE_MAX - sizeof(tc_value) - 1)
-        return NULL;
+    if (len > UINT32_MAX - sizeof(tc_value) - 1)
+        return NULL; /* beyond any max_value_bytes */
     tc_value *v = tc__malloc(sizeof(*v) + len + 1);
     if (!v)
         return NULL;
@@ -16,7 +16,7 @@ tc_value *tc__value_new(const void *data, size_t len)
     v->flags = 0;
     v->delta_ms = 0;
     v->expires_at = 0;
-    v->len = len;
+    v->len = (uint32_t)len;
     if (len)
         memcpy(v->data, data, len);
     v->data[len] = '\0';

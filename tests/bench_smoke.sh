@@ -45,7 +45,10 @@ l1 mutex_lru_2t_scaling_vs_1t
 l1 get_1t_lru_ops_s
 l1 get_1t_lfu_ops_s
 l1 get_1t_tinylfu_ops_s
-l1 get_2t_hotkey_scaling_vs_1t"
+l1 get_2t_hotkey_scaling_vs_1t
+l1 get_with_1t_ops_s_vs_bare
+l1 get_with_2t_scaling_vs_1t
+l1 get_with_2t_hotkey_scaling_vs_1t"
 for sock in tcp unix; do
   for size in 64B 1KiB 16KiB; do
     for p in p50 p99; do

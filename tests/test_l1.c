@@ -177,8 +177,21 @@ static void test_replace_accounting(void)
     CU_ASSERT_EQUAL(put(l1, "k", "a longer value", 10000), TC_OK);
     tc__l1_counts(l1, &b);
     CU_ASSERT_EQUAL(b.entries, 1);
-    CU_ASSERT_EQUAL(b.bytes, a.bytes + strlen("a longer value") - 5);
     CU_ASSERT(has(l1, "k", "a longer value"));
+    /* What is charged is the new entry's alone, as in a fresh L1. */
+    tc__l1 *fresh = make_l1(100, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(fresh, "k", "a longer value", 10000), TC_OK);
+    tc__l1_stats f;
+    tc__l1_counts(fresh, &f);
+    CU_ASSERT_EQUAL(b.bytes, f.bytes);
+    /* and a longer value costs its bytes, give or take malloc's 16 */
+    char longer[201];
+    memset(longer, 'z', 200);
+    longer[200] = '\0';
+    CU_ASSERT_EQUAL(put(l1, "k", longer, 10000), TC_OK);
+    tc__l1_counts(l1, &b);
+    CU_ASSERT(b.bytes >= a.bytes + 195 - 16 && b.bytes <= a.bytes + 195 + 16);
+    tc__l1_destroy(fresh);
     tc__l1_destroy(l1);
 }
 
