@@ -49,7 +49,8 @@ static void usage(FILE *f)
                "  --traces DIR   trace directory (default: "
                "<srcdir>/../shared/traces)\n"
                "  --srcdir DIR   the source tree, for the plot scripts\n"
-               "  --threads N    l1 on 1..N threads (default 2)\n"
+               "  --threads N    l1 on 1..N threads (default 8; on a 2-core machine\n"
+               "                 the rows above 2 threads are oversubscribed)\n"
                "  --synthetic    add the synthetic traces to the files\n"
                "  --policy NAME  ratio: only lru, lfu or tinylfu (and OPT)\n"
                "  --no-plots     no gnuplot\n"
@@ -185,7 +186,7 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
     static const char *files[MAX_FILES];
     memset(cfg, 0, sizeof(*cfg));
     cfg->plots = 1;
-    cfg->max_threads = 2;
+    cfg->max_threads = 8;
     cfg->srcdir = BENCH_SRCDIR;
     cfg->trace_files = files;
     for (int i = 1; i < argc; i++) {

@@ -23,7 +23,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
-"$bench" --smoke --srcdir "$srcdir" --traces "$traces" \
+"$bench" --smoke --threads 3 --srcdir "$srcdir" --traces "$traces" \
   --billgen "$billgen" >stdout.txt || {
   rc=$?; cat stdout.txt; echo "FAIL: tc-bench --smoke exited with $rc"; exit 1; }
 cat stdout.txt
@@ -38,17 +38,21 @@ memory byte_bound_max_l1_bytes
 memory byte_bound_rss_growth
 l1 get_1t_ops_s_vs_bare
 l1 get_1t_ops_s_vs_mutex_lru
-l1 get_2t_ops_s_vs_bare
-l1 get_2t_scaling_vs_1t
-l1 bare_2t_scaling_vs_1t
-l1 mutex_lru_2t_scaling_vs_1t
 l1 get_1t_lru_ops_s
 l1 get_1t_lfu_ops_s
 l1 get_1t_tinylfu_ops_s
 l1 get_2t_hotkey_scaling_vs_1t
 l1 get_with_1t_ops_s_vs_bare
-l1 get_with_2t_scaling_vs_1t
 l1 get_with_2t_hotkey_scaling_vs_1t"
+# --threads 3: a row of each kind for 2 and 3 threads.
+for t in 2 3; do
+  for m in get_${t}t_ops_s_vs_bare get_${t}t_scaling_vs_1t \
+      get_with_${t}t_scaling_vs_1t bare_${t}t_scaling_vs_1t \
+      mutex_lru_${t}t_scaling_vs_1t; do
+    expected="$expected
+l1 $m"
+  done
+done
 for sock in tcp unix; do
   for size in 64B 1KiB 16KiB; do
     for p in p50 p99; do
