@@ -415,7 +415,7 @@ static double med_of(const l1_results *res, int kind, int threads)
    the spread under the table. */
 static void l1_summarize(l1_results *res)
 {
-    char note[512];
+    char note[2048];
     int nseries = NKINDS * res->nthreads, n = res->ntrials;
     size_t len = (size_t)snprintf(note, sizeof(note),
                                   "l1: medians of %d trials; min-max M/s:", n);

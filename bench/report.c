@@ -45,7 +45,7 @@ void add_row(const char *scenario, const char *metric, unit u, double value,
 
 void add_note(const char *fmt, ...)
 {
-    char line[512];
+    char line[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
