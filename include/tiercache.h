@@ -145,7 +145,8 @@ typedef struct tc_options {
        serves entries no older than this, 1000 by default (an outage would
        otherwise send every request to the source); 0 bypasses it. */
     uint32_t degraded_l1_ttl_ms;
-    uint32_t listener_ping_ms; /* PING on the link; dead after 2x, 1000 */
+    uint32_t listener_ping_ms; /* PING on the link, dead when one goes
+                                  unanswered this long; 250 */
     uint32_t replay_max; /* invalidations queued while Redis is away, 10000;
                             past it the namespace is flushed on return */
 

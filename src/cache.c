@@ -333,8 +333,18 @@ int tc__strict_code(tc_cache *c, int rc)
 }
 
 /* L2 status → the caller's: Redis trouble is a miss unless strict. */
+void tc__backend_failed(tc_cache *c)
+{
+    /* A call failed while the link looks fine: if the server froze, the
+       link is the last to know (it only waits for its PING). */
+    if (c->coh && tc__coh_ok(c->coh))
+        tc__coh_kick(c->coh, TC__KICK_PROBE);
+}
+
 int tc__soften(tc_cache *c, int rc)
 {
+    if (rc == TC_EBACKEND)
+        tc__backend_failed(c);
     if (rc == TC_EBACKEND || rc == TC_EREFUSED) {
         TC__INC(c->ctr.degraded_ops);
         return c->opt.strict ? tc__strict_code(c, rc) : TC_MISS;
@@ -538,6 +548,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     }
     /* The SET may or may not have landed, and what Redis held before is
        stale either way: have it deleted once Redis is back. */
+    tc__backend_failed(c);
     TC__INC(c->ctr.degraded_ops);
     tc__replay_push(c, TC__INVAL_KEY, key, klen);
     tc__l1_del(c->l1, key, klen, hash);
@@ -599,10 +610,9 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
 {
     if (!c->l2)
         return TC_OK;
-    int rc = kind == TC__INVAL_KEY ? tc__replay_gate(c, arg, len)
-                                   : tc__replay_run(c);
-    if (rc == TC_OK)
-        rc = tc__invalidate_l2(c, kind, arg, len);
+    /* Deletes commute: this one need not wait for those queued. */
+    tc__replay_nudge(c);
+    int rc = tc__invalidate_l2(c, kind, arg, len);
     if (rc == TC_OK)
         return TC_OK;
     if (rc == TC_EREFUSED)

@@ -51,6 +51,8 @@ int tc__drop_oversized(tc_cache *c, const char *key, size_t klen);
 /* Redis trouble (TC_EBACKEND, TC_EREFUSED, TC_ECODEC) becomes a miss
    unless strict; counted. */
 int tc__soften(tc_cache *c, int rc);
+/* A Redis call failed (TC_EBACKEND): the listener checks its link now. */
+void tc__backend_failed(tc_cache *c);
 /* What strict mode returns for Redis trouble rc: TC_EREFUSED for a
    refusal (of this call, or of the connection), else TC_EBACKEND. */
 int tc__strict_code(tc_cache *c, int rc);
@@ -108,6 +110,10 @@ int tc__publish_set(tc_cache *c, const char *key, size_t klen);
    lease, UNLINK a prefix or the whole namespace, then the message on the
    channel where one is needed. TC_OK, TC_EBACKEND or TC_ENOMEM. */
 int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len);
+/* tc__invalidate_l2 of n keys (TC__INVAL_KEY), the DELs pipelined: rcs[i]
+   gets each key's outcome. TC_OK, or the first failure. */
+int tc__invalidate_keys(tc_cache *c, const char *const *keys,
+                        const size_t *lens, size_t n, int *rcs);
 
 /* ---- replay.c ---- */
 /* per_slot: a cluster's queue, whose items hold back reads of their slot
@@ -116,13 +122,20 @@ int tc__replay_create(tc__replay **out, size_t max, int per_slot);
 void tc__replay_destroy(tc__replay *q); /* NULL-safe */
 /* Queues an invalidation that did not reach Redis. */
 void tc__replay_push(tc_cache *c, uint32_t kind, const char *arg, size_t len);
-/* Replays the queue if there is one. TC_OK: nothing is pending, Redis may
-   be read; TC_EBACKEND: something still is (Redis away, or another
-   thread is replaying). */
+/* Replays the queue if there is one, on this thread, however long it
+   takes (the listener's way). TC_OK: nothing is pending, Redis may be
+   read; TC_EBACKEND: something still is (Redis away, or another thread
+   is replaying). */
 int tc__replay_run(tc_cache *c);
-/* tc__replay_run, for a call about to read or write key: TC_OK when it
-   may go to Redis. On a cluster that is also when nothing queued is for
-   key's slot and no prefix delete, flush or overflow is queued. */
+/* Has the queue replayed soon, waiting for nothing: the listener is
+   asked to; without one, this thread replays for at most one command
+   timeout. For a write, which need not wait. */
+void tc__replay_nudge(tc_cache *c);
+/* For a call about to read key from Redis: has the queue replayed (by
+   the listener if there is one) and waits for that, at most one command
+   timeout. TC_OK when it may go to Redis. On a cluster that is also when
+   nothing queued is for key's slot and no prefix delete, flush or overflow is
+   queued. */
 int tc__replay_gate(tc_cache *c, const char *key, size_t klen);
 /* 1 while anything is queued or being replayed. */
 int tc__replay_pending(const tc_cache *c);

@@ -587,6 +587,83 @@ int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen)
     return tc__cluster_argv(cl, 1, 2, argv, lens, tc__l2_reply_ok, NULL);
 }
 
+/* A node's share of tc__cluster_del_many: up to ITEMS_MAX items, two
+   DELs each (the lease first, as in tc__cluster_del), in one pipeline. */
+#define ITEMS_MAX 128
+static void del_on_node(tc__cluster *cl, unsigned i, const tc__l2_key *keys,
+                        const size_t *idx, size_t m, int *rcs)
+{
+    tc__l2_cmd cmds[2 * ITEMS_MAX];
+    for (size_t k = 0; k < m; k++) {
+        const tc__l2_key *key = &keys[idx[k]];
+        cmds[2 * k] = (tc__l2_cmd){2, {"DEL", key->lease}, {3, key->llen}, 0};
+        cmds[2 * k + 1] =
+            (tc__l2_cmd){2, {"DEL", key->rkey}, {3, key->rlen}, 0};
+    }
+    tc__l2_pipeline(node(cl, i), cmds, 2 * m);
+    for (size_t k = 0; k < m; k++) {
+        int a = cmds[2 * k].rc, b = cmds[2 * k + 1].rc;
+        rcs[idx[k]] = a == TC_EREFUSED || b == TC_EREFUSED ? TC_EREFUSED
+                      : a == TC_OK && b == TC_OK           ? TC_OK
+                                                           : TC_EBACKEND;
+    }
+}
+
+int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
+                         int *rcs)
+{
+    /* Each key goes to the node the map says serves its slot, a
+       pipeline per node; a key that fails there (its slot moved, its
+       node is away) goes again alone through tc__cluster_del, which
+       follows redirections and asks the map. */
+    uint16_t *owner = tc__malloc((n ? n : 1) * sizeof(*owner));
+    size_t idx[ITEMS_MAX];
+    for (size_t k = 0; k < n; k++) {
+        rcs[k] = TC_EBACKEND;
+        if (owner)
+            owner[k] = atomic_load_explicit(
+                &cl->owner[tc__cluster_slot(keys[k].rkey, keys[k].rlen)],
+                memory_order_acquire);
+    }
+    for (size_t k = 0; owner && k < n; k++) {
+        unsigned i = owner[k];
+        if (i == NO_NODE)
+            continue;
+        size_t m = 0;
+        for (size_t j = k; j < n; j++) {
+            if (owner[j] != i)
+                continue;
+            owner[j] = NO_NODE; /* taken */
+            idx[m++] = j;
+            if (m == ITEMS_MAX) {
+                del_on_node(cl, i, keys, idx, m, rcs);
+                m = 0;
+            }
+        }
+        del_on_node(cl, i, keys, idx, m, rcs);
+    }
+    tc__free(owner);
+    int rc = TC_OK;
+    for (size_t k = 0; k < n; k++) {
+        if (rcs[k] == TC_EBACKEND)
+            rcs[k] = tc__cluster_del(cl, keys[k].rkey, keys[k].rlen);
+        if (rc == TC_OK && rcs[k] != TC_OK)
+            rc = rcs[k];
+    }
+    return rc;
+}
+
+void tc__cluster_alive(tc__cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    size_t n = cl->nmasters;
+    uint16_t m[NODES_MAX];
+    memcpy(m, cl->masters, n * sizeof(*m));
+    pthread_mutex_unlock(&cl->mu);
+    for (size_t k = 0; k < n; k++)
+        tc__l2_alive(node(cl, m[k]));
+}
+
 typedef struct unlink_call {
     const char *pattern;
     uint64_t n;

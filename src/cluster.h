@@ -39,6 +39,11 @@ int tc__cluster_set(tc__cluster *cl, const char *rkey, size_t rlen,
 int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen);
 int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern,
                              uint64_t *n);
+/* tc__l2_del_many on a cluster: every key is tried, master by master. */
+int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
+                         int *rcs);
+/* tc__l2_alive on every master's node. */
+void tc__cluster_alive(tc__cluster *cl);
 /* fn on each master's node in turn; stops at the first error, which it
    returns. */
 int tc__cluster_each_master(tc__cluster *cl, int (*fn)(void *, tc__l2 *),

@@ -58,6 +58,7 @@
 typedef struct link {
     redisContext *ctx;
     uint64_t last_rx;             /* mono ms of the last bytes read */
+    uint64_t ping_at;             /* mono ms of a PING not answered, or 0 */
     char where[TC_HOST_MAX + 16]; /* a cluster node's address, or "" */
 } coh_link;
 
@@ -67,6 +68,7 @@ struct tc__coh {
     int running; /* tid is a thread of this process */
     int wake[2]; /* a byte here stops poll() and back-off sleeps */
     atomic_int stop;
+    atomic_int kicks;   /* TC__KICK_*: what callers asked for since */
     atomic_int started; /* launched and settled once (tc__coh_use) */
     atomic_int coherent;
     atomic_int tracking;
@@ -197,9 +199,15 @@ static int is_str(const redisReply *r, const char *s)
            memcmp(r->str, s, r->len) == 0;
 }
 
-/* ["message", channel, payload]; pongs and acks need nothing. */
-static void on_reply(tc__coh *h, const redisReply *r)
+/* ["message", channel, payload]; a pong answers the link's PING
+   (["pong", ""] on a subscribed connection); acks need nothing. */
+static void on_reply(tc__coh *h, coh_link *l, const redisReply *r)
 {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        is_str(r->element[0], "pong")) {
+        l->ping_at = 0;
+        return;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         !is_str(r->element[0], "message"))
         return;
@@ -473,8 +481,9 @@ static int write_ping(redisContext *ctx)
    child that inherited that state would free a pointer being realloc'd
    (seen under ASan) when it closes the parent's links. The read does not
    block: poll() said the socket is readable. */
-static int read_messages(tc__coh *h, redisContext *ctx)
+static int read_messages(tc__coh *h, coh_link *l)
 {
+    redisContext *ctx = l->ctx;
     int rc = 0;
     pthread_mutex_lock(&h->mu);
     if (redisBufferRead(ctx) != REDIS_OK) {
@@ -487,7 +496,7 @@ static int read_messages(tc__coh *h, redisContext *ctx)
             rc = -1;
         if (!r)
             break;
-        on_reply(h, r);
+        on_reply(h, l, r);
         freeReplyObject(r);
     }
     pthread_mutex_unlock(&h->mu);
@@ -499,6 +508,9 @@ static int read_messages(tc__coh *h, redisContext *ctx)
    replay is about to delete. */
 static void became_coherent(tc__coh *h, int was_down)
 {
+    /* The server answers: the pool need not wait out its breaker's
+       back-off to replay, nor the callers to read. */
+    tc__l2_alive(h->c->l2);
     tc__replay_run(h->c);
     /* Messages sent before the acknowledgement are lost: start empty. */
     drop_all(h);
@@ -528,11 +540,33 @@ static void replay_idle(tc__coh *h)
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
 }
 
+/* What callers asked for (tc__coh_kick) since last time: the wake pipe
+   emptied, the requests taken. */
+static int take_kicks(tc__coh *h)
+{
+    char buf[64];
+    while (read(h->wake[0], buf, sizeof(buf)) > 0)
+        ;
+    return atomic_exchange(&h->kicks, 0);
+}
+
+void tc__coh_kick(tc__coh *h, int what)
+{
+    /* One byte for any number of requests: the pipe never fills. */
+    if (atomic_fetch_or(&h->kicks, what) == 0) {
+        ssize_t n = write(h->wake[1], "k", 1);
+        (void)n; /* full (it cannot be) or closed (stopping): no matter */
+    }
+}
+
 /* Sleeps up to ms, or until tc__coh_stop. The link is down, often
    because a master died, and what it waits for is its replacement, not
    the end of its back-off: with Sentinel the watch is read meanwhile,
    with Cluster the map is asked for every MAP_POLL_MS (from this thread,
-   not the callers'); a new master ends the nap. */
+   not the callers'); a new master ends the nap. A caller waiting for
+   the replay queue has it replayed at once: through the pool, which may
+   reach the server though the link cannot (its breaker fails the calls
+   fast while the server is away). */
 #define MAP_POLL_MS 100
 static void nap(tc__coh *h, uint64_t ms)
 {
@@ -546,8 +580,10 @@ static void nap(tc__coh *h, uint64_t ms)
         struct pollfd p[2] = {{h->wake[0], POLLIN, 0},
                               {h->watch ? h->watch->fd : -1, POLLIN, 0}};
         int n = poll(p, 2, (int)slice);
-        if (atomic_load(&h->stop) || (n > 0 && p[0].revents))
+        if (atomic_load(&h->stop))
             return;
+        if (n > 0 && p[0].revents && (take_kicks(h) & TC__KICK_REPLAY))
+            tc__replay_run(h->c);
         if (n > 0 && p[1].revents)
             watch_sentinel(h, 1);
         if (cl)
@@ -557,14 +593,42 @@ static void nap(tc__coh *h, uint64_t ms)
     }
 }
 
+/* PINGs every link that has no PING unanswered. 0, or -1 with err set. */
+static int ping_links(tc__coh *h, uint64_t now, char *err, size_t cap)
+{
+    for (size_t i = 0; i < h->nlinks; i++) {
+        coh_link *l = &h->links[i];
+        if (l->ping_at)
+            continue;
+        /* under mu, as reads are: a PING is a few bytes into a socket
+           buffer that a live or frozen server leaves nearly empty, so it
+           does not block */
+        pthread_mutex_lock(&h->mu);
+        int bad = write_ping(l->ctx);
+        pthread_mutex_unlock(&h->mu);
+        if (bad) {
+            snprintf(err, cap, "%.120s", l->ctx->errstr);
+            return -1;
+        }
+        l->ping_at = now;
+    }
+    return 0;
+}
+
 /* Serves the subscribed links until one fails, the masters change, or
-   stop is asked. */
+   stop is asked. A link is dead once a PING has gone unanswered for
+   listener_ping_ms: PINGs go out every listener_ping_ms, and at once
+   when a caller's command timed out (TC__KICK_PROBE), so a server that
+   froze is noticed within 2 x listener_ping_ms, or one interval after a
+   caller saw it hang (docs/operations.md, "Consistency guarantees"). */
 static void serve(tc__coh *h, char *err, size_t cap)
 {
     uint64_t ping = h->c->opt.listener_ping_ms;
     uint64_t last_ping = tc__mono_ms();
     size_t n = h->nlinks; /* only this thread changes it */
     tc__cluster *cl = h->cluster;
+    for (size_t i = 0; i < n; i++)
+        h->links[i].ping_at = 0;
     watch_sentinel(h, 0);
     while (!atomic_load(&h->stop)) {
         struct pollfd p[LINKS_MAX + 2];
@@ -573,53 +637,50 @@ static void serve(tc__coh *h, char *err, size_t cap)
         p[n] = (struct pollfd){h->wake[0], POLLIN, 0};
         p[n + 1] = (struct pollfd){h->watch ? h->watch->fd : -1, POLLIN, 0};
         int orphans = cl && tc__cluster_incomplete(cl);
-        int got = poll(p, n + 2, (int)(orphans ? MAP_POLL_MS : ping / 2 + 1));
+        int got = poll(p, n + 2, (int)(orphans ? MAP_POLL_MS : ping / 4 + 1));
         uint64_t now = tc__mono_ms();
         if (got < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
             return;
         }
         for (size_t i = 0; got > 0 && i < n; i++) {
-            redisContext *ctx = h->links[i].ctx;
+            coh_link *l = &h->links[i];
             if (!p[i].revents)
                 continue;
-            if (read_messages(h, ctx) != 0) {
-                snprintf(err, cap, "%.60s%s%.90s", h->links[i].where,
-                         h->links[i].where[0] ? ": " : "",
-                         ctx->err ? ctx->errstr : "protocol error");
+            if (read_messages(h, l) != 0) {
+                snprintf(err, cap, "%.60s%s%.90s", l->where,
+                         l->where[0] ? ": " : "",
+                         l->ctx->err ? l->ctx->errstr : "protocol error");
                 return;
             }
-            h->links[i].last_rx = now;
+            l->last_rx = now;
         }
+        int kicks = got > 0 && p[n].revents ? take_kicks(h) : 0;
         if (got > 0 && p[n + 1].revents)
             watch_sentinel(h, 1);
-        for (size_t i = 0; i < n; i++)
-            if (now - h->links[i].last_rx > 2 * ping) {
+        for (size_t i = 0; i < n; i++) {
+            coh_link *l = &h->links[i];
+            if (l->ping_at && now - l->ping_at > ping) {
                 snprintf(err, cap, "%.60s%sno answer to PING for %llu ms",
-                         h->links[i].where, h->links[i].where[0] ? ": " : "",
-                         (unsigned long long)(now - h->links[i].last_rx));
+                         l->where, l->where[0] ? ": " : "",
+                         (unsigned long long)(now - l->ping_at));
                 return;
             }
+        }
         if (orphans) /* a master died: find its replacement soon */
             tc__cluster_refresh(cl, 0);
         if (moved(h, err, cap))
             return;
+        if ((kicks & TC__KICK_PROBE) && ping_links(h, now, err, cap) != 0)
+            return;
         if (now - last_ping >= ping) {
-            for (size_t i = 0; i < n; i++) {
-                /* under mu, as reads are: a PING is a few bytes into a
-                   socket buffer that a live or frozen server leaves
-                   nearly empty, so it does not block */
-                pthread_mutex_lock(&h->mu);
-                int bad = write_ping(h->links[i].ctx);
-                pthread_mutex_unlock(&h->mu);
-                if (bad) {
-                    snprintf(err, cap, "%.120s", h->links[i].ctx->errstr);
-                    return;
-                }
-            }
+            if (ping_links(h, now, err, cap) != 0)
+                return;
             last_ping = now;
             replay_idle(h);
             watch_sentinel(h, 0);
+        } else if (kicks & TC__KICK_REPLAY) {
+            replay_idle(h);
         }
     }
 }
@@ -669,7 +730,12 @@ static void *listener_main(void *arg)
         if (!up) {
             lost(h, &was_down, err);
             settle(h);
-            nap(h, tc__backoff_ms(attempt++, h->c->opt.breaker_cooldown_ms));
+            /* The server coming back is noticed within one PING
+               interval: queued invalidations go out that soon. */
+            uint64_t cap = h->c->opt.breaker_cooldown_ms;
+            if (cap > h->c->opt.listener_ping_ms)
+                cap = h->c->opt.listener_ping_ms;
+            nap(h, tc__backoff_ms(attempt++, (uint32_t)cap));
             continue;
         }
         attempt = 0;
@@ -697,6 +763,9 @@ static int launch(tc__coh *h)
         return TC_ENOMEM;
     fcntl(h->wake[0], F_SETFD, FD_CLOEXEC);
     fcntl(h->wake[1], F_SETFD, FD_CLOEXEC);
+    /* kicks never block a caller; the listener empties it in one go */
+    fcntl(h->wake[0], F_SETFL, fcntl(h->wake[0], F_GETFL) | O_NONBLOCK);
+    fcntl(h->wake[1], F_SETFL, fcntl(h->wake[1], F_GETFL) | O_NONBLOCK);
     h->settled = 0;
     atomic_store(&h->stop, 0);
     if (pthread_create(&h->tid, NULL, listener_main, h) != 0) {

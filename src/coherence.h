@@ -29,6 +29,13 @@ int tc__coh_ok(const tc__coh *h);
 /* 1 when Redis tracks keys for us (set/del need not publish). */
 int tc__coh_tracking(const tc__coh *h);
 
+/* Asks the listener, without waiting, to replay the queue now
+   (TC__KICK_REPLAY), or to PING its links now because a command on the
+   pool timed out (TC__KICK_PROBE): a server that froze is then declared
+   lost one PING interval later. */
+enum { TC__KICK_REPLAY = 1, TC__KICK_PROBE = 2 };
+void tc__coh_kick(tc__coh *h, int what);
+
 /* The namespace channel, "<ns>:__tc:inval". */
 const char *tc__coh_channel(const tc__coh *h);
 

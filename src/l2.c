@@ -757,6 +757,87 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
     return call_end(l2, &cl, &ok);
 }
 
+int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cmds[i].rc = TC_EBACKEND;
+    if (n == 0)
+        return TC_OK;
+    call cl;
+    if (call_begin(l2, &cl, cmds[0].argv[0], cmds[0].lens[0]) != TC_OK)
+        return TC_EBACKEND;
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = redisAppendCommandArgv(cl.ctx, cmds[i].argc, cmds[i].argv,
+                                    cmds[i].lens) == REDIS_OK;
+    if (!ok) { /* no memory for the buffer: nothing was written yet */
+        redisReply fine = {.type = REDIS_REPLY_STATUS};
+        call_end(l2, &cl, &fine);
+        return TC_EBACKEND;
+    }
+    size_t got = 0;
+    int refused = 0;
+    for (; got < n; got++) {
+        redisReply *r = NULL;
+        if (redisGetReply(cl.ctx, (void **)&r) != REDIS_OK || !r)
+            break;
+        if (r->type != REDIS_REPLY_ERROR)
+            cmds[got].rc = TC_OK;
+        else if (strncmp(r->str, "MOVED ", 6) && strncmp(r->str, "ASK ", 4))
+            cmds[got].rc = error_reply(l2, &cl, r->str);
+        refused |= cmds[got].rc == TC_EREFUSED;
+        freeReplyObject(r);
+    }
+    /* The connection's fate: fine if every reply came, else failed. A
+       refusal among them stays in force (the command's name would end
+       it). */
+    if (refused)
+        cl.cmd[0] = '\0';
+    redisReply fine = {.type = REDIS_REPLY_STATUS};
+    int rc = call_end(l2, &cl, got == n ? &fine : NULL);
+    return got == n ? TC_OK : rc;
+}
+
+/* At most this many commands go in one pipeline: a round trip per few
+   hundred keys, and a reply buffer that stays small. */
+#define PIPE_MAX 256
+
+int tc__l2_del_many(tc__l2 *l2, const tc__l2_key *keys, size_t n, int *rcs)
+{
+    if (l2->cluster)
+        return tc__cluster_del_many(l2->cluster, keys, n, rcs);
+    tc__l2_cmd cmds[PIPE_MAX];
+    int rc = TC_OK;
+    for (size_t from = 0; from < n; from += PIPE_MAX) {
+        size_t m = n - from < PIPE_MAX ? n - from : PIPE_MAX;
+        for (size_t i = 0; i < m; i++) {
+            const tc__l2_key *k = &keys[from + i];
+            cmds[i] = (tc__l2_cmd){3,
+                                   {"DEL", k->rkey, k->lease},
+                                   {3, k->rlen, k->llen},
+                                   TC_EBACKEND};
+        }
+        int r = rc == TC_OK ? tc__l2_pipeline(l2, cmds, m) : rc;
+        for (size_t i = 0; i < m; i++)
+            rcs[from + i] = rc == TC_OK ? cmds[i].rc : TC_EBACKEND;
+        if (r != TC_OK)
+            rc = r; /* the rest would fail the same way: not tried */
+    }
+    return rc;
+}
+
+void tc__l2_alive(tc__l2 *l2)
+{
+    if (l2->cluster) {
+        tc__cluster_alive(l2->cluster);
+        return;
+    }
+    pthread_mutex_lock(&l2->mu);
+    if (l2->state == TC_BREAKER_OPEN)
+        l2->retry_at = 0;
+    pthread_mutex_unlock(&l2->mu);
+}
+
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len)
 {

@@ -59,6 +59,42 @@ int tc__l2_reply_ok(void *ud, const struct redisReply *r);
 struct tc__sentinel *tc__l2_sentinel(tc__l2 *l2);
 struct tc__cluster *tc__l2_cluster(tc__l2 *l2);
 
+/* One command of a pipeline: up to three words, and its outcome. */
+typedef struct tc__l2_cmd {
+    int argc;
+    const char *argv[3];
+    size_t lens[3];
+    int rc; /* as tc__l2_argv with tc__l2_reply_ok: TC_OK, TC_EBACKEND
+               (a failed connection, an error or redirection reply),
+               TC_EREFUSED */
+} tc__l2_cmd;
+
+/* Sends n commands on one connection without waiting, then reads their
+   n replies: one round trip for all (each read bounded by the command
+   timeout). When the connection fails, the commands not answered get
+   TC_EBACKEND. Returns TC_OK when every reply was read, whatever they
+   said; TC_EBACKEND otherwise. On a cluster, all the keys must be of
+   slots one node serves (cluster.c routes; a redirection is just a
+   failed command). */
+int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n);
+
+/* A Redis key and its lease key, for tc__l2_del_many. */
+typedef struct tc__l2_key {
+    const char *rkey, *lease;
+    size_t rlen, llen;
+} tc__l2_key;
+
+/* tc__l2_del of n keys (each with its lease), pipelined a few hundred to
+   a round trip, node by node on a cluster. rcs[i] gets each key's
+   outcome (TC_OK, TC_EBACKEND, TC_EREFUSED). Once a connection fails, the
+   keys not yet sent are not tried: TC_EBACKEND. Returns TC_OK, or the
+   first failure. */
+int tc__l2_del_many(tc__l2 *l2, const tc__l2_key *keys, size_t n, int *rcs);
+
+/* The listener reached the server: an open breaker lets its next call
+   probe at once, rather than at the end of its back-off. */
+void tc__l2_alive(tc__l2 *l2);
+
 /* PUBLISH channel msg. */
 int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
                    size_t len);

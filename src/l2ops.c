@@ -164,3 +164,90 @@ int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         rc = publish(c, kind, arg, len);
     return rc;
 }
+
+/* On the channel, where tracking does not tell the others: a message a
+   key, as tc__invalidate_l2 sends, for each key deleted (rcs[i] TC_OK,
+   which becomes the publication's outcome); pipelined on one server,
+   one by one on a cluster (any node takes them). */
+#define PUBLISH_PIPE 256
+static void publish_keys(tc_cache *c, const char *const *keys,
+                         const size_t *lens, size_t n, int *rcs)
+{
+    tc__l2_cmd cmds[PUBLISH_PIPE];
+    char *bufs[PUBLISH_PIPE];
+    size_t at[PUBLISH_PIPE], m = 0;
+    const char *channel = tc__coh_channel(c->coh);
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && rcs[i] == TC_OK && tc__l2_cluster(c->l2)) {
+            rcs[i] = publish(c, TC__INVAL_KEY, keys[i], lens[i]);
+            continue;
+        }
+        if (i < n && rcs[i] == TC_OK) {
+            tc__inval msg = {TC__INVAL_KEY, tc__wall_ms(),
+                             (const unsigned char *)keys[i], lens[i]};
+            size_t blen;
+            if (tc__inval_encode(&msg, &bufs[m], &blen) != TC_OK) {
+                rcs[i] = TC_ENOMEM;
+                continue;
+            }
+            cmds[m] = (tc__l2_cmd){3,
+                                   {"PUBLISH", channel, bufs[m]},
+                                   {7, strlen(channel), blen},
+                                   TC_EBACKEND};
+            at[m++] = i;
+        }
+        if (m == PUBLISH_PIPE || (i == n && m)) {
+            tc__l2_pipeline(c->l2, cmds, m);
+            for (size_t k = 0; k < m; k++) {
+                rcs[at[k]] = cmds[k].rc;
+                tc__free(bufs[k]);
+            }
+            m = 0;
+        }
+    }
+}
+
+int tc__invalidate_keys(tc_cache *c, const char *const *keys,
+                        const size_t *lens, size_t n, int *rcs)
+{
+    /* Every name in one block: "<ns>:{<key>}" then its ":lease" form. */
+    size_t nslen = strlen(c->opt.ns), total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 2 * (nslen + lens[i] + 3) + 6;
+    char *names = tc__malloc(total ? total : 1);
+    tc__l2_key *ks = tc__malloc((n ? n : 1) * sizeof(*ks));
+    if (!names || !ks) {
+        tc__free(names);
+        tc__free(ks);
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = TC_ENOMEM;
+        return TC_ENOMEM;
+    }
+    char *p = names;
+    for (size_t i = 0; i < n; i++) {
+        size_t rlen = nslen + lens[i] + 3;
+        for (int lease = 0; lease < 2; lease++) {
+            memcpy(p, c->opt.ns, nslen);
+            memcpy(p + nslen, ":{", 2);
+            memcpy(p + nslen + 2, keys[i], lens[i]);
+            p[rlen - 1] = '}';
+            if (lease)
+                memcpy(p + rlen, ":lease", 6);
+            if (lease) {
+                ks[i].lease = p;
+                ks[i].llen = rlen + 6;
+                p += rlen + 6;
+            } else {
+                ks[i].rkey = p;
+                ks[i].rlen = rlen;
+                p += rlen;
+            }
+        }
+    }
+    int rc = tc__l2_del_many(c->l2, ks, n, rcs);
+    tc__free(names);
+    tc__free(ks);
+    if (needs_publish(c, TC__INVAL_KEY))
+        publish_keys(c, keys, lens, n, rcs);
+    return rc;
+}

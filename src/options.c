@@ -435,7 +435,7 @@ static void set_defaults(tc_options *o)
     o->policy = TC_POLICY_LRU;
     o->coherence = TC_COHERENCE_AUTO;
     o->degraded_l1_ttl_ms = 1000; /* docs/operations.md: the figures */
-    o->listener_ping_ms = 1000;
+    o->listener_ping_ms = 250;    /* a freeze: noticed within 2 x this */
     o->replay_max = 10000;
     o->lease_ms = 2000;       /* renewed while the computation runs */
     o->fetch_wait_ms = 15000; /* past lease_ms: outlive a dead holder */

@@ -8,6 +8,15 @@
  * one namespace flush. The queue is replayed as soon as the invalidation
  * link is back, and before any call reads Redis again (tc__replay_run).
  *
+ * Who replays (§5.5): the listener, the moment its link is back (and at
+ * every PING while anything is queued, and whenever a caller asks it
+ * to); a caller only where there is no listener, and then for no longer
+ * than one command timeout. Keys go in batches, their DELs pipelined
+ * (tc__invalidate_keys): one round trip per few hundred keys. A caller
+ * about to read Redis waits for the replay, at most one command timeout
+ * (tc__replay_gate); a write does not wait: a queued delete that lands
+ * after it costs a miss, never a stale read.
+ *
  * On a cluster (§5.9) one master may stay away while the others serve:
  * a queued delete then holds back only reads of its own slot, and a
  * prefix delete, a flush or an overflow still hold back every read
@@ -35,6 +44,7 @@ struct tc__replay {
     int overflow;       /* too many: flush the namespace instead */
     atomic_int pending; /* head != NULL || overflow, read without mu */
     atomic_int running; /* one replay at a time; no lock over I/O */
+    pthread_cond_t cv;  /* pending went to 0 (a replay ended), with mu */
 
     /* Cluster only (slots != NULL), written under mu, read without it:
        items queued or being replayed per slot, and `wide`, the prefix
@@ -57,6 +67,7 @@ int tc__replay_create(tc__replay **out, size_t max, int per_slot)
         return TC_ENOMEM;
     }
     pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
     q->tail = &q->head;
     q->max = max;
     return TC_OK;
@@ -111,6 +122,7 @@ void tc__replay_destroy(tc__replay *q)
     if (!q)
         return;
     clear_locked(q);
+    pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     tc__free(q->slots);
     tc__free(q);
@@ -195,21 +207,131 @@ static void requeue(tc__replay *q, item *rest, int overflow)
     pthread_mutex_unlock(&q->mu);
 }
 
+int tc__replay_pending(const tc_cache *c)
+{
+    return c->replay && atomic_load(&c->replay->pending);
+}
+
+/* Waits until nothing is queued, or until deadline (mono ms). */
+static int wait_settled(tc__replay *q, uint64_t deadline)
+{
+    pthread_mutex_lock(&q->mu);
+    while (atomic_load(&q->pending)) {
+        uint64_t now = tc__mono_ms();
+        if (now >= deadline)
+            break;
+        struct timespec ts = tc__deadline_ms(deadline - now);
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
+    int rc = atomic_load(&q->pending) ? TC_EBACKEND : TC_OK;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+static int replay(tc_cache *c, uint64_t deadline);
+
+/* Before a call reads Redis: the queue replayed, by the listener if
+   there is one (asked to, and waited for), else by this thread; either
+   way for at most one command timeout. */
+static int settle(tc_cache *c)
+{
+    tc__replay *q = c->replay;
+    if (!q || !atomic_load(&q->pending))
+        return TC_OK;
+    uint64_t deadline = tc__mono_ms() + c->opt.command_timeout_ms;
+    if (c->coh && tc__coh_started(c->coh)) {
+        tc__coh_kick(c->coh, TC__KICK_REPLAY);
+        /* With the link down the server is likely away too: no wait
+           (the listener replays within a PING interval of its return). */
+        return tc__coh_ok(c->coh) ? wait_settled(q, deadline) : TC_EBACKEND;
+    }
+    int rc = replay(c, deadline);
+    /* another thread's replay: wait for it as for the listener's */
+    return rc == TC_OK ? TC_OK : wait_settled(q, deadline);
+}
+
 int tc__replay_gate(tc_cache *c, const char *key, size_t klen)
 {
-    int rc = tc__replay_run(c);
+    int rc = settle(c);
     tc__replay *q = c->replay;
     if (rc == TC_OK || !q || !q->slots || atomic_load(&q->wide))
         return rc;
     return atomic_load(&q->slots[tc__key_slot(c, key, klen)]) ? rc : TC_OK;
 }
 
-int tc__replay_pending(const tc_cache *c)
+void tc__replay_nudge(tc_cache *c)
 {
-    return c->replay && atomic_load(&c->replay->pending);
+    if (!tc__replay_pending(c))
+        return;
+    if (c->coh && tc__coh_started(c->coh))
+        tc__coh_kick(c->coh, TC__KICK_REPLAY);
+    else
+        replay(c, tc__mono_ms() + c->opt.command_timeout_ms);
 }
 
 int tc__replay_run(tc_cache *c)
+{
+    return replay(c, 0);
+}
+
+/* One item that is not a key (a prefix delete), as before batches. */
+static int replay_one(tc_cache *c, item *it)
+{
+    int r = tc__invalidate_l2(c, it->kind, it->arg, it->len);
+    if (r == TC_EREFUSED) { /* would be refused forever: drop it */
+        tc__refused(c, "a replayed invalidation");
+        r = TC_OK;
+    }
+    return r;
+}
+
+/* Key items handed to tc__invalidate_keys at once. */
+#define BATCH 512
+
+/* Replays up to BATCH key items from *list (advancing it): those done
+   are freed, those that failed are appended at *failed_tail. Returns
+   how many were done, and in *rc the first failure. */
+static size_t replay_keys(tc_cache *c, item **list, item ***failed_tail,
+                          int *rc)
+{
+    tc__replay *q = c->replay;
+    item *run[BATCH];
+    const char *keys[BATCH];
+    size_t lens[BATCH], m = 0, done = 0;
+    int rcs[BATCH];
+    for (item *it = *list; it && it->kind == TC__INVAL_KEY && m < BATCH;
+         it = it->next) {
+        run[m] = it;
+        keys[m] = it->arg;
+        lens[m++] = it->len;
+    }
+    if (m == 0) /* the caller saw a key item first: never */
+        return 0;
+    *list = run[m - 1]->next;
+    tc__invalidate_keys(c, keys, lens, m, rcs);
+    for (size_t k = 0; k < m; k++) {
+        if (rcs[k] == TC_EREFUSED) {
+            tc__refused(c, "a replayed invalidation");
+            rcs[k] = TC_OK;
+        }
+        if (rcs[k] == TC_OK) {
+            pthread_mutex_lock(&q->mu);
+            count_locked(q, run[k], -1);
+            pthread_mutex_unlock(&q->mu);
+            tc__free(run[k]);
+            done++;
+            continue;
+        }
+        if (*rc == TC_OK)
+            *rc = rcs[k];
+        run[k]->next = NULL;
+        **failed_tail = run[k];
+        *failed_tail = &run[k]->next;
+    }
+    return done;
+}
+
+static int replay(tc_cache *c, uint64_t deadline)
 {
     tc__replay *q = c->replay;
     if (!q || !atomic_load(&q->pending))
@@ -245,40 +367,45 @@ int tc__replay_run(tc_cache *c)
             pthread_mutex_unlock(&q->mu);
         }
     }
+    /* On one server a failure ends the replay (the rest would fail
+       alike); on a cluster it holds back only its own keys. */
     item *failed = NULL, **failed_tail = &failed;
-    while (rc == TC_OK && list) {
-        int r = tc__invalidate_l2(c, list->kind, list->arg, list->len);
-        if (r == TC_EREFUSED) { /* would be refused forever: drop it */
-            tc__refused(c, "a replayed invalidation");
-            r = TC_OK;
+    while (list &&
+           (rc == TC_OK || (q->slots && list->kind == TC__INVAL_KEY))) {
+        if (deadline && tc__mono_ms() >= deadline) {
+            if (rc == TC_OK)
+                rc = TC_EBACKEND; /* out of time: the rest waits */
+            break;
         }
-        item *next = list->next;
-        if (r == TC_OK) {
-            pthread_mutex_lock(&q->mu);
-            count_locked(q, list, -1);
-            pthread_mutex_unlock(&q->mu);
-            tc__free(list);
-            done++;
-        } else if (q->slots && list->kind == TC__INVAL_KEY) {
-            /* one master away: the others' items still go */
-            list->next = NULL;
-            *failed_tail = list;
-            failed_tail = &list->next;
-        } else {
+        if (list->kind == TC__INVAL_KEY) {
+            done += replay_keys(c, &list, &failed_tail, &rc);
+            continue;
+        }
+        int r = replay_one(c, list);
+        if (r != TC_OK) {
             rc = r;
             break;
         }
+        item *next = list->next;
+        pthread_mutex_lock(&q->mu);
+        count_locked(q, list, -1);
+        pthread_mutex_unlock(&q->mu);
+        tc__free(list);
+        done++;
         list = next;
     }
     if (failed) { /* ahead of what was not tried, in their order */
         *failed_tail = list;
         list = failed;
-        rc = TC_EBACKEND;
+        if (rc == TC_OK)
+            rc = TC_EBACKEND;
     }
     requeue(q, list, overflow);
     pthread_mutex_lock(&q->mu);
-    if (!q->head && !q->overflow)
+    if (!q->head && !q->overflow) {
         atomic_store(&q->pending, 0);
+        pthread_cond_broadcast(&q->cv);
+    }
     pthread_mutex_unlock(&q->mu);
     atomic_store(&q->running, 0);
     if (done) {
@@ -304,6 +431,7 @@ void tc__replay_unlock(tc__replay *q)
 /* In a child after fork(): the parent replays its own queue. */
 void tc__replay_after_fork(tc__replay *q)
 {
+    pthread_cond_init(&q->cv, NULL); /* a parent's waiter is not here */
     clear_locked(q);
     atomic_store(&q->running, 0);
 }

@@ -141,7 +141,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(o.policy, TC_POLICY_LRU);
     CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_AUTO);
     CU_ASSERT_EQUAL(o.degraded_l1_ttl_ms, 1000);
-    CU_ASSERT_EQUAL(o.listener_ping_ms, 1000);
+    CU_ASSERT_EQUAL(o.listener_ping_ms, 250);
     CU_ASSERT_EQUAL(o.replay_max, 10000);
     CU_ASSERT_EQUAL(o.strict, 0);
     CU_ASSERT_EQUAL(o.breaker_failures, 3);
