@@ -42,9 +42,13 @@ typedef struct list {
    counters, 16 to a word, behind a doorkeeper (a bloom filter that holds
    a key's first sighting). After `sample` additions every counter halves
    and the doorkeeper empties. LFU uses only `additions` and `sample`, to
-   age its entries' counts the same way. */
+   age its entries' counts the same way. A small shard's sketch is sized
+   and aged as if its bound were SKETCH_MIN_ENTRIES: with fewer counters
+   and a shorter memory, every key that comes back less often than a
+   few hundred accesses looks new, and admission turns to LRU. */
 #define SKETCH_ROWS 4
 #define SKETCH_MAX_WIDTH (1u << 16) /* a row's index is 16 hash bits */
+#define SKETCH_MIN_ENTRIES 300
 typedef struct sketch {
     uint64_t *rows; /* SKETCH_ROWS * width / 16 words */
     uint64_t *door; /* door_bits / 64 words */
@@ -178,6 +182,8 @@ static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
        to the widest row a 16-bit index reaches. */
     uint64_t cap =
         s->max_entries < SKETCH_MAX_WIDTH ? s->max_entries : SKETCH_MAX_WIDTH;
+    if (s->policy == TC_POLICY_TINYLFU && cap < SKETCH_MIN_ENTRIES)
+        cap = SKETCH_MIN_ENTRIES;
     s->sk.sample =
         cfg->sample ? cfg->sample : (cap ? cap : 1) * SAMPLE_PER_ENTRY;
     set_window_locked(s, pct_of(s->max_entries, WINDOW_PCT));
