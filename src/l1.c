@@ -72,9 +72,13 @@ typedef struct list {
    counters, 16 to a word, behind a doorkeeper (a bloom filter that holds
    a key's first sighting). After `sample` additions every counter halves
    and the doorkeeper empties. LFU uses only `additions` and `sample`, to
-   age its entries' counts the same way. */
+   age its entries' counts the same way. A small shard's sketch is sized
+   and aged as if its bound were SKETCH_MIN_ENTRIES: with fewer counters
+   and a shorter memory, every key that comes back less often than a
+   few hundred accesses looks new, and admission turns to LRU. */
 #define SKETCH_ROWS 4
 #define SKETCH_MAX_WIDTH (1u << 16) /* a row's index is 16 hash bits */
+#define SKETCH_MIN_ENTRIES 300
 typedef struct sketch {
     uint64_t *rows; /* SKETCH_ROWS * width / 16 words */
     uint64_t *door; /* door_bits / 64 words */
@@ -112,12 +116,15 @@ typedef struct shard {
     uint64_t evictions, expirations, epoch_drops;
     uint64_t n[NLISTS];                 /* entries in each list */
     uint64_t window_max, protected_max; /* W-TinyLFU, in entries */
-    /* W-TinyLFU's window size climbs the hit ratio: after every period
-       of lookups it moves by `climb_step` entries, and turns when the
-       ratio fell over the period. */
-    uint64_t climb_from, climb_hits; /* lookups and hits at its start */
-    double climb_step, climb_rate;   /* climb_rate < 0: no period yet */
-    uint64_t seed, rng;              /* W-TinyLFU: the cache's seed */
+    uint64_t climb_from; /* W-TinyLFU: lookups when the period began */
+    uint64_t seed, rng;  /* W-TinyLFU: the cache's seed */
+    /* W-TinyLFU's ghosts (see ghost_put): GHOSTS bloom filters of
+       ghost_bits bits, the newer and older generation of each kind;
+       ghost_n[kind] keys are in its newer one, at most ghost_gen; and
+       the window hits minus main hits of the period begun at climb_from. */
+    uint64_t *ghost;
+    uint64_t ghost_bits, ghost_gen, ghost_n[2];
+    int64_t ghost_net;
     sketch sk;
 } shard;
 
@@ -159,13 +166,17 @@ struct tc__l1 {
 #define PROTECTED_PCT 80
 #define WARM_FREQ 6
 #define ADMIT_RANDOM 128
-/* The window's climb: the first step in % of the bound, what is left of
-   a step after each period, and a change of hit ratio big enough to
-   mean a new workload, which starts the climb afresh. The window stays
-   between 1 entry and WINDOW_MAX_PCT of the bound. */
-#define CLIMB_STEP_PCT 6.25
-#define CLIMB_DECAY 0.98
-#define CLIMB_RESTART 0.05
+/* The window's size follows its ghosts (see ghost_put): each remembers
+   the last 1 / GHOST_SHARE of the bound's departures of its kind, in
+   two generations of half that, with GHOST_BITS_PER_KEY bits a key (3
+   probes: about one false hit in 5,000). The window moves after each
+   period of 1 / CLIMB_SHARE of the bound's lookups, and stays between 1
+   entry and WINDOW_MAX_PCT of the bound. */
+#define GHOST_SHARE 16
+#define GHOST_BITS_PER_KEY 64
+#define GHOSTS 4            /* filters: 2 kinds, 2 generations each */
+#define GHOST_MIN_BITS 1024 /* a small shard's too */
+#define CLIMB_SHARE 2
 #define WINDOW_MAX_PCT 80
 /* Counts age after this many additions per entry of the bound. */
 #define SAMPLE_PER_ENTRY 10
@@ -234,6 +245,18 @@ static uint64_t pct_of(uint64_t n, unsigned pct)
 
 static void set_window_locked(shard *s, uint64_t window);
 
+/* Ghosts for a shard of `cap` entries (at least 1). */
+static int ghost_init(shard *s, uint64_t cap)
+{
+    s->ghost_gen = cap / GHOST_SHARE / 2 ? cap / GHOST_SHARE / 2 : 1;
+    s->ghost_bits = GHOST_MIN_BITS;
+    while (s->ghost_bits < GHOST_BITS_PER_KEY * s->ghost_gen)
+        s->ghost_bits *= 2;
+    s->ghost =
+        tc__calloc((size_t)GHOSTS * s->ghost_bits / 64, sizeof(uint64_t));
+    return s->ghost ? TC_OK : TC_ENOMEM;
+}
+
 static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
                              uint32_t index)
 {
@@ -244,13 +267,16 @@ static int shard_policy_init(shard *s, const tc__l1_config *cfg, uint64_t seed,
        to the widest row a 16-bit index reaches. */
     uint64_t cap =
         s->max_entries < SKETCH_MAX_WIDTH ? s->max_entries : SKETCH_MAX_WIDTH;
+    uint64_t ghost_cap = cap ? cap : 1;
+    if (s->policy == TC_POLICY_TINYLFU && cap < SKETCH_MIN_ENTRIES)
+        cap = SKETCH_MIN_ENTRIES;
     s->sk.sample =
         cfg->sample ? cfg->sample : (cap ? cap : 1) * SAMPLE_PER_ENTRY;
     set_window_locked(s, pct_of(s->max_entries, WINDOW_PCT));
-    s->climb_step = (double)s->max_entries * CLIMB_STEP_PCT / 100;
-    s->climb_rate = -1;
     if (s->policy != TC_POLICY_TINYLFU)
         return TC_OK;
+    if (ghost_init(s, ghost_cap) != TC_OK)
+        return TC_ENOMEM;
     /* Four counters a row per entry of the bound: with fewer, the keys
        of a full shard share too many counters and one-hit wonders look
        as frequent as the keys they would displace. */
@@ -269,6 +295,7 @@ static void shard_policy_free(shard *s)
 {
     tc__free(s->sk.rows);
     tc__free(s->sk.door);
+    tc__free(s->ghost);
 }
 
 void tc__l1_destroy(tc__l1 *l1);
@@ -496,7 +523,7 @@ static unsigned sketch_estimate(const shard *s, uint64_t hash)
 
 /* One access: a first sighting only enters the doorkeeper; later ones
    raise the key's smallest counters (conservative update). */
-static void sketch_add(shard *s, uint64_t hash)
+static void sketch_count(shard *s, uint64_t hash)
 {
     sketch *k = &s->sk;
     uint64_t h = sketch_key(s, hash);
@@ -508,6 +535,80 @@ static void sketch_add(shard *s, uint64_t hash)
     }
     if (++k->additions >= k->sample)
         sketch_age(k);
+}
+
+/* ---- the ghosts (W-TinyLFU) ---- */
+
+/* The window takes the hits a cache of pure recency would get, the main
+   area those of frequency; which of the two wants room shows in the
+   keys each has just let go of (as in ARC). Two kinds of ghosts:
+   GHOST_WINDOW, the window's candidates that lost the admission and
+   left; GHOST_MAIN, the main area's victims. A key that misses while a
+   ghost of one kind only is a hit that a window (or main area) a few
+   entries bigger would have had. The ghosts are shallow (1 /
+   GHOST_SHARE of the bound): they measure what the next few entries are
+   worth, not whether a much bigger window would catch a loop. */
+enum { GHOST_WINDOW, GHOST_MAIN };
+
+/* Filter `gen` (0: newer, 1: older) of `kind`. */
+static uint64_t *ghost_filter(shard *s, unsigned kind, unsigned gen)
+{
+    return s->ghost + (size_t)(2 * kind + gen) * (s->ghost_bits / 64);
+}
+
+/* h's three bits in filter f: 1 if all were set already. */
+static int ghost_bits_test(const shard *s, uint64_t *f, uint64_t h, int set)
+{
+    uint64_t g = mix64(h + 0x632BE59BD9B4E019ULL), m = s->ghost_bits - 1;
+    uint64_t b[3] = {g & m, (g >> 21) & m, (g >> 42) & m};
+    int had = 1;
+    for (int i = 0; i < 3; i++) {
+        had &= (int)(f[b[i] >> 6] >> (b[i] & 63) & 1);
+        if (set)
+            f[b[i] >> 6] |= 1ULL << (b[i] & 63);
+    }
+    return had;
+}
+
+/* e leaves the shard as a ghost of `kind` (unless it expired: it would
+   miss anyway). When the newer generation is full it becomes the older
+   one, and the older one is forgotten. */
+static void ghost_put(shard *s, unsigned kind, const entry *e, uint64_t now)
+{
+    if (e->expires_at <= now)
+        return;
+    if (++s->ghost_n[kind] > s->ghost_gen) {
+        memcpy(ghost_filter(s, kind, 1), ghost_filter(s, kind, 0),
+               s->ghost_bits / 8);
+        memset(ghost_filter(s, kind, 0), 0, s->ghost_bits / 8);
+        s->ghost_n[kind] = 1;
+    }
+    uint64_t h = sketch_key(s, e->hh.hashv); /* as sketch_add is given */
+    ghost_bits_test(s, ghost_filter(s, kind, 0), h, 1);
+}
+
+static int ghost_has(shard *s, unsigned kind, uint64_t h)
+{
+    return ghost_bits_test(s, ghost_filter(s, kind, 0), h, 0) ||
+           ghost_bits_test(s, ghost_filter(s, kind, 1), h, 0);
+}
+
+/* A key arrives that was not in the shard: a ghost of one kind only
+   counts for its side of the window's boundary. */
+static void ghost_check(shard *s, uint64_t hash)
+{
+    uint64_t h = sketch_key(s, hash);
+    int w = ghost_has(s, GHOST_WINDOW, h), m = ghost_has(s, GHOST_MAIN, h);
+    if (w != m)
+        s->ghost_net += w ? 1 : -1;
+}
+
+/* An insert: the key missed (or was written), so the ghosts hear of it
+   before the sketch counts it. Hits count through sketch_count alone. */
+static void sketch_add(shard *s, uint64_t hash)
+{
+    ghost_check(s, hash);
+    sketch_count(s, hash);
 }
 
 /* ---- LFU ---- */
@@ -560,41 +661,38 @@ static void set_window_locked(shard *s, uint64_t window)
     /* a smaller window hands its overflow over at the next insert */
 }
 
-/* After a period of `sample` lookups: a better hit ratio than the last
-   period's keeps the direction, a worse one turns it; each step is a
-   little shorter than the last, unless the ratio jumped (a new
-   workload), which restarts the climb with a full step. */
+/* After a period of 1 / CLIMB_SHARE of the bound's lookups, the window
+   moves by one entry for each ghost hit it had over the main area's
+   (less for each it had under): the two sides' ghost hits over the
+   same period measure which wants the next entries more, whatever the
+   period's hit ratio did for reasons of its own. */
 static void climb_locked(shard *s)
 {
     uint64_t lookups = s->hits + s->misses;
-    if (lookups - s->climb_from < s->sk.sample)
+    uint64_t period = s->max_entries / CLIMB_SHARE;
+    if (lookups - s->climb_from < (period ? period : 1))
         return;
-    double rate =
-        (double)(s->hits - s->climb_hits) / (double)(lookups - s->climb_from);
-    double step = s->climb_step;
-    if (s->climb_rate >= 0) {
-        if (rate < s->climb_rate)
-            step = -step;
-        double full = (double)s->max_entries * CLIMB_STEP_PCT / 100;
-        double delta = rate - s->climb_rate;
-        if (delta >= CLIMB_RESTART || delta <= -CLIMB_RESTART)
-            step = step < 0 ? -full : full;
-        else
-            step *= CLIMB_DECAY;
-        double w = (double)s->window_max + step;
-        set_window_locked(s, w < 1 ? 1 : (uint64_t)(w + 0.5));
-    }
-    s->climb_step = step;
-    s->climb_rate = rate;
     s->climb_from = lookups;
-    s->climb_hits = s->hits;
+    int64_t net = s->ghost_net;
+    s->ghost_net = 0;
+    if (net == 0)
+        return;
+    /* the ghosts vouch for their depth, no further */
+    int64_t most = (int64_t)(2 * s->ghost_gen);
+    net = net > most ? most : net < -most ? -most : net;
+    uint64_t w = s->window_max;
+    if (net < 0)
+        w = (uint64_t)-net < w ? w - (uint64_t)-net : 1;
+    else
+        w = (uint64_t)net < UINT64_MAX - w ? w + (uint64_t)net : UINT64_MAX;
+    set_window_locked(s, w); /* which keeps it within its bounds */
 }
 
 /* ---- hits ---- */
 
 static void hit_tinylfu_locked(shard *s, entry *e, uint64_t hash)
 {
-    sketch_add(s, hash);
+    sketch_count(s, hash);
     if (e->list != SEG_PROBATION) { /* window or protected: to its front */
         if (s->lists[e->list].head != e)
             relink_locked(s, e, e->list);
@@ -987,16 +1085,20 @@ static void tinylfu_balance_locked(shard *s, uint64_t now)
                 evict_locked(s, cand, now);
             } else if (victim->expires_at <= now ||
                        admit_locked(s, cand, victim)) {
+                ghost_put(s, GHOST_MAIN, victim, now);
                 evict_locked(s, victim, now);
                 relink_locked(s, cand, SEG_PROBATION);
             } else {
+                ghost_put(s, GHOST_WINDOW, cand, now);
                 evict_locked(s, cand, now);
             }
             continue;
         }
         if (!over)
             break;
-        evict_locked(s, victim ? victim : s->lists[SEG_WINDOW].tail, now);
+        entry *out = victim ? victim : s->lists[SEG_WINDOW].tail;
+        ghost_put(s, victim ? GHOST_MAIN : GHOST_WINDOW, out, now);
+        evict_locked(s, out, now);
     }
     /* Trim a few expired entries from the cold ends while here. */
     for (unsigned l = SEG_WINDOW; l <= SEG_PROBATION; l++) {

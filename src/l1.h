@@ -42,7 +42,7 @@ uint64_t tc__l1_seed(const tc__l1 *l1); /* the seed in use */
 unsigned tc__l1_frequency(tc__l1 *l1, const char *key, size_t klen,
                           uint64_t hash);
 /* W-TinyLFU: the window's size in entries in the shard of `hash` (it
-   climbs the hit ratio); 0 under other policies. */
+   follows its ghosts); 0 under other policies. */
 uint64_t tc__l1_window(tc__l1 *l1, uint64_t hash);
 
 /* Calls fn(ud, v) with the live value under key that entered at most
