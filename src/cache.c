@@ -106,11 +106,23 @@ static void log_opened(tc_cache *c)
                 : "");
 }
 
+/* Set while a tc_get_with callback runs on this thread: the L1 holds
+   the value's shard's writers off, so a call back into the cache could
+   wait for itself. */
+static _Thread_local int in_read_fn;
+
+int tc__in_read_fn(void)
+{
+    return in_read_fn;
+}
+
 int tc_open(tc_cache **out, const tc_options *opt)
 {
     if (!out)
         return TC_EINVAL;
     *out = NULL;
+    if (in_read_fn) /* it registers with fork(), which waits for readers */
+        return TC_EINVAL;
     tc_options o;
     if (opt)
         o = *opt;
@@ -168,7 +180,9 @@ int tc_open(tc_cache **out, const tc_options *opt)
 
 void tc_close(tc_cache *c)
 {
-    if (!c)
+    /* From a tc_get_with reader the cache is in use by this very call:
+       closing it would free what the read is in. */
+    if (!c || in_read_fn)
         return;
     if (c->registered)
         tc__fork_unregister(c);
@@ -208,16 +222,6 @@ static void start_listener(tc_cache *c)
 
 /* Every call on a cache starts here. In a child after fork() the first
    call rebuilds what cannot be shared with the parent (fork.c). */
-/* Set while a tc_get_with callback runs on this thread: the L1 holds
-   the value's shard's writers off, so a call back into the cache could
-   wait for itself. */
-static _Thread_local int in_read_fn;
-
-int tc__in_read_fn(void)
-{
-    return in_read_fn;
-}
-
 int tc__enter(tc_cache *c)
 {
     if (!c)

@@ -81,8 +81,10 @@ static void parent(void)
 
 static void child(void)
 {
-    for (tc_cache *c = registry; c; c = c->next)
+    for (tc_cache *c = registry; c; c = c->next) {
+        tc__l1_after_fork_child(c->l1);
         unlock_cache(c);
+    }
     atomic_fetch_add(&generation, 1);
     pthread_mutex_unlock(&registry_mu);
 }

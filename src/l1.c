@@ -395,6 +395,16 @@ static void account_table_locked(shard *s)
     s->table_bytes = t;
 }
 
+/* What the table costs with one more entry, at least: a new table's
+   header and first buckets, when there is none yet. */
+static uint64_t table_room(const shard *s)
+{
+    return s->table ? s->table_bytes
+                    : heap_size(sizeof(UT_hash_table)) +
+                          heap_size(HASH_INITIAL_NUM_BUCKETS *
+                                    sizeof(UT_hash_bucket));
+}
+
 static void unlink_locked(shard *s, entry *e)
 {
     HASH_DELETE(hh, s->table, e);
@@ -765,14 +775,20 @@ static entry *find_locked(shard *s, const char *key, size_t klen,
 
 static atomic_uint_fast64_t slot_map; /* bit k: slot k has a live thread */
 static atomic_uint slot_top;          /* 1 + the highest slot ever taken */
-static _Thread_local int my_slot;     /* slot + 1; 0: none yet; -1: none */
-static pthread_key_t slot_key;        /* frees the slot at thread exit */
+/* slot + 1; 0: none yet; SLOT_NONE: all were taken (tried again once
+   one is free); SLOT_GONE: the thread is exiting (its slot was given
+   back, and a read from a later destructor must not take one). */
+static _Thread_local int my_slot;
+#define SLOT_NONE (-1)
+#define SLOT_GONE (-2)
+static pthread_key_t slot_key; /* frees the slot at thread exit */
 static int slot_key_ok;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 
 static void slot_release(void *p)
 {
     unsigned k = (unsigned)((uintptr_t)p - 1);
+    my_slot = SLOT_GONE; /* runs on the exiting thread itself */
     atomic_fetch_and(&slot_map, ~((uint_fast64_t)1 << k));
 }
 
@@ -794,7 +810,7 @@ static void slot_init(void)
 static int take_slot(void)
 {
     pthread_once(&slot_once, slot_init);
-    my_slot = -1;
+    my_slot = SLOT_NONE;
     if (!slot_key_ok)
         return -1;
     uint_fast64_t map = atomic_load(&slot_map);
@@ -808,7 +824,7 @@ static int take_slot(void)
                                           map | (uint_fast64_t)1 << k))
             continue;
         if (pthread_setspecific(slot_key, (void *)(uintptr_t)(k + 1)) != 0) {
-            slot_release((void *)(uintptr_t)(k + 1));
+            atomic_fetch_and(&slot_map, ~((uint_fast64_t)1 << k));
             return -1;
         }
         unsigned top = atomic_load(&slot_top);
@@ -828,9 +844,16 @@ unsigned tc__l1_reader_slots(void)
 /* This thread's rslot in s, or NULL: no slot, or no memory for one. */
 static rslot *my_rslot(tc__l1 *l1, shard *s)
 {
-    int k = my_slot > 0 ? my_slot - 1 : my_slot < 0 ? -1 : take_slot();
-    if (k < 0)
-        return NULL;
+    int k = my_slot - 1;
+    if (my_slot <= 0) {
+        if (my_slot == SLOT_GONE ||
+            (my_slot == SLOT_NONE &&
+             atomic_load_explicit(&slot_map, memory_order_relaxed) ==
+                 UINT_FAST64_MAX))
+            return NULL;
+        if ((k = take_slot()) < 0)
+            return NULL;
+    }
     rslot *r = atomic_load_explicit(&l1->readers[k], memory_order_acquire);
     if (!r) {
         /* Only slot k's thread makes it: no race with another maker. */
@@ -861,7 +884,11 @@ static void lock_excl(tc__l1 *l1, shard *s)
     atomic_store(&s->writer, 1);
     unsigned top = atomic_load(&slot_top);
     for (unsigned k = 0; k < top; k++) {
-        rslot *b = atomic_load_explicit(&l1->readers[k], memory_order_acquire);
+        /* seq_cst, as the store of writer above: a slot's first read
+           publishes its rslots (release), then sets active; were this
+           load outside the single order, it could miss the rslots while
+           that reader misses writer. */
+        rslot *b = atomic_load(&l1->readers[k]);
         if (!b)
             continue;
         rslot *r = &b[s->index];
@@ -1050,9 +1077,15 @@ static void make_room_locked(shard *s, size_t charge, uint64_t now)
    the byte bound; the coldest others make up for it. */
 static void trim_locked(shard *s, const entry *e, uint64_t now)
 {
-    entry *c;
-    while (s->bytes > s->max_bytes && (c = cold_locked(s)) && c != e)
-        evict_locked(s, c, now);
+    for (unsigned i = 0; i < NLISTS && s->bytes > s->max_bytes; i++) {
+        entry *c = s->lists[i].tail;
+        while (c && s->bytes > s->max_bytes) {
+            entry *prev = c->prev;
+            if (c != e)
+                evict_locked(s, c, now);
+            c = prev;
+        }
+    }
 }
 
 /* W-TinyLFU's admission: does the window's candidate deserve the main
@@ -1188,7 +1221,7 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         s->epoch_drops++;
     } else if (!e) {
         rc = ttl_ms ? TC_ENOMEM : TC_MISS;
-    } else if (charge_of(e) <= s->max_bytes) {
+    } else if (charge_of(e) + table_room(s) <= s->max_bytes) {
         rc = insert_locked(s, e, hash, now);
     }
     /* A value that does not enter must not leave an older one behind:
@@ -1278,6 +1311,18 @@ void tc__l1_lock_all(tc__l1 *l1)
 {
     for (uint32_t i = 0; i < l1->nshards; i++)
         lock_excl(l1, shard_at(l1, i));
+}
+
+void tc__l1_after_fork_child(tc__l1 *l1)
+{
+    /* A parent's reader caught between setting active and clearing it
+       (it had seen writer set) is not in the child: no one else would
+       clear it, and the child's first write would wait for ever. */
+    for (unsigned k = 0; k < READ_SLOTS; k++) {
+        rslot *b = atomic_load(&l1->readers[k]);
+        for (uint32_t i = 0; b && i < l1->nshards; i++)
+            atomic_store(&b[i].active, 0);
+    }
 }
 
 void tc__l1_unlock_all(tc__l1 *l1)

@@ -92,5 +92,8 @@ unsigned tc__l1_reader_slots(void);
 /* For the atfork handlers: every shard lock, and back. */
 void tc__l1_lock_all(tc__l1 *l1);
 void tc__l1_unlock_all(tc__l1 *l1);
+/* In the child, before tc__l1_unlock_all: no reader of the parent's is
+   left inside a shard. */
+void tc__l1_after_fork_child(tc__l1 *l1);
 
 #endif

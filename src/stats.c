@@ -11,6 +11,8 @@ void tc_health(tc_cache *c, tc_health_info *out)
     if (!c || !out)
         return;
     memset(out, 0, sizeof(*out));
+    if (tc__in_read_fn()) /* the pool's lock may wait on a fork's prepare */
+        return;
     out->l2_configured = c->l2 != NULL;
     if (c->l2)
         tc__l2_health(c->l2, out);

@@ -275,8 +275,9 @@ typedef struct with_seen {
     tc_cache *c;
     char data[16];
     size_t len;
-    int calls, nested_rc, nested_set_rc;
+    int calls, nested_rc, nested_set_rc, nested_open_rc;
     uint64_t nested_hits;
+    int nested_health_configured;
 } with_seen;
 
 static void with_fn(void *ud, const void *data, size_t len)
@@ -292,6 +293,16 @@ static void with_fn(void *ud, const void *data, size_t len)
     tc_stats_info st;
     tc_stats(w->c, &st);
     w->nested_hits = st.l1_hits;
+    tc_health_info h;
+    h.l2_configured = 7;
+    tc_health(w->c, &h);
+    w->nested_health_configured = h.l2_configured;
+    tc_options o;
+    th_options(NULL, &o);
+    tc_cache *other = NULL;
+    w->nested_open_rc = tc_open(&other, &o);
+    tc_close(other);
+    tc_close(w->c); /* ignored: the read is still in it */
 }
 
 static void test_get_with(void)
@@ -316,6 +327,8 @@ static void test_get_with(void)
     CU_ASSERT_EQUAL(w.nested_rc, TC_EINVAL);
     CU_ASSERT_EQUAL(w.nested_set_rc, TC_EINVAL);
     CU_ASSERT_EQUAL(w.nested_hits, 0);
+    CU_ASSERT_EQUAL(w.nested_health_configured, 0);
+    CU_ASSERT_EQUAL(w.nested_open_rc, TC_EINVAL);
     char buf[4];
     size_t len = 0;
     CU_ASSERT_EQUAL(tc_get_into(c, "k", buf, sizeof(buf), &len), TC_ETOOBIG);
@@ -453,6 +466,184 @@ static void test_reader_slots_recycled(void)
     tc__l1_destroy(l1);
 }
 
+/* A read from a thread-exit destructor that runs after the thread gave
+   its reader slot back must not use that slot, which a new thread may
+   take at once (TSan and ASan see two threads in one slot). */
+static pthread_key_t late_key;
+
+static void *read_a_lot(void *arg)
+{
+    tc__l1 *l1 = arg;
+    for (int i = 0; i < 2000; i++)
+        CU_ASSERT(present(l1, "k"));
+    return NULL;
+}
+
+static void late_reader(void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, read_a_lot, arg) != 0)
+        return;
+    read_a_lot(arg);
+    pthread_join(t, NULL);
+}
+
+static void *read_then_exit(void *arg)
+{
+    pthread_setspecific(late_key, arg);
+    CU_ASSERT(present(arg, "k")); /* takes a slot */
+    return NULL;
+}
+
+static void test_read_after_slot_release(void)
+{
+    tc__l1 *l1 = make_l1(100, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(l1, "k", "v", 1000000), TC_OK);
+    present(l1, "k"); /* the slots' key exists before late_key */
+    unsigned base = tc__l1_reader_slots();
+    /* made after the L1's: its destructor runs after the slot's */
+    CU_ASSERT_FATAL(pthread_key_create(&late_key, late_reader) == 0);
+    for (int i = 0; i < 5; i++) {
+        pthread_t t;
+        CU_ASSERT_FATAL(pthread_create(&t, NULL, read_then_exit, l1) == 0);
+        pthread_join(t, NULL);
+    }
+    CU_ASSERT_EQUAL(tc__l1_reader_slots(), base);
+    pthread_key_delete(late_key);
+    tc__l1_destroy(l1);
+}
+
+/* With every slot taken a thread reads under the mutex, and takes a
+   slot once one is free again. */
+typedef struct hold_ctx {
+    tc__l1 *l1;
+    pthread_barrier_t *held, *go;
+} hold_ctx;
+
+static void *hold_slot(void *arg)
+{
+    hold_ctx *h = arg;
+    present(h->l1, "k");
+    pthread_barrier_wait(h->held);
+    pthread_barrier_wait(h->go);
+    return NULL;
+}
+
+static void test_slots_exhausted(void)
+{
+    tc__l1 *l1 = make_l1(100, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(l1, "k", "v", 1000000), TC_OK);
+    present(l1, "k");
+    unsigned free_slots = 64 - tc__l1_reader_slots();
+    pthread_t th[64];
+    pthread_barrier_t held, go;
+    pthread_barrier_init(&held, NULL, free_slots + 1);
+    pthread_barrier_init(&go, NULL, free_slots + 1);
+    hold_ctx h = {l1, &held, &go};
+    for (unsigned i = 0; i < free_slots; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, hold_slot, &h) == 0);
+    pthread_barrier_wait(&held);
+    CU_ASSERT_EQUAL(tc__l1_reader_slots(), 64);
+    /* one more: no slot, the read still works */
+    pthread_t extra;
+    pthread_barrier_t mid, end;
+    pthread_barrier_init(&mid, NULL, 2);
+    pthread_barrier_init(&end, NULL, 2);
+    hold_ctx x = {l1, &mid, &end};
+    CU_ASSERT_FATAL(pthread_create(&extra, NULL, hold_slot, &x) == 0);
+    pthread_barrier_wait(&mid); /* it has read, slotless */
+    pthread_barrier_wait(&go);  /* the others leave */
+    for (unsigned i = 0; i < free_slots; i++)
+        pthread_join(th[i], NULL);
+    unsigned after = tc__l1_reader_slots();
+    CU_ASSERT(after < 64);
+    pthread_barrier_wait(&end);
+    pthread_join(extra, NULL);
+    pthread_barrier_destroy(&held);
+    pthread_barrier_destroy(&go);
+    pthread_barrier_destroy(&mid);
+    pthread_barrier_destroy(&end);
+    tc__l1_destroy(l1);
+}
+
+/* A thread that found no slot takes one when it reads again after one
+   was given back. */
+static void *read_twice(void *arg)
+{
+    hold_ctx *h = arg;
+    present(h->l1, "k");
+    pthread_barrier_wait(h->held);
+    pthread_barrier_wait(h->go);
+    present(h->l1, "k");
+    return (void *)(uintptr_t)tc__l1_reader_slots();
+}
+
+static void test_slot_taken_later(void)
+{
+    tc__l1 *l1 = make_l1(100, 1 << 20, 1);
+    CU_ASSERT_EQUAL(put(l1, "k", "v", 1000000), TC_OK);
+    present(l1, "k");
+    unsigned free_slots = 64 - tc__l1_reader_slots();
+    pthread_t th[64], late;
+    pthread_barrier_t held, go, lheld, lgo;
+    pthread_barrier_init(&held, NULL, free_slots + 1);
+    pthread_barrier_init(&go, NULL, free_slots + 1);
+    pthread_barrier_init(&lheld, NULL, 2);
+    pthread_barrier_init(&lgo, NULL, 2);
+    hold_ctx h = {l1, &held, &go}, l = {l1, &lheld, &lgo};
+    for (unsigned i = 0; i < free_slots; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, hold_slot, &h) == 0);
+    pthread_barrier_wait(&held);
+    CU_ASSERT_FATAL(pthread_create(&late, NULL, read_twice, &l) == 0);
+    pthread_barrier_wait(&lheld); /* it read once, without a slot */
+    pthread_barrier_wait(&go);
+    for (unsigned i = 0; i < free_slots; i++)
+        pthread_join(th[i], NULL);
+    unsigned before = tc__l1_reader_slots();
+    pthread_barrier_wait(&lgo); /* it reads again: a slot is free now */
+    void *during = NULL;
+    pthread_join(late, &during);
+    CU_ASSERT_EQUAL((uintptr_t)during, before + 1);
+    pthread_barrier_destroy(&held);
+    pthread_barrier_destroy(&go);
+    pthread_barrier_destroy(&lheld);
+    pthread_barrier_destroy(&lgo);
+    tc__l1_destroy(l1);
+}
+
+/* A value near the byte bound: stored within it (with the table's own
+   bytes), or not stored; never over it, under any policy. */
+static void test_near_bound(void)
+{
+    static char big[65536];
+    for (int policy = TC_POLICY_LRU; policy <= TC_POLICY_TINYLFU; policy++) {
+        tc__l1_config cfg = {.max_entries = 100,
+                             .max_bytes = 65536,
+                             .shards = 1,
+                             .policy = policy,
+                             .clock = fake_clock};
+        tc__l1 *l1 = NULL;
+        CU_ASSERT_FATAL(tc__l1_create(&l1, &cfg) == TC_OK);
+        char key[16];
+        for (int i = 0; i < 20; i++) {
+            snprintf(key, sizeof(key), "s%d", i);
+            CU_ASSERT_EQUAL(put(l1, key, "small", 100000), TC_OK);
+        }
+        for (size_t len = 64000; len < sizeof(big); len += 200) {
+            memset(big, 'b', len);
+            big[len] = '\0';
+            int rc = put(l1, "big", big, 100000);
+            tc__l1_stats st;
+            tc__l1_counts(l1, &st);
+            CU_ASSERT(st.bytes <= 65536);
+            CU_ASSERT(rc == TC_OK || rc == TC_MISS);
+            if (policy != TC_POLICY_TINYLFU)
+                CU_ASSERT_EQUAL(present(l1, "big"), rc == TC_OK);
+        }
+        tc__l1_destroy(l1);
+    }
+}
+
 /* Hits kept by a reader count before the next eviction: on one thread
    the LRU order is exact even though the hit was applied later. */
 static void test_buffered_hits_exact(void)
@@ -527,6 +718,10 @@ int main(void)
         {"readers_and_writers", test_readers_and_writers},
         {"reader_slots_recycled", test_reader_slots_recycled},
         {"buffered_hits_exact", test_buffered_hits_exact},
+        {"read_after_slot_release", test_read_after_slot_release},
+        {"slots_exhausted", test_slots_exhausted},
+        {"slot_taken_later", test_slot_taken_later},
+        {"near_bound", test_near_bound},
         {NULL, NULL},
     };
     return th_run("l1", tests);
