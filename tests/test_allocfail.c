@@ -248,11 +248,74 @@ static void test_fail_only_n(void)
     sweep("only the Nth allocation", tc__alloc_fail_once, &st);
 }
 
+/* The raw bytes Redis holds under a cache key of namespace ns. */
+static char *raw_get(const char *ns, const char *key, size_t *len)
+{
+    char rk[1024];
+    int n = snprintf(rk, sizeof(rk), "%s:{%s}", ns, key);
+    redisReply *r = th_redis_cmd(th_srv, "GET %b", rk, (size_t)n);
+    char *out = NULL;
+    *len = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        out = malloc(r->len);
+        memcpy(out, r->str, r->len);
+        *len = r->len;
+    }
+    freeReplyObject(r);
+    return out;
+}
+
+/* A generation that cannot be read for want of memory is "not known
+   now": tc_group_key answers with a fresh token kept nowhere, and must
+   not write it over the group's generation in Redis, which would
+   invalidate the group for every process (group.c, read_gen). The group
+   name is long enough that reading its generation key allocates the
+   Redis key name: that is the allocation that fails. */
+static void test_group_read_oom_keeps_generation(void)
+{
+    tc_options o;
+    th_options(th_srv, &o);
+    o.max_key_bytes = 2 * LONG_KEY;
+    char group[LONG_KEY + 1], gk[LONG_KEY + 8], k1[2 * LONG_KEY],
+        k2[2 * LONG_KEY];
+    memset(group, 'g', LONG_KEY);
+    group[LONG_KEY] = '\0';
+    snprintf(gk, sizeof(gk), "\x01gen:%s", group);
+    tc_cache *a = NULL, *b = NULL;
+    CU_ASSERT_FATAL(tc_open(&a, &o) == TC_OK);
+    CU_ASSERT_FATAL(tc_open(&b, &o) == TC_OK);
+    CU_ASSERT_EQUAL_FATAL(tc_group_key(a, k1, sizeof(k1), group, "x"), TC_OK);
+    size_t len0, len1;
+    char *before = raw_get(o.ns, gk, &len0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+    /* b has the generation in Redis only, not in its L1: the first
+       allocation of its read is the generation key's name */
+    CU_ASSERT_EQUAL(tc_get_with(b, "warm-up", with_fn, NULL), TC_MISS);
+    tc__alloc_fail_once(0);
+    int rc = tc_group_key(b, k2, sizeof(k2), group, "x");
+    long failures = tc__alloc_failures();
+    tc__alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(failures, 1);
+    CU_ASSERT(rc == TC_OK || rc == TC_ENOMEM);
+    char *after = raw_get(o.ns, gk, &len1);
+    CU_ASSERT_PTR_NOT_NULL(after);
+    CU_ASSERT(after && len1 == len0 && memcmp(before, after, len0) == 0);
+    /* and the next read, with memory back, finds the same generation */
+    CU_ASSERT_EQUAL(tc_group_key(b, k2, sizeof(k2), group, "x"), TC_OK);
+    CU_ASSERT_STRING_EQUAL(k1, k2);
+    free(before);
+    free(after);
+    tc_close(b);
+    tc_close(a);
+}
+
 int main(void)
 {
     static const th_test tests[] = {
         {"fail_from_n_on", test_fail_from_n_on},
         {"fail_only_n", test_fail_only_n},
+        {"group_read_oom_keeps_generation",
+         test_group_read_oom_keeps_generation},
         {NULL, NULL},
     };
     return th_run_redis("allocfail", tests);
