@@ -159,15 +159,18 @@ static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
         return TC_OK;
     }
     int rc = gen_get(c, gk, gklen, hash, out);
-    for (int tries = 0; tries < 2 && rc != TC_OK && rc != TC_EBACKEND;
+    /* Only a generation known to be missing or not ours is (re)written:
+       one that could not be read (no memory for its key's name) may well
+       exist, and a plain SET over it would bump the group for everyone. */
+    for (int tries = 0; tries < 2 && (rc == TC_MISS || rc == TC_ECODEC);
          tries++) {
         /* none yet: create it; not ours (ECODEC): replace it */
         rc = gen_create(c, gk, gklen, rc == TC_MISS, out);
         if (rc == TC_MISS) /* another process created it first */
             rc = gen_get(c, gk, gklen, hash, out);
     }
-    if (rc == TC_OK)
-        return TC_OK;
+    if (rc == TC_OK || rc == TC_ENOMEM)
+        return rc;
     TC__INC(c->ctr.degraded_ops);
     if (c->opt.strict)
         return TC_EBACKEND;

@@ -44,6 +44,13 @@ void tc__free(void *p);
 /* n < 0: never fail (the default); n >= 0: the allocation after the next
    n succeed fails, and so does every one after it. */
 void tc__alloc_fail_after(long n);
+/* The same, but only that one allocation fails: the ones after it
+   succeed, as when memory comes back. */
+void tc__alloc_fail_once(long n);
+/* How many allocations failed since the last tc__alloc_fail_after or
+   tc__alloc_fail_once: 0 after a run means the run never reached its
+   failure point. */
+long tc__alloc_failures(void);
 
 /* ---- clock ---- */
 uint64_t tc__mono_ms(void); /* CLOCK_MONOTONIC */

@@ -11,7 +11,8 @@ grep -q "BSD 3-Clause License" COPYING || { echo "COPYING: not BSD-3-Clause"; ba
 grep -q "The tiercache authors" COPYING || { echo "COPYING: no copyright line"; bad=1; }
 for f in include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/*.sh \
          examples/billgen/*.c examples/billgen/*.h \
-         bench/*.c bench/*.h bench/*.gp scripts/* autogen.sh bootstrap \
+         bench/*.c bench/*.h bench/*.gp fuzz/*.c fuzz/*.h fuzz/*.sh \
+         scripts/* autogen.sh bootstrap \
          .ci/run tiercache.pc.in configure.ac Makefile.am; do
   [ -f "$f" ] || continue
   if ! head -n 3 "$f" | grep -q "$id"; then
