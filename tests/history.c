@@ -145,6 +145,7 @@ static long newest_before(const key_writes *k, uint64_t t)
 typedef struct check_ctx {
     uint64_t from_us, stale_us;
     long shown;
+    int show_lost;
     th_hist_result *out;
 } check_ctx;
 
@@ -215,7 +216,8 @@ static void check_read(const th_op *rd, int log, const key_writes *k,
         if (k->w[j]->kind == TH_OP_DEL)
             return;
     out->lost++;
-    show("missed a value", log, rd, due, shown);
+    if (cx->show_lost)
+        show("missed a value", log, rd, due, shown);
 }
 
 /* 1 if the read began in o's window. */
@@ -228,7 +230,7 @@ static int in_window(const th_op *op, const th_hist_opts *o)
 void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
                    uint64_t from_us, uint32_t stale_ms, th_hist_result *out)
 {
-    th_hist_opts o = {from_us, 0, 0, stale_ms, TH_HIST_SHOW};
+    th_hist_opts o = {from_us, 0, 0, stale_ms, TH_HIST_SHOW, 1};
 
     th_hist_check_opts(logs, nlogs, nkeys, &o, out);
 }
@@ -237,7 +239,8 @@ void th_hist_check_opts(th_log *const *logs, int nlogs, uint32_t nkeys,
                         const th_hist_opts *o, th_hist_result *out)
 {
     key_writes *keys = calloc(nkeys ? nkeys : 1, sizeof *keys);
-    check_ctx cx = {o->from_us, (uint64_t)o->stale_ms * 1000u, o->show, out};
+    check_ctx cx = {o->from_us, (uint64_t)o->stale_ms * 1000u, o->show,
+                    o->show_lost, out};
 
     memset(out, 0, sizeof *out);
     if (!keys) {

@@ -87,6 +87,7 @@ typedef struct th_hist_opts {
     uint64_t reads_until_us; /* ... and before this (0: no end) */
     uint32_t stale_ms;       /* as th_hist_check's */
     int show;                /* violations printed on stderr, at most */
+    int show_lost;           /* 0: print stale reads only, not misses */
 } th_hist_opts;
 void th_hist_check_opts(th_log *const *logs, int nlogs, uint32_t nkeys,
                         const th_hist_opts *o, th_hist_result *out);
