@@ -36,28 +36,31 @@ static const struct {
     {"stampede", SC_STAMPEDE, "tc_fetch on one cold key vs cache-aside"},
     {"billgen", SC_BILLGEN, "the billgen service under wrk vs its /health"},
     {"cluster", SC_CLUSTER, "Cluster, Sentinel vs one node vs raw; failover"},
+    {"faults", SC_FAULTS, "Redis killed, frozen, paused...: fails, staleness"},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tc-bench [options] [scenario ...] [trace file ...]\n"
-               "options:\n"
-               "  --quick        fewer rounds: seconds, not minutes\n"
-               "  --smoke        fewer still: a check that all runs\n"
-               "  --all          every trace file in the trace directory\n"
-               "  --traces DIR   trace directory (default: "
-               "<srcdir>/../shared/traces)\n"
-               "  --srcdir DIR   the source tree, for the plot scripts\n"
-               "  --threads N    l1 on 1..N threads (default 8; on a 2-core machine\n"
-               "                 the rows above 2 threads are oversubscribed)\n"
-               "  --synthetic    add the synthetic traces to the files\n"
-               "  --policy NAME  ratio: only lru, lfu or tinylfu (and OPT)\n"
-               "  --no-plots     no gnuplot\n"
-               "  --billgen PATH the billgen executable (default: "
-               "<builddir>/examples/billgen/\n"
-               "                 billgen, beside this bench/)\n"
-               "scenarios (default: all, in this order):\n");
+    fprintf(
+        f,
+        "usage: tc-bench [options] [scenario ...] [trace file ...]\n"
+        "options:\n"
+        "  --quick        fewer rounds: seconds, not minutes\n"
+        "  --smoke        fewer still: a check that all runs\n"
+        "  --all          every trace file in the trace directory\n"
+        "  --traces DIR   trace directory (default: "
+        "<srcdir>/../shared/traces)\n"
+        "  --srcdir DIR   the source tree, for the plot scripts\n"
+        "  --threads N    l1 on 1..N threads (default 8; on a 2-core machine\n"
+        "                 the rows above 2 threads are oversubscribed)\n"
+        "  --synthetic    add the synthetic traces to the files\n"
+        "  --policy NAME  ratio: only lru, lfu or tinylfu (and OPT)\n"
+        "  --no-plots     no gnuplot\n"
+        "  --billgen PATH the billgen executable (default: "
+        "<builddir>/examples/billgen/\n"
+        "                 billgen, beside this bench/)\n"
+        "scenarios (default: all, in this order):\n");
     for (size_t i = 0; i < NSCEN; i++)
         fprintf(f, "  %-10s %s\n", scenarios[i].name, scenarios[i].what);
     fprintf(f, "Any other argument is a trace file for ratio (.gz, .xz or "
@@ -255,8 +258,10 @@ static int run(const bench_cfg *cfg, const th_redis *r)
         bench_stampede(r, cfg);
     if (s & SC_BILLGEN) /* it loads the whole machine */
         failed |= bench_billgen(r, cfg) != 0;
-    if (s & SC_CLUSTER) /* last: 6 more servers, then 4 failovers */
+    if (s & SC_CLUSTER) /* 6 more servers, then 4 failovers */
         failed |= bench_cluster(r, cfg) != 0;
+    if (s & SC_FAULTS) /* last: forks its load, a server per fault */
+        failed |= bench_faults(cfg) != 0;
     return failed;
 }
 
