@@ -23,8 +23,9 @@
 
 /*
  * The faults. asserts_stale is 0 where current main is measured to serve
- * reads staler than the bound (the short suite's table, 750 ms bound:
- * worst 1.5 to 1.6 s); switch it on when the library's fix lands:
+ * reads staler than the bound (750 ms): kill_aof in some runs (worst 0.2
+ * to 1.6 s), freeze and pause in every run (worst about the hold: 1.3 to
+ * 1.7 s with 1 s, 5.1 s with 5 s). Switch it on when the fix lands:
  *
  * - kill_aof: Redis comes back with the values it had at the kill, while
  *   writes acknowledged during the outage (queued as deletes) wait in
