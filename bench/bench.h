@@ -20,6 +20,9 @@
  *   billgen_svc.c    starting, stopping and asking a billgen instance
  *   cluster.c        cluster: Redis Cluster and Sentinel beside one node
  *                    and raw hiredis to the key's node; failover times
+ *   faults.c         faults: the fault table of tests/faults.h (Redis
+ *                    killed, frozen, paused, ...): failures, recovery,
+ *                    stale reads
  *
  * Every figure is a row: a value beside the floor it is compared with,
  * measured in the same run.
@@ -48,7 +51,8 @@ enum {
     SC_COHERENCE = 1 << 5,
     SC_STAMPEDE = 1 << 6,
     SC_BILLGEN = 1 << 7,
-    SC_CLUSTER = 1 << 8
+    SC_CLUSTER = 1 << 8,
+    SC_FAULTS = 1 << 9
 };
 /* The scenarios that talk to Redis; the others run without a server. */
 #define SC_NEEDS_REDIS                                                        \
@@ -163,6 +167,9 @@ int bench_billgen(const th_redis *r, const bench_cfg *cfg);
 /* 0 when done; -1 when a cluster, a sentinel group or a failover
    failed (said under the table). */
 int bench_cluster(const th_redis *r, const bench_cfg *cfg);
+/* Starts a redis-server of its own per fault. 0 when done; -1 when a
+   fault's phase failed to run (said under the table). */
+int bench_faults(const bench_cfg *cfg);
 
 /* ---- shared by the Redis scenarios (io.c) ---- */
 /* th_options plus strict (a Redis failure stops the bench rather than

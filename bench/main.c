@@ -36,6 +36,7 @@ static const struct {
     {"stampede", SC_STAMPEDE, "tc_fetch on one cold key vs cache-aside"},
     {"billgen", SC_BILLGEN, "the billgen service under wrk vs its /health"},
     {"cluster", SC_CLUSTER, "Cluster, Sentinel vs one node vs raw; failover"},
+    {"faults", SC_FAULTS, "Redis killed, frozen, paused...: fails, staleness"},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -257,8 +258,10 @@ static int run(const bench_cfg *cfg, const th_redis *r)
         bench_stampede(r, cfg);
     if (s & SC_BILLGEN) /* it loads the whole machine */
         failed |= bench_billgen(r, cfg) != 0;
-    if (s & SC_CLUSTER) /* last: 6 more servers, then 4 failovers */
+    if (s & SC_CLUSTER) /* 6 more servers, then 4 failovers */
         failed |= bench_cluster(r, cfg) != 0;
+    if (s & SC_FAULTS) /* last: forks its load, a server per fault */
+        failed |= bench_faults(cfg) != 0;
     return failed;
 }
 

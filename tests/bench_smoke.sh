@@ -9,7 +9,8 @@
 # installed (its rows are then expected, and its cache must save SQLite
 # queries); otherwise tc-bench must say SKIP. cluster starts a private
 # Redis Cluster and kills one of its masters; its Sentinel failover is
-# left out of --smoke, which must say SKIP.
+# left out of --smoke, which must say SKIP. faults runs every fault of
+# tests/faults.h with a 300 ms hold.
 set -eu
 command -v redis-server >/dev/null || { echo "no redis-server: skipped"; exit 77; }
 bench="$(cd "$top_builddir" && pwd)/bench/tc-bench"
@@ -81,6 +82,14 @@ for m in get_64B_p50_us get_64B_p50_vs_single_us get_64B_p99_us \
     tracking_lag_p99_vs_single_us failover_cluster_s; do
   expected="$expected
 cluster $m"
+done
+for f in kill kill_aof freeze pause kill_normal kill_pubsub maxmemory \
+    flushall; do
+  for m in failed_ops slowest_op_us recovery_s stale_during stale_after \
+      worst_stale_s; do
+    expected="$expected
+faults ${f}_${m}"
+  done
 done
 if [ $have_billgen -eq 1 ]; then
   for m in item_cached_rps item_cached_vs_uncached item_cached_vs_static \
@@ -163,7 +172,7 @@ fi
 
 grep -q '^cluster: SKIP: the Sentinel failover' stdout.txt ||
   fail "cluster: no SKIP line for the Sentinel failover"
-for f in l1 l2_cdf coherence_cdf ratio memory cluster; do
+for f in l1 l2_cdf coherence_cdf ratio memory cluster faults; do
   [ -s "bench/results/$f.csv" ] || fail "no bench/results/$f.csv"
 done
 if command -v gnuplot >/dev/null; then

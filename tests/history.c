@@ -10,7 +10,7 @@
 
 #include "tiercache.h"
 
-/* How many violations are printed in detail. */
+/* How many violations th_hist_check prints in detail. */
 #define TH_HIST_SHOW 5
 
 static size_t log_size(uint32_t cap)
@@ -140,11 +140,21 @@ static long newest_before(const key_writes *k, uint64_t t)
     return found;
 }
 
+/* What one check needs besides the read: shown counts down from the
+   caller's limit. */
+typedef struct check_ctx {
+    uint64_t from_us, stale_us;
+    long shown;
+    int show_lost;
+    th_hist_result *out;
+} check_ctx;
+
 static void show(const char *what, int log, const th_op *rd, const th_op *w,
                  long *shown)
 {
-    if ((*shown)++ >= TH_HIST_SHOW)
+    if (*shown <= 0)
         return;
+    (*shown)--;
     fprintf(stderr,
             "  %s: key %u read by log %d in [%llu, %llu] us got %lld; "
             "newest write due: %s %lld in [%llu, %llu] us\n",
@@ -154,15 +164,34 @@ static void show(const char *what, int log, const th_op *rd, const th_op *w,
             (unsigned long long)w->start_us, (unsigned long long)w->end_us);
 }
 
+/* How long before rd began the value it read had been replaced by an
+   acknowledged write (one begun at or after from_us); 0 if it had not.
+   The write that replaced version v is the one numbered v + 1, w[v]. */
+static double staleness_ms(const th_op *rd, const key_writes *k,
+                           uint64_t from_us)
+{
+    if (rd->ver <= 0 || rd->ver >= (int64_t)k->n)
+        return 0;
+    const th_op *next = k->w[rd->ver];
+    if (next->start_us < from_us || next->end_us >= rd->start_us)
+        return 0;
+    return (double)(rd->start_us - next->end_us) / 1000.0;
+}
+
 /* Checks one successful read; adds to out. */
 static void check_read(const th_op *rd, int log, const key_writes *k,
-                       uint64_t from_us, uint64_t stale_us,
-                       th_hist_result *out, long *shown)
+                       check_ctx *cx)
 {
+    uint64_t from_us = cx->from_us, stale_us = cx->stale_us;
+    th_hist_result *out = cx->out;
+    long *shown = &cx->shown;
     long i = rd->start_us >= stale_us
                  ? newest_before(k, rd->start_us - stale_us)
                  : -1;
+    double age = staleness_ms(rd, k, from_us);
 
+    if (age > out->worst_stale_ms)
+        out->worst_stale_ms = age;
     if (i < 0 || k->w[i]->start_us < from_us)
         return; /* nothing acknowledged to compare with */
     out->checked++;
@@ -187,14 +216,31 @@ static void check_read(const th_op *rd, int log, const key_writes *k,
         if (k->w[j]->kind == TH_OP_DEL)
             return;
     out->lost++;
-    show("missed a value", log, rd, due, shown);
+    if (cx->show_lost)
+        show("missed a value", log, rd, due, shown);
+}
+
+/* 1 if the read began in o's window. */
+static int in_window(const th_op *op, const th_hist_opts *o)
+{
+    return op->start_us >= o->reads_from_us &&
+           (o->reads_until_us == 0 || op->start_us < o->reads_until_us);
 }
 
 void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
                    uint64_t from_us, uint32_t stale_ms, th_hist_result *out)
 {
+    th_hist_opts o = {from_us, 0, 0, stale_ms, TH_HIST_SHOW, 1};
+
+    th_hist_check_opts(logs, nlogs, nkeys, &o, out);
+}
+
+void th_hist_check_opts(th_log *const *logs, int nlogs, uint32_t nkeys,
+                        const th_hist_opts *o, th_hist_result *out)
+{
     key_writes *keys = calloc(nkeys ? nkeys : 1, sizeof *keys);
-    long shown = 0;
+    check_ctx cx = {o->from_us, (uint64_t)o->stale_ms * 1000u, o->show,
+                    o->show_lost, out};
 
     memset(out, 0, sizeof *out);
     if (!keys) {
@@ -223,12 +269,11 @@ void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
     for (int l = 0; l < nlogs; l++)
         for (uint32_t i = 0; logs[l] && i < logs[l]->n; i++) {
             const th_op *op = &logs[l]->ops[i];
-            if (op->kind != TH_OP_GET)
+            if (op->kind != TH_OP_GET || !in_window(op, o))
                 continue;
             out->reads++;
             if (op->key < nkeys && !is_error(op))
-                check_read(op, l, &keys[op->key], from_us,
-                           (uint64_t)stale_ms * 1000u, out, &shown);
+                check_read(op, l, &keys[op->key], &cx);
         }
     for (uint32_t k = 0; k < nkeys; k++)
         free(keys[k].w);

@@ -60,6 +60,11 @@ typedef struct th_hist_result {
     long lost;    /* ... that missed, though that write is a set and no
                      delete of the key had begun before the read ended */
     long broken;  /* a key whose writes are not numbered 1, 2, 3, ... */
+    /* The worst staleness seen, bound or not: of the successful reads that
+       returned a value, the longest time between the acknowledgement of
+       the write that replaced that value (set or delete) and the read's
+       start. 0 when every read returned the current value. */
+    double worst_stale_ms;
 } th_hist_result;
 
 /*
@@ -73,6 +78,20 @@ typedef struct th_hist_result {
  */
 void th_hist_check(th_log *const *logs, int nlogs, uint32_t nkeys,
                    uint64_t from_us, uint32_t stale_ms, th_hist_result *out);
+
+/* th_hist_check with more to say: which reads to check, and how many
+   violations to print. */
+typedef struct th_hist_opts {
+    uint64_t from_us;        /* as th_hist_check's */
+    uint64_t reads_from_us;  /* only reads begun at or after this ... */
+    uint64_t reads_until_us; /* ... and before this (0: no end) */
+    uint32_t stale_ms;       /* as th_hist_check's */
+    int show;                /* violations printed on stderr, at most */
+    int show_lost;           /* 0: print stale reads only, not misses */
+} th_hist_opts;
+void th_hist_check_opts(th_log *const *logs, int nlogs, uint32_t nkeys,
+                        const th_hist_opts *o, th_hist_result *out);
+
 /* One line on stderr with the figures. */
 void th_hist_print(const char *label, const th_hist_result *r);
 
