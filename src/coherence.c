@@ -77,6 +77,10 @@ struct tc__coh {
                            settled, and message dispatch */
     pthread_cond_t cv;
     int settled; /* the first subscription attempt is over */
+    /* Why the link is down, for tc_health: the last failure's text (a
+       refusal in the server's own words) and its tc_refusal. */
+    char link_error[128];
+    int link_refusal;
     coh_link links[LINKS_MAX];
     size_t nlinks;
     redisContext *watch;     /* Sentinel: +switch-master */
@@ -295,8 +299,13 @@ static redisContext *subscribe(tc__coh *h, const tc__addr *a, int channel,
             r = NULL;
     }
     if (acks != want || r) {
-        snprintf(err, cap, "subscribe: %.100s",
-                 ctx->err ? ctx->errstr : "unexpected reply");
+        /* An error reply says why (an ACL without the channels: NOPERM
+           and the channel); it is the server's text, never a secret. */
+        const char *why = ctx->err ? ctx->errstr
+                          : r && r->type == REDIS_REPLY_ERROR
+                              ? r->str
+                              : "unexpected reply";
+        snprintf(err, cap, "subscribe: %.110s", why);
         freeReplyObject(r);
         redisFree(ctx);
         return NULL;
@@ -514,6 +523,10 @@ static void became_coherent(tc__coh *h, int was_down)
     tc__replay_run(h->c);
     /* Messages sent before the acknowledgement are lost: start empty. */
     drop_all(h);
+    pthread_mutex_lock(&h->mu);
+    h->link_error[0] = '\0';
+    h->link_refusal = TC_REFUSAL_NONE;
+    pthread_mutex_unlock(&h->mu);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
     /* The first time too: it says which mode the cache runs in. */
     tc__log(&h->c->lg, TC_LOG_INFO, "invalidation link %s to redis %s (%s)",
@@ -699,6 +712,11 @@ static void settle(tc__coh *h)
 static void lost(tc__coh *h, int *was_down, const char *why)
 {
     atomic_store_explicit(&h->coherent, 0, memory_order_release);
+    const char *text = strncmp(why, "subscribe: ", 11) == 0 ? why + 11 : why;
+    pthread_mutex_lock(&h->mu);
+    snprintf(h->link_error, sizeof(h->link_error), "%s", why);
+    h->link_refusal = tc__conn_refusal_of("SUBSCRIBE", text);
+    pthread_mutex_unlock(&h->mu);
     if (*was_down)
         return;
     drop_all(h);
@@ -891,4 +909,17 @@ int tc__coh_after_fork(tc__coh *h)
     tc__cond_init_mono(&h->cv); /* may count a parent's waiter */
     atomic_store(&h->started, 0);
     return tc__coh_start(h);
+}
+
+void tc__coh_health(tc__coh *h, tc_health_info *out)
+{
+    if (tc__coh_ok(h))
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (h->link_error[0] && !out->last_error[0])
+        snprintf(out->last_error, sizeof(out->last_error),
+                 "invalidation link: %.100s", h->link_error);
+    if (h->link_refusal && !out->l2_refused)
+        out->l2_refused = h->link_refusal;
+    pthread_mutex_unlock(&h->mu);
 }

@@ -36,6 +36,11 @@ int tc__coh_tracking(const tc__coh *h);
 enum { TC__KICK_REPLAY = 1, TC__KICK_PROBE = 2 };
 void tc__coh_kick(tc__coh *h, int what);
 
+/* While the link is down: why, into out's last_error (unless the pool
+   has an error of its own to show) and l2_refused (a refusal, such as
+   an ACL without the channels, unless the pool has one). */
+void tc__coh_health(tc__coh *h, tc_health_info *out);
+
 /* The namespace channel, "<ns>:__tc:inval". */
 const char *tc__coh_channel(const tc__coh *h);
 

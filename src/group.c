@@ -159,6 +159,13 @@ static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
         return TC_OK;
     }
     int rc = gen_get(c, gk, gklen, hash, out);
+    /* Strict mode says what it read, as tc_get does, and leaves the key
+       alone: a tc_group_bump replaces it. */
+    if (rc == TC_ECODEC) {
+        TC__INC(c->ctr.codec_errors);
+        if (c->opt.strict)
+            return TC_ECODEC;
+    }
     /* Only a generation known to be missing or not ours is (re)written:
        one that could not be read (no memory for its key's name) may well
        exist, and a plain SET over it would bump the group for everyone. */

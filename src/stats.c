@@ -16,6 +16,8 @@ void tc_health(tc_cache *c, tc_health_info *out)
     out->l2_configured = c->l2 != NULL;
     if (c->l2)
         tc__l2_health(c->l2, out);
+    if (c->coh && tc__coh_started(c->coh))
+        tc__coh_health(c->coh, out);
 }
 
 void tc_stats(tc_cache *c, tc_stats_info *out)

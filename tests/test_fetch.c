@@ -731,6 +731,39 @@ static void test_groups(void)
     tc_close(b);
 }
 
+static void strict_on(tc_options *o)
+{
+    o->strict = 1;
+    o->log_level = TC_LOG_OFF;
+}
+
+/* A generation key holding bytes that are not a generation: strict mode
+   says so (TC_ECODEC) and leaves them; otherwise they are replaced; a
+   bump replaces them in either mode. */
+static void test_group_corrupt_gen(void)
+{
+    tc_cache *st = open_with("grpbad", strict_on),
+             *lax = open_with("grpbad", NULL);
+    redisReply *r = th_redis_cmd(th_srv, "SET %s junk", "grpbad:{\x01gen:g}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    freeReplyObject(r);
+    char k[TC_KEY_MAX] = "x";
+    CU_ASSERT_EQUAL(tc_group_key(st, k, sizeof(k), "g", "1"), TC_ECODEC);
+    CU_ASSERT_STRING_EQUAL(k, "");
+    r = th_redis_cmd(th_srv, "GET %s", "grpbad:{\x01gen:g}");
+    CU_ASSERT(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "junk"));
+    freeReplyObject(r);
+    tc_stats_info s;
+    tc_stats(st, &s);
+    CU_ASSERT(s.codec_errors >= 1);
+    CU_ASSERT_EQUAL(tc_group_key(lax, k, sizeof(k), "g", "1"), TC_OK);
+    CU_ASSERT_EQUAL(strncmp(k, "g@", 2), 0);
+    CU_ASSERT_EQUAL(tc_group_bump(st, "g"), TC_OK);
+    CU_ASSERT_EQUAL(tc_group_key(st, k, sizeof(k), "g", "1"), TC_OK);
+    tc_close(st);
+    tc_close(lax);
+}
+
 /* Redis away: single-flight still holds in the process. */
 static void test_stampede_redis_down(void)
 {
@@ -771,6 +804,7 @@ int main(void)
         {"scripts", test_scripts},
         {"stampede_redis_down", test_stampede_redis_down},
         {"groups", test_groups},
+        {"group_corrupt_gen", test_group_corrupt_gen},
         {NULL, NULL},
     };
     return th_run_redis("fetch", tests);

@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "l2.h"
+#include "peer.h"
 #include "topo.h"
 
 #define SECRET "s3cret-do-not-log"
@@ -258,6 +259,120 @@ static void test_full_server_is_not_refused(void)
     th_redis_stop(r);
 }
 
+/* The least a tiercache user needs, as docs/operations.md lists it:
+   the namespace's keys, its channel and the tracking channel, and these
+   commands. */
+#define MIN_ACL                                                               \
+    "on >" SECRET " resetkeys ~mine:* resetchannels &__redis__:invalidate "   \
+    "&mine:__tc:inval -@all +get +set +del +unlink +scan +ping +publish "     \
+    "+evalsha +eval +pexpire +subscribe +client|id +client|tracking "         \
+    "+client|setname %s"
+
+static tc_cache *open_as(const th_redis *r, const char *user, uint32_t lease)
+{
+    tc_options o;
+    logged_options(r, &o, 0);
+    snprintf(o.ns, sizeof(o.ns), "mine");
+    snprintf(o.redis_username, sizeof(o.redis_username), "%s", user);
+    snprintf(o.redis_password, sizeof(o.redis_password), SECRET);
+    o.lease_ms = lease;
+    tc_cache *c = NULL;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_OK);
+    return c;
+}
+
+/* Slow enough that its lease is renewed (PEXPIRE) while it runs. */
+static int slow_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud, (void)ttl;
+    usleep(300 * 1000);
+    *val = strdup("computed");
+    *len = 8;
+    return *val ? 0 : -1;
+}
+
+static void test_acl_minimal(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    cmd_ok(r, "ACL SETUSER tcmin " MIN_ACL, "-debug");
+    reset_log();
+    tc_cache *w = open_as(r, "tcmin", 200), *rd = open_as(r, "tcmin", 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rd);
+    /* every path: set, get, coherence both ways, delete, prefix delete,
+       a fetch whose lease is renewed, groups */
+    CU_ASSERT_EQUAL(tc_set(w, "k", "v1", 2, 0), TC_OK);
+    CU_ASSERT(th_wait_value(rd, "k", "v1", 2000) >= 0);
+    CU_ASSERT(th_warm(rd, "k"));
+    CU_ASSERT_EQUAL(tc_set(w, "k", "v2", 2, 0), TC_OK);
+    CU_ASSERT(th_wait_value(rd, "k", "v2", 2000) >= 0);
+    CU_ASSERT_EQUAL(tc_del(w, "k"), TC_OK);
+    CU_ASSERT(th_wait_value(rd, "k", NULL, 2000) >= 0);
+    CU_ASSERT_EQUAL(tc_set(w, "p:1", "x", 1, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_del_prefix(w, "p:"), TC_OK);
+    CU_ASSERT(th_wait_value(rd, "p:1", NULL, 2000) >= 0);
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(w, "f", 0, slow_compute, NULL, &v), TC_OK);
+    CU_ASSERT(v && tc_value_len(v) == 8);
+    tc_value_release(v);
+    CU_ASSERT(th_wait_value(rd, "f", "computed", 2000) >= 0);
+    char key[128];
+    CU_ASSERT_EQUAL(tc_group_key(w, key, sizeof(key), "g", "x"), TC_OK);
+    CU_ASSERT_EQUAL(tc_group_bump(w, "g"), TC_OK);
+    tc_stats_info s;
+    tc_health_info h;
+    tc_cache *both[2] = {w, rd};
+    for (int i = 0; i < 2; i++) {
+        tc_stats(both[i], &s);
+        tc_health(both[i], &h);
+        CU_ASSERT_EQUAL(s.backend_errors, 0);
+        CU_ASSERT_EQUAL(s.coherent, 1);
+        CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+        CU_ASSERT_STRING_EQUAL(h.last_error, "");
+    }
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "", NULL), 0);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "", NULL), 0);
+    tc_close(w);
+    tc_close(rd);
+    th_redis_stop(r);
+}
+
+/* Without the channels the link cannot come up: tc_health and the log
+   say why in the server's words (NOPERM, the channel). */
+static void test_acl_no_channels(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    cmd_ok(r, "ACL SETUSER tcnochan " MIN_ACL, "resetchannels");
+    reset_log();
+    tc_cache *c = open_as(r, "tcnochan", 2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    tc_stats_info s;
+    tc_stats(c, &s); /* a first call: the listener starts, and fails */
+    CU_ASSERT_EQUAL(s.coherent, 0);
+    tc_health_info first;
+    tc_health(c, &first); /* before any write: the link's own reason */
+    CU_ASSERT_EQUAL(first.l2_refused, TC_REFUSAL_ACL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(first.last_error, "invalidation link"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(first.last_error, "NOPERM"));
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK); /* the pool works */
+    tc_health_info h;
+    tc_stats(c, &s);
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(s.coherent, 0);
+    CU_ASSERT_EQUAL(h.l2_connected, 1);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_ACL);
+    /* the pool's PUBLISH was refused too, in the same words */
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "NOPERM"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.last_error, "channels"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "invalidation link", "NOPERM"),
+                    1);
+    CU_ASSERT_EQUAL(secret_logged(), 0);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
 /* A user whose keys are ~other:* cannot touch <ns>:{...}. */
 static void test_acl_key_pattern(void)
 {
@@ -431,6 +546,8 @@ int main(void)
         {"wrong_db", test_wrong_db},
         {"full_server_is_not_refused", test_full_server_is_not_refused},
         {"acl_key_pattern", test_acl_key_pattern},
+        {"acl_minimal", test_acl_minimal},
+        {"acl_no_channels", test_acl_no_channels},
         {"replica", test_replica},
         {"conn_refusal_outlives_error_reply",
          test_conn_refusal_outlives_error_reply},
