@@ -15,6 +15,11 @@
  *                          floor: the reads checked in that window
  *   <fault>_worst_stale_s  the worst staleness seen, bound or not;
  *                          floor: the bound
+ *   replay_queue_us        10,000 deletes queued while Redis was away,
+ *                          replayed (tests/faults.h, tf_replay); floor:
+ *                          the same DELs sent raw, pipelined
+ *   replay_queue_slowest_del_us  the slowest of those tc_del calls;
+ *                          floor: command_timeout_ms
  *
  * Every row also goes to bench/results/faults.csv with the rest of the
  * figures (degraded calls, Redis's own time back, link losses).
@@ -108,6 +113,24 @@ int bench_faults(const bench_cfg *cfg)
         rows(&r, &c);
     }
     csv_close(csv, "faults");
+    /* The replay of a long queue, beside the raw pipelined DELs it sends
+       (a round trip per 256 keys either way). */
+    tf_replay_result rp;
+    long n = cfg->smoke ? 1000 : 10000;
+    if (tf_replay(n, &rp) != 0) {
+        add_note("faults: the replay of %ld deletes FAILED to run", n);
+        failed = 1;
+    } else {
+        add_row("faults", "replay_queue_us", U_USEC, rp.replay_ms * 1000.0,
+                rp.raw_ms * 1000.0, "the same DELs, raw and pipelined");
+        add_row("faults", "replay_queue_slowest_del_us", U_USEC,
+                rp.slowest_del_ms * 1000.0,
+                (double)c.command_timeout_ms * 1000.0,
+                "command_timeout_ms (tc_del while Redis is away)");
+        add_note("faults: replay of %ld queued deletes: %.1f ms (%ld "
+                 "replayed, %ld keys left); raw pipelined DEL %.1f ms",
+                 rp.n, rp.replay_ms, rp.replayed, rp.left, rp.raw_ms);
+    }
     add_note("faults: bound %u ms = 2 x listener_ping_ms (%u) + "
              "degraded_l1_ttl_ms (%u); recovery as tests/faults.h defines "
              "it; docs/benchmarks.md",

@@ -91,6 +91,9 @@ for f in kill kill_aof freeze pause kill_normal kill_pubsub maxmemory \
 faults ${f}_${m}"
   done
 done
+expected="$expected
+faults replay_queue_us
+faults replay_queue_slowest_del_us"
 if [ $have_billgen -eq 1 ]; then
   for m in item_cached_rps item_cached_vs_uncached item_cached_vs_static \
       health_vs_static list_cached_rps list_cached_vs_uncached \

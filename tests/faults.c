@@ -18,6 +18,7 @@
 #include <valgrind/valgrind.h>
 #endif
 
+#include "cache.h"
 #include "harness.h"
 #include "history.h"
 
@@ -797,4 +798,97 @@ void tf_print_row(FILE *f, const tf_result *r)
     if (r->stale_before)
         fprintf(f, "  %s: %ld stale reads before the fault\n", r->fault,
                 r->stale_before);
+}
+
+/* ---- the replay of a long queue ---- */
+
+/* n raw commands "<verb> ns:{k<i>}[ ns:{k<i>}:lease]" pipelined on one
+   connection: SET with a value, or DEL of the key and its lease. */
+static int raw_pipeline(th_redis *r, const char *ns, long n, int del)
+{
+    redisContext *ctx = th_redis_connect(r);
+    if (!ctx)
+        return -1;
+    int ok = 1;
+    for (long i = 0; i < n && ok; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s:{k%ld}", ns, i);
+        ok = (del ? redisAppendCommand(ctx, "DEL %s %s:lease", k, k)
+                  : redisAppendCommand(ctx, "SET %s old", k)) == REDIS_OK;
+    }
+    for (long i = 0; i < n && ok; i++) {
+        redisReply *rep = NULL;
+        ok = redisGetReply(ctx, (void **)&rep) == REDIS_OK && rep &&
+             rep->type != REDIS_REPLY_ERROR;
+        freeReplyObject(rep);
+    }
+    redisFree(ctx);
+    return ok ? 0 : -1;
+}
+
+static long keys_left(th_redis *r, const char *ns)
+{
+    redisReply *rep = th_redis_cmd(r, "EVAL %s 0 %s",
+                                   "return #redis.call('KEYS', ARGV[1])", ns);
+    long n = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
+    freeReplyObject(rep);
+    return n;
+}
+
+int tf_replay(long n, tf_replay_result *out)
+{
+    static const char *const aof[] = {"--appendonly", "yes", "--appendfsync",
+                                      "always", NULL};
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    th_redis *r = th_redis_start_args(aof);
+    if (!r)
+        return -1;
+    tc_options o;
+    th_options(r, &o);
+    snprintf(o.ns, sizeof o.ns, "rp");
+    o.coherence = TC_COHERENCE_NONE; /* this thread replays, alone */
+    o.replay_max = (uint32_t)(2 * n);
+    o.log_level = TC_LOG_OFF;
+    tc_cache *c = NULL;
+    int rc = -1;
+    char key[32], pattern[TC_NS_MAX + 4];
+    snprintf(pattern, sizeof pattern, "%s:*", o.ns);
+    if (tc_open(&c, &o) != TC_OK || raw_pipeline(r, o.ns, n, 0) != 0)
+        goto done;
+    th_redis_kill(r);
+    uint64_t t0 = th_now_us();
+    for (long i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%ld", i);
+        uint64_t t = th_now_us();
+        if (tc_del(c, key) != TC_OK)
+            goto done;
+        double ms = (double)(th_now_us() - t) / 1000.0;
+        out->slowest_del_ms =
+            ms > out->slowest_del_ms ? ms : out->slowest_del_ms;
+    }
+    out->queue_ms = (double)(th_now_us() - t0) / 1000.0;
+    if (th_redis_restart(r) != 0 || keys_left(r, pattern) != n)
+        goto done;
+    tc_stats_info before, after;
+    tc_stats(c, &before);
+    tc__l2_alive(c->l2);
+    t0 = th_now_us();
+    int replayed = tc__replay_run(c);
+    out->replay_ms = (double)(th_now_us() - t0) / 1000.0;
+    tc_stats(c, &after);
+    out->replayed = (long)(after.replay_done - before.replay_done);
+    out->left = keys_left(r, pattern);
+    /* the floor: the same keys back, deleted raw */
+    if (raw_pipeline(r, o.ns, n, 0) != 0)
+        goto done;
+    t0 = th_now_us();
+    if (raw_pipeline(r, o.ns, n, 1) != 0)
+        goto done;
+    out->raw_ms = (double)(th_now_us() - t0) / 1000.0;
+    rc = replayed == TC_OK ? 0 : -1;
+done:
+    tc_close(c);
+    th_redis_stop(r);
+    return rc;
 }

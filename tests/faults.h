@@ -145,6 +145,21 @@ typedef struct tf_result {
    thread that started no server yet (th_redis's parent-death signal). */
 int tf_run(const tf_config *c, int fault, tf_result *out);
 
+/* The replay of a queue of n deletes, on its own: a server with AOF
+   holds n keys; it is killed; tc_del queues n deletes; it restarts with
+   the keys back; the queue is replayed on this thread (no listener, the
+   breaker told the server answers, as the listener does). */
+typedef struct tf_replay_result {
+    long n;
+    double queue_ms;  /* the n tc_del calls while the server was away */
+    double replay_ms; /* tc__replay_run, all of it */
+    double raw_ms;    /* the floor: n "DEL k k:lease", pipelined, raw */
+    long replayed;    /* replay_done counted */
+    long left;        /* of the n keys, still in Redis after the replay */
+    double slowest_del_ms; /* the slowest tc_del while queueing */
+} tf_replay_result;
+int tf_replay(long n, tf_replay_result *out);
+
 /* The table: a header and one line per fault. */
 void tf_print_header(FILE *f);
 void tf_print_row(FILE *f, const tf_result *r);
