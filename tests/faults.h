@@ -151,11 +151,11 @@ int tf_run(const tf_config *c, int fault, tf_result *out);
    breaker told the server answers, as the listener does). */
 typedef struct tf_replay_result {
     long n;
-    double queue_ms;  /* the n tc_del calls while the server was away */
-    double replay_ms; /* tc__replay_run, all of it */
-    double raw_ms;    /* the floor: n "DEL k k:lease", pipelined, raw */
-    long replayed;    /* replay_done counted */
-    long left;        /* of the n keys, still in Redis after the replay */
+    double queue_ms;       /* the n tc_del calls while the server was away */
+    double replay_ms;      /* tc__replay_run, all of it */
+    double raw_ms;         /* the floor: n "DEL k k:lease", pipelined, raw */
+    long replayed;         /* replay_done counted */
+    long left;             /* of the n keys, still in Redis after the replay */
     double slowest_del_ms; /* the slowest tc_del while queueing */
 } tf_replay_result;
 int tf_replay(long n, tf_replay_result *out);
