@@ -419,15 +419,20 @@ int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     return tc__lookup_from(c, key, klen, hash, out, &from);
 }
 
+/* A read's first steps: the key checked, the cache entered. */
+static int enter_key(tc_cache *c, const char *key, size_t *klen)
+{
+    int rc = tc__check_key(c, key, klen);
+    return rc == TC_OK ? tc__enter(c) : rc;
+}
+
 int tc_get(tc_cache *c, const char *key, tc_value **out)
 {
     if (!out)
         return TC_EINVAL;
     *out = NULL;
     size_t klen;
-    int rc = tc__check_key(c, key, &klen);
-    if (rc == TC_OK)
-        rc = tc__enter(c);
+    int rc = enter_key(c, key, &klen);
     if (rc == TC_OK)
         rc = tc__lookup(c, key, klen, tc__hash(key, klen), out);
     if (rc == TC_OK && ((*out)->flags & TC__FLAG_ABSENT)) {
@@ -463,9 +468,7 @@ int tc_get_with(tc_cache *c, const char *key, tc_read_fn fn, void *ud)
     if (!fn)
         return TC_EINVAL;
     size_t klen;
-    int rc = tc__check_key(c, key, &klen);
-    if (rc == TC_OK)
-        rc = tc__enter(c);
+    int rc = enter_key(c, key, &klen);
     if (rc != TC_OK)
         return rc;
     uint64_t hash = tc__hash(key, klen);
