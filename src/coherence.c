@@ -739,7 +739,7 @@ static void *listener_main(void *arg)
     tc__coh *h = arg;
     uint32_t attempt = 0;
     int was_down = 0;
-    char err[160];
+    char err[160] = "";
     while (!atomic_load(&h->stop)) {
         int up = subscribe_all(h, err, sizeof(err)) == 0;
         /* The outcome is settled (tc_open may return) only once its
@@ -760,6 +760,7 @@ static void *listener_main(void *arg)
         became_coherent(h, was_down);
         was_down = 0;
         settle(h);
+        err[0] = '\0'; /* serve sets it, unless it ends on stop */
         serve(h, err, sizeof(err));
         lost(h, &was_down, err);
         close_links(h);

@@ -58,7 +58,12 @@ static void run_one(int f)
     CU_ASSERT_EQUAL(r->broken, 0);
     CU_ASSERT_EQUAL(r->stale_before, 0);
     CU_ASSERT(r->kind_ops[0] > 0 && r->kind_ops[1] > 0 && r->kind_ops[3] > 0);
-    CU_ASSERT(r->reads_during > 0 && r->reads_after > 0);
+    /* The checks saw reads to check. Under valgrind a pause can hold
+       every thread's call for the whole fault (1 s command timeouts):
+       no read begins in it, and the window is empty. */
+    CU_ASSERT(r->reads_after > 0);
+    if (tf_slow_build() != 1)
+        CU_ASSERT(r->reads_during > 0);
     if (tf_faults[f].asserts_stale == TF_ASSERT_ALL)
         CU_ASSERT_EQUAL(r->stale_during, 0);
     if (tf_faults[f].asserts_stale != TF_ASSERT_NONE) {
