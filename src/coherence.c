@@ -692,7 +692,10 @@ static void serve(tc__coh *h, char *err, size_t cap)
             last_ping = now;
             replay_idle(h);
             watch_sentinel(h, 0);
-        } else if (kicks & TC__KICK_REPLAY) {
+        } else if ((kicks & TC__KICK_REPLAY) || got == 0) {
+            /* asked, or a quiet quarter interval: a queue that a replay
+               could not finish (the server slow to come back) is tried
+               again this soon, not a whole PING interval later */
             replay_idle(h);
         }
     }
