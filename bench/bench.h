@@ -52,12 +52,13 @@ enum {
     SC_STAMPEDE = 1 << 6,
     SC_BILLGEN = 1 << 7,
     SC_CLUSTER = 1 << 8,
-    SC_FAULTS = 1 << 9
+    SC_FAULTS = 1 << 9,
+    SC_COMPRESS = 1 << 10
 };
 /* The scenarios that talk to Redis; the others run without a server. */
 #define SC_NEEDS_REDIS                                                        \
     (SC_L1 | SC_L2 | SC_SET | SC_COHERENCE | SC_STAMPEDE | SC_BILLGEN |       \
-     SC_CLUSTER)
+     SC_CLUSTER | SC_COMPRESS)
 
 typedef struct bench_cfg {
     int quick, smoke, all;    /* run sizes: --quick, --smoke, --all */
@@ -157,6 +158,8 @@ void coh_free(coh_series *s, int nt, size_t want);
 void bench_l1(const th_redis *r, const bench_cfg *cfg);
 void bench_l2(const th_redis *r, const bench_cfg *cfg);
 void bench_set(const th_redis *r, const bench_cfg *cfg);
+/* Codec ratio and speed on invoice JSON, and L2 hits with each codec. */
+void bench_compress(const th_redis *r, const bench_cfg *cfg);
 void bench_ratio(const bench_cfg *cfg);
 const char *ratio_trace_names(void); /* space-separated, for the plot */
 void bench_coherence(const th_redis *r, const bench_cfg *cfg);

@@ -32,6 +32,7 @@ static const struct {
     {"l1", SC_L1, "tc_get L1 hits vs uthash floors, 1..N threads"},
     {"l2", SC_L2, "tc_get from Redis vs raw hiredis GET"},
     {"set", SC_SET, "tc_set vs raw hiredis SET"},
+    {"compress", SC_COMPRESS, "zstd, lz4 on invoice JSON; L2 hits with each"},
     {"coherence", SC_COHERENCE, "change -> other process's L1 vs PUBLISH"},
     {"stampede", SC_STAMPEDE, "tc_fetch on one cold key vs cache-aside"},
     {"billgen", SC_BILLGEN, "the billgen service under wrk vs its /health"},
@@ -252,6 +253,8 @@ static int run(const bench_cfg *cfg, const th_redis *r)
         bench_l2(r, cfg);
     if (s & SC_SET)
         bench_set(r, cfg);
+    if (s & SC_COMPRESS)
+        bench_compress(r, cfg);
     if (s & SC_COHERENCE)
         bench_coherence(r, cfg);
     if (s & SC_STAMPEDE)

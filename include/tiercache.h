@@ -107,6 +107,16 @@ typedef enum {
                                 <ns>:__tc:inval */
 } tc_coherence;
 
+/* How values are compressed in Redis (docs/data-format.md). A value is
+   stored compressed only when it has at least compress_min_bytes and the
+   frame saves at least 10 %; the L1 always holds it uncompressed, and any
+   reader decompresses whatever codec the writer chose. */
+typedef enum {
+    TC_COMPRESSION_NONE = 0, /* store values as they are */
+    TC_COMPRESSION_ZSTD = 1, /* zstd frames (libzstd), level 3 */
+    TC_COMPRESSION_LZ4 = 2   /* LZ4 frames (liblz4): faster, larger */
+} tc_compression;
+
 #define TC_HOST_MAX 256
 #define TC_SOCKET_MAX 108
 #define TC_CRED_MAX 256
@@ -193,9 +203,14 @@ typedef struct tc_options {
                                       go to the data nodes) */
     const char *redis_cluster;     /* REDIS_CLUSTER: seed nodes */
 
-    /* zero; room to grow without an ABI break (the pointers above took
-       their room from it, so the struct keeps its size) */
-    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8];
+    int compression;             /* TC_COMPRESSION, tc_compression, none */
+    uint32_t compress_min_bytes; /* TC_COMPRESS_MIN_BYTES, 1024: smaller
+                                    values are stored raw */
+
+    /* zero; room to grow without an ABI break (the pointers and the two
+       compression fields above took their room from it, so the struct
+       keeps its size) */
+    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8 - 1];
 } tc_options;
 
 /* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/

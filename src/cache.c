@@ -297,15 +297,21 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
 {
     reply_fill *f = ud;
     tc__envelope e;
-    /* An unknown flag (compression by a newer writer, say) must not be
+    /* An unknown flag (a codec of a newer writer, say) must not be
        returned as if the payload were plain bytes. */
     if (tc__env_decode(buf, len, f->c->opt.max_value_bytes, &e) != TC_OK ||
-        (e.flags & ~TC__FLAGS_KNOWN) != 0)
+        !tc__flags_ok(e.flags))
         return TC_ECODEC;
-    f->v = tc__value_new(e.payload, e.payload_len);
-    if (!f->v)
+    if (e.flags & TC__FLAGS_CODEC) {
+        /* the L1 holds values uncompressed: decode once, here */
+        int rc = tc__decompress(e.flags, e.payload, e.payload_len,
+                                f->c->opt.max_value_bytes, &f->v);
+        if (rc != TC_OK)
+            return rc;
+    } else if (!(f->v = tc__value_new(e.payload, e.payload_len))) {
         return TC_ENOMEM;
-    f->v->flags = e.flags;
+    }
+    f->v->flags = e.flags & ~TC__FLAGS_CODEC;
     f->v->delta_ms = e.delta_ms;
     f->v->expires_at = e.expires_at_ms;
     return TC_OK;

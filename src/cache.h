@@ -100,7 +100,8 @@ int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
    with a "}"). */
 unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen);
 /* The envelope of v (its flags, expiry and delta) in a new buffer. */
-int tc__envelope_of(const tc_value *v, char **buf, size_t *len);
+int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
+                    size_t *len);
 /* SET <ns>:{key} <envelope of v> PX ttl_ms. */
 int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
                uint32_t ttl_ms);

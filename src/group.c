@@ -116,7 +116,7 @@ static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
     int rc = v ? TC_OK : TC_ENOMEM;
     if (rc == TC_OK) {
         v->expires_at = tc__add_sat(tc__wall_ms(), GEN_TTL_MS);
-        rc = tc__envelope_of(v, &env, &elen);
+        rc = tc__envelope_of(NULL, v, &env, &elen); /* never compressed */
     }
     if (rc == TC_OK)
         rc = tc__rkey_make(c, gk, gklen, &rk);

@@ -94,8 +94,12 @@ struct tc_value {
 };
 /* Envelope flags. A reader rejects a value with any other flag. */
 #define TC__FLAG_ABSENT 1u /* a cached negative result, no payload */
-#define TC__FLAGS_KNOWN TC__FLAG_ABSENT
-/* A new value holding a copy of data[0..len), one reference. NULL on OOM
+#define TC__FLAG_ZSTD 2u   /* the payload is one zstd frame */
+#define TC__FLAG_LZ4 4u    /* the payload is one LZ4 frame */
+#define TC__FLAGS_CODEC (TC__FLAG_ZSTD | TC__FLAG_LZ4)
+#define TC__FLAGS_KNOWN (TC__FLAG_ABSENT | TC__FLAGS_CODEC)
+/* A new value holding a copy of data[0..len) (uninitialized when data is
+   NULL, for the caller to fill before sharing it), one reference. NULL on OOM
    (and for len over 4 GiB, beyond any max_value_bytes). */
 tc_value *tc__value_new(const void *data, size_t len);
 static inline tc_value *tc__value_ref(tc_value *v)
@@ -103,6 +107,24 @@ static inline tc_value *tc__value_ref(tc_value *v)
     atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
     return v;
 }
+
+/* ---- compress.c: payload compression (docs/data-format.md) ---- */
+/* 1 if a reader of this version understands flags: no unknown bit, at
+   most one codec, no codec on an "absent". */
+int tc__flags_ok(uint32_t flags);
+/* Compresses src[0..len) with codec (tc_compression) when len >= min_bytes
+   and the frame saves >= 10 %: then *out is a new tc__malloc'd frame of
+   *outlen bytes and *flag its TC__FLAG_*. Otherwise *out is NULL (store
+   raw). TC_OK or TC_ENOMEM. */
+int tc__compress(int codec, size_t min_bytes, const void *src, size_t len,
+                 unsigned char **out, size_t *outlen, uint32_t *flag);
+/* Decompresses the frame src[0..len) of the codec in flags into a new
+   value (one reference, flags etc. zero). Refuses, before allocating, a
+   frame whose declared size is over max or missing; the frame must fill
+   src exactly and decode to exactly its declared size. TC_OK, TC_ECODEC,
+   TC_ENOMEM, TC_EINVAL (no codec flag). */
+int tc__decompress(uint32_t flags, const unsigned char *src, size_t len,
+                   size_t max, tc_value **out);
 
 /* ---- codec.c: the value envelope of docs/data-format.md ----
    [version=1, flags, expires_at_ms, delta_ms, payload(bin)] */

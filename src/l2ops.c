@@ -52,10 +52,30 @@ unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen)
     return s;
 }
 
-int tc__envelope_of(const tc_value *v, char **buf, size_t *len)
+int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
+                    size_t *len)
 {
     tc__envelope e = {v->flags, v->expires_at, v->delta_ms, v->data, v->len};
-    return tc__env_encode(&e, buf, len) == TC_OK ? TC_OK : TC_ENOMEM;
+    unsigned char *z = NULL;
+    size_t zlen;
+    uint32_t flag;
+    int rc;
+
+    /* v itself stays uncompressed: it is what the L1 holds */
+    if (c && !(v->flags & TC__FLAG_ABSENT)) {
+        rc = tc__compress(c->opt.compression, c->opt.compress_min_bytes,
+                          v->data, v->len, &z, &zlen, &flag);
+        if (rc != TC_OK)
+            return rc;
+        if (z) {
+            e.flags |= flag;
+            e.payload = z;
+            e.payload_len = zlen;
+        }
+    }
+    rc = tc__env_encode(&e, buf, len) == TC_OK ? TC_OK : TC_ENOMEM;
+    tc__free(z);
+    return rc;
 }
 
 int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
@@ -64,7 +84,7 @@ int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
     char *buf;
     size_t blen;
     tc__rkey rk;
-    if (tc__envelope_of(v, &buf, &blen) != TC_OK)
+    if (tc__envelope_of(c, v, &buf, &blen) != TC_OK)
         return TC_ENOMEM;
     if (tc__rkey_make(c, key, klen, &rk) != TC_OK) {
         tc__free(buf);

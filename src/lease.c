@@ -135,7 +135,7 @@ int tc__lease_store(tc_cache *c, const char *key, size_t klen,
     tc__rkey rk, lk;
     char *env, px[16];
     size_t elen;
-    if (tc__envelope_of(v, &env, &elen) != TC_OK)
+    if (tc__envelope_of(c, v, &env, &elen) != TC_OK)
         return TC_ENOMEM;
     if (names(c, key, klen, &rk, &lk) != TC_OK) {
         tc__free(env);

@@ -209,6 +209,13 @@ static const env_name policy_names[] = {
     {NULL, 0, "is not a policy (lru, lfu, tinylfu)"},
 };
 
+static const env_name compression_names[] = {
+    {"none", TC_COMPRESSION_NONE, NULL},
+    {"zstd", TC_COMPRESSION_ZSTD, NULL},
+    {"lz4", TC_COMPRESSION_LZ4, NULL},
+    {NULL, 0, "is not one of none, zstd, lz4"},
+};
+
 static const env_name bool_names[] = {
     {"0", 0, NULL},    {"1", 1, NULL},  {"false", 0, NULL},
     {"true", 1, NULL}, {"no", 0, NULL}, {"yes", 1, NULL},
@@ -279,6 +286,10 @@ static const env_var env_vars[] = {
      NULL},
     {"TC_NEGATIVE_TTL_MS", ENV_U32, OFF(negative_ttl_ms), 0, NULL, 1,
      UINT32_MAX, 0, NULL},
+    {"TC_COMPRESSION", ENV_NAME, OFF(compression), 0, NULL, 0, 2, 0,
+     compression_names},
+    {"TC_COMPRESS_MIN_BYTES", ENV_BYTES32, OFF(compress_min_bytes), 0, NULL, 0,
+     512 * MIB, 0, NULL},
     {"TC_BREAKER_FAILURES", ENV_U32, OFF(breaker_failures), 0, NULL, 1,
      UINT32_MAX, 0, NULL},
     {"TC_BREAKER_COOLDOWN_MS", ENV_U32, OFF(breaker_cooldown_ms), 0, NULL, 1,
@@ -446,6 +457,8 @@ static void set_defaults(tc_options *o)
     o->breaker_failures = 3;
     o->breaker_cooldown_ms = 1000;
     o->log_level = TC_LOG_WARN;
+    o->compression = TC_COMPRESSION_NONE;
+    o->compress_min_bytes = 1024;
 }
 
 /* The environment's strings for the pointer fields, copied once and kept
@@ -597,6 +610,9 @@ static const range_rule range_rules[] = {
     {"breaker_cooldown_ms", OFF(breaker_cooldown_ms), 0, 1, 600000, NULL},
     {"log_level", OFF(log_level), 1, TC_LOG_DEBUG, TC_LOG_OFF,
      "is not a tc_log_level (0..4)"},
+    {"compression", OFF(compression), 1, TC_COMPRESSION_NONE,
+     TC_COMPRESSION_LZ4, "is not a tc_compression (0..2)"},
+    {"compress_min_bytes", OFF(compress_min_bytes), 0, 0, 512 * MIB, NULL},
 };
 
 static long long field_value(const tc_options *o, const range_rule *r)

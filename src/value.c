@@ -17,7 +17,7 @@ tc_value *tc__value_new(const void *data, size_t len)
     v->delta_ms = 0;
     v->expires_at = 0;
     v->len = (uint32_t)len;
-    if (len)
+    if (len && data)
         memcpy(v->data, data, len);
     v->data[len] = '\0';
     return v;

@@ -66,6 +66,18 @@ for size in 64B 1KiB 16KiB; do
   expected="$expected
 set set_tcp_${size}_ops_s"
 done
+for codec in zstd lz4; do
+  for size in 1KiB 4KiB 16KiB 64KiB; do
+    for m in ratio pack_bytes_s unpack_bytes_s; do
+      expected="$expected
+compress ${codec}_${size}_${m}"
+    done
+  done
+done
+for codec in none zstd lz4; do
+  expected="$expected
+compress get_16KiB_${codec}_p50_us"
+done
 for mode in tracking channel; do
   for p in p50 p99 p999; do
     expected="$expected

@@ -49,6 +49,8 @@ static const char *const all_vars[] = {
     "TC_NEGATIVE_TTL_MS",
     "TC_BREAKER_FAILURES",
     "TC_BREAKER_COOLDOWN_MS",
+    "TC_COMPRESSION",
+    "TC_COMPRESS_MIN_BYTES",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
     "REDIS_SENTINEL_PASSWORD",
@@ -151,8 +153,12 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(o.log_level, TC_LOG_WARN);
     CU_ASSERT_PTR_NULL(o.clock_fn);
     CU_ASSERT_STRING_EQUAL(o.env_error, "");
+    CU_ASSERT_EQUAL(o.compression, TC_COMPRESSION_NONE);
+    CU_ASSERT_EQUAL(o.compress_min_bytes, 1024);
     for (size_t i = 0; i < sizeof o.reserved / sizeof *o.reserved; i++)
         CU_ASSERT_EQUAL(o.reserved[i], 0);
+    /* new fields come out of reserved[]: the ABI keeps its size */
+    CU_ASSERT_EQUAL(sizeof(tc_options), 1376);
     CU_ASSERT_EQUAL(tc__options_check(&o, err, sizeof err), TC_OK);
     tc_options_init(NULL); /* a no-op, not a crash */
 }
@@ -323,6 +329,10 @@ static const opt_var opt_vars[] = {
     {"TC_BREAKER_FAILURES", "5", OF(breaker_failures), 0, 5, "five", "0"},
     {"TC_BREAKER_COOLDOWN_MS", "2000", OF(breaker_cooldown_ms), 0, 2000, "2s",
      "600001"},
+    {"TC_COMPRESSION", "zstd", OF(compression), 1, TC_COMPRESSION_ZSTD, "gzip",
+     "3"},
+    {"TC_COMPRESS_MIN_BYTES", "4k", OF(compress_min_bytes), 0, 4096, "4q",
+     "513m"},
 };
 
 static long long field_of(const tc_options *o, const opt_var *v)
@@ -370,6 +380,13 @@ static void test_env_every_option(void)
     CU_ASSERT_EQUAL(o.policy, TC_POLICY_LRU);
     init_with(&o, "TC_COHERENCE", "NONE");
     CU_ASSERT_EQUAL(o.coherence, TC_COHERENCE_NONE);
+    init_with(&o, "TC_COMPRESSION", "LZ4");
+    CU_ASSERT_EQUAL(o.compression, TC_COMPRESSION_LZ4);
+    init_with(&o, "TC_COMPRESSION", "none");
+    CU_ASSERT_EQUAL(o.compression, TC_COMPRESSION_NONE);
+    init_with(&o, "TC_COMPRESS_MIN_BYTES", "0");
+    CU_ASSERT_EQUAL(o.compress_min_bytes, 0);
+    CU_ASSERT_STRING_EQUAL(o.env_error, "");
 }
 
 /* REDIS_HOST=host:port is a mistake worth a clear word, not a DNS error
@@ -934,7 +951,7 @@ static const char *break_field(tc_options *o, int i)
     case 37:
         /* the last one (the pointer fields took the first few) */
         o->reserved[sizeof o->reserved / sizeof *o->reserved - 1] = 1;
-        return sizeof o->reserved == 12 * 8 ? "reserved[11]" : "reserved[";
+        return sizeof o->reserved == 11 * 8 ? "reserved[10]" : "reserved[";
     case 38:
         strcpy(o->env_error, "TC_X: bad");
         return "TC_X: bad";
@@ -947,6 +964,15 @@ static const char *break_field(tc_options *o, int i)
     case 41:
         o->replay_max = 0;
         return "replay_max";
+    case 42:
+        o->compression = 3;
+        return "compression";
+    case 43:
+        o->compression = -1;
+        return "compression";
+    case 44:
+        o->compress_min_bytes = 512 * MIB + 1;
+        return "compress_min_bytes";
     default:
         return NULL;
     }
