@@ -454,7 +454,8 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
        and lengths that tc__replay_gate_many wants side by side. */
     size_t each = sizeof(tc__l2_getm) + sizeof(mget_miss) + sizeof(char *) +
                   sizeof(size_t) + sizeof(int);
-    char *blk = c->l2 && n ? tc__malloc(n * each) : NULL;
+    char *blk =
+        c->l2 && n && n <= SIZE_MAX / each ? tc__malloc(n * each) : NULL;
     tc__l2_getm *gets = NULL;
     mget_miss *ms = NULL;
     const char **mk = NULL;
