@@ -3,6 +3,8 @@
  * Round trips to Redis, each beside the raw hiredis command that is its
  * floor, on the same key, bytes and kind of socket:
  *   l2   tc_get with the L1 off, served by Redis, against a raw GET;
+ *        tc_mget of 100 such keys, and 100 tc_gets of them, against 100
+ *        raw GETs pipelined in one round trip;
  *   set  tc_set against a raw SET PX of the same envelope bytes.
  * The two sides take turns in short blocks, so that machine noise lands
  * on both alike.
@@ -208,6 +210,119 @@ static void l2_case(const th_redis *r, const bench_cfg *cfg, int unix_socket,
     tc_close(g.c);
 }
 
+/* ---- l2: a batch of gets served by Redis ---- */
+
+#define BATCH 100
+
+typedef struct batch_case {
+    tc_cache *c; /* L1 off */
+    redisContext *raw;
+    char keys[BATCH][KEY_CAP];
+    char rkeys[BATCH][RKEY_CAP];
+    const char *kp[BATCH];
+    size_t vlen;
+} batch_case;
+
+static uint64_t tc_mget_op(void *ctx, size_t i)
+{
+    batch_case *b = ctx;
+    tc_value *out[BATCH];
+    int st[BATCH];
+    (void)i;
+    uint64_t t0 = now_ns();
+    int rc = tc_mget(b->c, b->kp, BATCH, out, st);
+    size_t good = 0;
+    for (size_t k = 0; k < BATCH; k++) {
+        good += st[k] == TC_OK && tc_value_len(out[k]) == b->vlen;
+        tc_value_release(out[k]);
+    }
+    uint64_t dt = now_ns() - t0;
+    if (rc != TC_OK || good != BATCH)
+        die("l2: tc_mget: %s, %zu of %d", tc_strerror(rc), good, BATCH);
+    return dt;
+}
+
+static uint64_t tc_get_x100_op(void *ctx, size_t i)
+{
+    batch_case *b = ctx;
+    (void)i;
+    uint64_t t0 = now_ns();
+    for (size_t k = 0; k < BATCH; k++) {
+        tc_value *v;
+        int rc = tc_get(b->c, b->kp[k], &v);
+        size_t len = tc_value_len(v);
+        tc_value_release(v);
+        if (rc != TC_OK || len != b->vlen)
+            die("l2: tc_get %s: %s", b->kp[k], tc_strerror(rc));
+    }
+    return now_ns() - t0;
+}
+
+static uint64_t raw_pipeline_op(void *ctx, size_t i)
+{
+    batch_case *b = ctx;
+    (void)i;
+    uint64_t t0 = now_ns();
+    for (size_t k = 0; k < BATCH; k++)
+        if (redisAppendCommand(b->raw, "GET %s", b->rkeys[k]) != REDIS_OK)
+            die("l2: raw pipeline: %s", b->raw->errstr);
+    size_t good = 0;
+    for (size_t k = 0; k < BATCH; k++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(b->raw, (void **)&rep) != REDIS_OK || !rep)
+            die("l2: raw pipeline: %s", b->raw->errstr);
+        good += rep->type == REDIS_REPLY_STRING;
+        freeReplyObject(rep);
+    }
+    uint64_t dt = now_ns() - t0;
+    if (good != BATCH)
+        die("l2: raw pipeline: %zu of %d strings", good, BATCH);
+    return dt;
+}
+
+/* One tc_mget of BATCH keys Redis serves, beside BATCH tc_gets of the
+   same keys and the floor of both: BATCH raw GETs in one pipeline. */
+static void l2_batch(const th_redis *r, const bench_cfg *cfg)
+{
+    batch_case *b = xcalloc(1, sizeof(*b));
+    tc_options o;
+    size_t n = cfg->io_ops / 20 > 10 ? cfg->io_ops / 20 : 10;
+    progress("l2: batches of %d gets, tcp 64B, %zu per side", BATCH, n);
+    b->c = open_cache(r, 0, 0, &o); /* no L1: every get is L2 */
+    b->raw = raw_connect(r, 0);
+    b->vlen = 64;
+    char *val = make_payload(b->vlen);
+    for (size_t k = 0; k < BATCH; k++) {
+        snprintf(b->keys[k], KEY_CAP, "batch:%zu", k);
+        redis_key(b->rkeys[k], RKEY_CAP, &o, b->keys[k]);
+        b->kp[k] = b->keys[k];
+        int rc = tc_set(b->c, b->keys[k], val, b->vlen, TTL_MS);
+        if (rc != TC_OK)
+            die("l2: tc_set: %s", tc_strerror(rc));
+    }
+    free(val);
+    uint64_t *lat[3];
+    for (int s = 0; s < 3; s++)
+        lat[s] = xcalloc(n, sizeof(uint64_t));
+    timed_op ops[3] = {tc_mget_op, tc_get_x100_op, raw_pipeline_op};
+    n = measure_sides(cfg, ops, 3, b, lat, n);
+    for (int s = 0; s < 3; s++)
+        qsort(lat[s], n, sizeof(uint64_t), cmp_u64);
+    double mget = pct_us(lat[0], n, 50), gets = pct_us(lat[1], n, 50),
+           raw = pct_us(lat[2], n, 50);
+    const char *floor_is = "raw hiredis, 100 GETs pipelined, tcp";
+    add_row("l2", "mget_100_us", U_USEC, mget, raw, floor_is);
+    add_row("l2", "get_x100_us", U_USEC, gets, raw, floor_is);
+    add_note("l2: tc_mget of %d keys %.1fx faster than %d tc_gets (p50 %.0f "
+             "vs %.0f us; raw pipeline %.0f us)",
+             BATCH, gets / mget, BATCH, mget, gets, raw);
+    for (int s = 0; s < 3; s++)
+        free(lat[s]);
+    redisFree(b->raw);
+    tc_close(b->c);
+    free(b);
+}
+
 void bench_l2(const th_redis *r, const bench_cfg *cfg)
 {
     uint64_t *lat_tc = xcalloc(cfg->io_ops, sizeof(uint64_t));
@@ -217,6 +332,7 @@ void bench_l2(const th_redis *r, const bench_cfg *cfg)
         for (size_t s = 0; s < NSIZES; s++)
             l2_case(r, cfg, unix_socket, value_sizes[s], lat_tc, lat_raw, cdf);
     csv_close(cdf, "l2_cdf");
+    l2_batch(r, cfg);
     free(lat_tc);
     free(lat_raw);
 }

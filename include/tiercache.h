@@ -260,6 +260,15 @@ TC_EXTERN int tc_get_into(tc_cache *c, const char *key, void *buf, size_t cap,
 typedef void (*tc_read_fn)(void *ud, const void *data, size_t len);
 TC_EXTERN int tc_get_with(tc_cache *c, const char *key, tc_read_fn fn,
                           void *ud);
+/* tc_get of n keys: those the L1 has, then the rest from Redis in one
+   round trip (a pipeline per node on a cluster). status[i] and out[i] are
+   keys[i]'s, as tc_get would return them (TC_OK with a new reference,
+   else out[i] NULL: TC_MISS, TC_ABSENT, or an error of that key alone).
+   Returns TC_OK when no key had an error (a miss or an absent value is
+   none), else the worst of their errors (docs/api.md); TC_EINVAL when an
+   argument is NULL (n > 0). n == 0: TC_OK. */
+TC_EXTERN int tc_mget(tc_cache *c, const char *const *keys, size_t n,
+                      tc_value **out, int *status);
 /* Removes key (and its lease) from the L1 and Redis. TC_OK whether or not
    it existed. */
 TC_EXTERN int tc_del(tc_cache *c, const char *key);
@@ -302,6 +311,14 @@ typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
                              uint32_t *ttl_ms);
 TC_EXTERN int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms,
                        tc_compute_fn fn, void *ud, tc_value **out);
+
+/* tc_fetch of n keys: one tc_mget for all, then a computation for each
+   key that missed (single-flight and leases as tc_fetch, one key after
+   another, on the calling thread). status[i] and out[i] are keys[i]'s, as
+   tc_fetch would return them; the return is as tc_mget's. */
+TC_EXTERN int tc_mfetch(tc_cache *c, const char *const *keys, size_t n,
+                        uint32_t ttl_ms, tc_compute_fn fn, void *ud,
+                        tc_value **out, int *status);
 
 /* Where the value a tc_fetch_from returned came from. */
 typedef enum {

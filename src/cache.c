@@ -449,6 +449,182 @@ int tc_get(tc_cache *c, const char *key, tc_value **out)
     return rc;
 }
 
+/* ---- batch reads ---- */
+
+/* A key of tc__mlookup that the L1 did not have. */
+typedef struct mget_miss {
+    uint64_t hash, epoch;
+    size_t i; /* its index in the caller's keys */
+    reply_fill f;
+} mget_miss;
+
+void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
+                 tc_value **out, int *status)
+{
+    /* One block for the misses: their GETs, their state, and the keys
+       and lengths that tc__replay_gate_many wants side by side. */
+    size_t each = sizeof(tc__l2_getm) + sizeof(mget_miss) + sizeof(char *) +
+                  sizeof(size_t) + sizeof(int);
+    char *blk =
+        c->l2 && n && n <= SIZE_MAX / each ? tc__malloc(n * each) : NULL;
+    tc__l2_getm *gets = NULL;
+    mget_miss *ms = NULL;
+    const char **mk = NULL;
+    size_t *ml = NULL;
+    int *gate = NULL;
+    if (blk) {
+        gets = (tc__l2_getm *)blk;
+        ms = (mget_miss *)(blk + n * sizeof(*gets));
+        mk = (const char **)((char *)ms + n * sizeof(*ms));
+        ml = (size_t *)(mk + n);
+        gate = (int *)(ml + n);
+    }
+    size_t m = 0, nslen = strlen(c->opt.ns), total = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        size_t klen;
+        status[i] = tc__check_key(c, keys[i], &klen);
+        if (status[i] != TC_OK)
+            continue;
+        uint64_t hash = tc__hash(keys[i], klen);
+        out[i] = tc__l1_peek(c, keys[i], klen, hash);
+        if (out[i])
+            continue;
+        if (!c->l2)
+            status[i] = TC_MISS;
+        else if (!blk) /* no memory for the batch: one at a time */
+            status[i] = get_l2(c, keys[i], klen, hash, &out[i]);
+        else {
+            mk[m] = keys[i];
+            ml[m] = klen;
+            ms[m] = (mget_miss){hash, 0, i, {c, NULL}};
+            total += nslen + klen + 3;
+            m++;
+        }
+    }
+    char *names = m ? tc__malloc(total) : NULL;
+    if (m && !names) {
+        for (size_t k = 0; k < m; k++)
+            status[ms[k].i] =
+                get_l2(c, mk[k], ml[k], ms[k].hash, &out[ms[k].i]);
+        m = 0;
+    }
+    /* Invalidations that did not reach Redis go first, as in get_l2. */
+    tc__replay_gate_many(c, mk, ml, m, gate);
+    size_t g = 0;
+    char *p = names;
+    for (size_t k = 0; k < m; k++) {
+        if (gate[k] != TC_OK) {
+            status[ms[k].i] = tc__soften(c, TC_EBACKEND);
+            continue;
+        }
+        size_t rlen = nslen + ml[k] + 3;
+        memcpy(p, c->opt.ns, nslen);
+        memcpy(p + nslen, ":{", 2);
+        memcpy(p + nslen + 2, mk[k], ml[k]);
+        p[rlen - 1] = '}';
+        mk[g] = mk[k];
+        ml[g] = ml[k];
+        ms[g] = ms[k];
+        /* Every epoch is read before any GET is sent: see tc__l1_put. */
+        ms[g].epoch = tc__l1_epoch(c->l1, ms[g].hash);
+        gets[g] =
+            (tc__l2_getm){p, rlen, fill_from_reply, &ms[g].f, TC_EBACKEND};
+        p += rlen;
+        g++;
+    }
+    if (g)
+        tc__l2_get_many(c->l2, gets, g);
+    for (size_t k = 0; k < g; k++) {
+        size_t i = ms[k].i;
+        int rc = gets[k].rc;
+        if (rc == TC_OK) { /* as get_l2 */
+            TC__INC(c->ctr.l2_hits);
+            tc_value *v = ms[k].f.v;
+            uint64_t ttl = l1_ttl_of(c, v->expires_at);
+            if (ttl)
+                tc__l1_fill(c, mk[k], ml[k], ms[k].hash, v, ttl, ms[k].epoch);
+            out[i] = v;
+            status[i] = TC_OK;
+            continue;
+        }
+        if (ms[k].f.v) /* a reply decoded, then its pipeline failed */
+            tc_value_release(ms[k].f.v);
+        if (rc == TC_MISS)
+            TC__INC(c->ctr.l2_misses);
+        status[i] = tc__soften(c, rc);
+    }
+    tc__free(names);
+    tc__free(blk);
+}
+
+/* How bad each outcome of a batch is: the caller's own key first, then a
+   value, then what affects every key (Redis, memory). */
+static int badness(int rc)
+{
+    switch (rc) {
+    case TC_EINVAL:
+        return 1;
+    case TC_ETOOBIG:
+        return 2;
+    case TC_ECODEC:
+        return 3;
+    case TC_ECOMPUTE:
+        return 4;
+    case TC_ETIMEOUT:
+        return 5;
+    case TC_EBACKEND:
+        return 6;
+    case TC_EREFUSED:
+        return 7;
+    case TC_ENOMEM:
+        return 8;
+    default:
+        return rc < 0 ? 1 : 0; /* TC_OK, TC_MISS, TC_ABSENT: no error */
+    }
+}
+
+int tc__worst(const int *status, size_t n)
+{
+    int worst = TC_OK;
+    for (size_t i = 0; i < n; i++)
+        if (badness(status[i]) > badness(worst))
+            worst = status[i];
+    return worst;
+}
+
+int tc__mbegin(tc_cache *c, const char *const *keys, size_t n, tc_value **out,
+               int *status, int ok)
+{
+    if (!c || !keys || !out || !status)
+        ok = 0;
+    int rc = ok ? tc__enter(c) : TC_EINVAL;
+    if (rc != TC_OK && out && status)
+        for (size_t i = 0; i < n; i++) {
+            out[i] = NULL;
+            status[i] = rc;
+        }
+    return rc;
+}
+
+int tc_mget(tc_cache *c, const char *const *keys, size_t n, tc_value **out,
+            int *status)
+{
+    if (n == 0)
+        return c ? TC_OK : TC_EINVAL;
+    int rc = tc__mbegin(c, keys, n, out, status, 1);
+    if (rc != TC_OK)
+        return rc;
+    tc__mlookup(c, keys, n, out, status);
+    for (size_t i = 0; i < n; i++)
+        if (status[i] == TC_OK && (out[i]->flags & TC__FLAG_ABSENT)) {
+            tc_value_release(out[i]); /* a cached "absent" (tc_fetch) */
+            out[i] = NULL;
+            status[i] = TC_ABSENT;
+        }
+    return tc__worst(status, n);
+}
+
 /* tc_get_with's callback, as the L1 calls it: an absent marker is
    reported, a value is handed to the caller's fn in place. */
 typedef struct read_with {

@@ -83,6 +83,19 @@ void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
 int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
               uint32_t ttl_ms, uint32_t delta_ms);
 
+/* tc__lookup of n keys (each status[i] and out[i], absent markers
+   included), the L1's misses read from Redis in one round trip: the
+   replay gate, the epochs and the fills as get_l2 does for one. */
+void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
+                 tc_value **out, int *status);
+/* The argument checks and tc__enter of tc_mget and tc_mfetch (ok 0: a
+   bad argument of their own): on failure every status says why. */
+int tc__mbegin(tc_cache *c, const char *const *keys, size_t n, tc_value **out,
+               int *status, int ok);
+/* The worst of n statuses (docs/api.md, tc_mget); TC_OK if none is an
+   error. */
+int tc__worst(const int *status, size_t n);
+
 /* ---- l2ops.c ---- */
 typedef struct tc__rkey {
     char *s;
@@ -138,6 +151,9 @@ void tc__replay_nudge(tc_cache *c);
    nothing queued is for key's slot and no prefix delete, flush or overflow is
    queued. */
 int tc__replay_gate(tc_cache *c, const char *key, size_t klen);
+/* tc__replay_gate of n keys with one wait: rcs[i] gets keys[i]'s. */
+void tc__replay_gate_many(tc_cache *c, const char *const *keys,
+                          const size_t *klens, size_t n, int *rcs);
 /* 1 while anything is queued or being replayed. */
 int tc__replay_pending(const tc_cache *c);
 void tc__replay_lock(tc__replay *q);

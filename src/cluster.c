@@ -596,9 +596,10 @@ static void del_on_node(tc__cluster *cl, unsigned i, const tc__l2_key *keys,
     tc__l2_cmd cmds[2 * ITEMS_MAX];
     for (size_t k = 0; k < m; k++) {
         const tc__l2_key *key = &keys[idx[k]];
-        cmds[2 * k] = (tc__l2_cmd){2, {"DEL", key->lease}, {3, key->llen}, 0};
+        cmds[2 * k] = (tc__l2_cmd){
+            2, {"DEL", key->lease}, {3, key->llen}, 0, NULL, NULL};
         cmds[2 * k + 1] =
-            (tc__l2_cmd){2, {"DEL", key->rkey}, {3, key->rlen}, 0};
+            (tc__l2_cmd){2, {"DEL", key->rkey}, {3, key->rlen}, 0, NULL, NULL};
     }
     tc__l2_pipeline(node(cl, i), cmds, 2 * m);
     for (size_t k = 0; k < m; k++) {
@@ -649,6 +650,66 @@ int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
             rcs[k] = tc__cluster_del(cl, keys[k].rkey, keys[k].rlen);
         if (rc == TC_OK && rcs[k] != TC_OK)
             rc = rcs[k];
+    }
+    return rc;
+}
+
+/* A node's share of tc__cluster_get_many: up to ITEMS_MAX GETs in one
+   pipeline. */
+static void get_on_node(tc__cluster *cl, unsigned i, tc__l2_getm *gets,
+                        const size_t *idx, size_t m)
+{
+    tc__l2_cmd cmds[ITEMS_MAX];
+    for (size_t k = 0; k < m; k++) {
+        tc__l2_getm *g = &gets[idx[k]];
+        cmds[k] = (tc__l2_cmd){2, {"GET", g->rkey},  {3, g->rlen},
+                               0, tc__l2_getm_reply, g};
+    }
+    tc__l2_pipeline(node(cl, i), cmds, m);
+    for (size_t k = 0; k < m; k++)
+        gets[idx[k]].rc = cmds[k].rc;
+}
+
+int tc__cluster_get_many(tc__cluster *cl, tc__l2_getm *gets, size_t n)
+{
+    /* As tc__cluster_del_many: a pipeline per node the map names, then
+       the keys that failed there (a redirection, a node away) alone
+       through tc__cluster_get, which follows redirections. */
+    uint16_t *owner = tc__malloc((n ? n : 1) * sizeof(*owner));
+    size_t idx[ITEMS_MAX];
+    for (size_t k = 0; k < n; k++) {
+        gets[k].rc = TC_EBACKEND;
+        if (owner)
+            owner[k] = atomic_load_explicit(
+                &cl->owner[tc__cluster_slot(gets[k].rkey, gets[k].rlen)],
+                memory_order_acquire);
+    }
+    for (size_t k = 0; owner && k < n; k++) {
+        unsigned i = owner[k];
+        if (i == NO_NODE)
+            continue;
+        size_t m = 0;
+        for (size_t j = k; j < n; j++) {
+            if (owner[j] != i)
+                continue;
+            owner[j] = NO_NODE; /* taken */
+            idx[m++] = j;
+            if (m == ITEMS_MAX) {
+                get_on_node(cl, i, gets, idx, m);
+                m = 0;
+            }
+        }
+        get_on_node(cl, i, gets, idx, m);
+    }
+    tc__free(owner);
+    int rc = TC_OK;
+    for (size_t k = 0; k < n; k++) {
+        if (gets[k].rc == TC_EBACKEND)
+            gets[k].rc = tc__cluster_get(cl, gets[k].rkey, gets[k].rlen,
+                                         gets[k].fn, gets[k].ud);
+        if (rc == TC_OK &&
+            (gets[k].rc == TC_EBACKEND || gets[k].rc == TC_EREFUSED))
+            rc = gets[k].rc;
     }
     return rc;
 }

@@ -42,6 +42,9 @@ int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern,
 /* tc__l2_del_many on a cluster: every key is tried, master by master. */
 int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
                          int *rcs);
+/* tc__l2_get_many on a cluster: a pipeline per master, then each key
+   that failed there alone through tc__cluster_get. */
+int tc__cluster_get_many(tc__cluster *cl, tc__l2_getm *gets, size_t n);
 /* tc__l2_alive on every master's node. */
 void tc__cluster_alive(tc__cluster *cl);
 /* fn on each master's node in turn; stops at the first error, which it

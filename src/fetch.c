@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cache.h"
 
@@ -338,6 +339,37 @@ int tc_fetch_from(tc_cache *c, const char *key, uint32_t ttl_ms,
     if (rc != TC_OK && rc != TC_ABSENT)
         *from = TC_FROM_NONE;
     return rc;
+}
+
+int tc_mfetch(tc_cache *c, const char *const *keys, size_t n, uint32_t ttl_ms,
+              tc_compute_fn fn, void *ud, tc_value **out, int *status)
+{
+    if (n == 0)
+        return c ? TC_OK : TC_EINVAL;
+    int rc = tc__mbegin(c, keys, n, out, status, fn != NULL);
+    if (rc != TC_OK)
+        return rc;
+    tc__mlookup(c, keys, n, out, status);
+    /* Then each key as tc_fetch_from goes on after its lookup. */
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] != TC_OK && status[i] != TC_MISS)
+            continue;
+        size_t klen = strlen(keys[i]); /* checked by tc__mlookup */
+        uint32_t ttl = jittered(c, ttl_ms ? ttl_ms : c->opt.default_ttl_ms);
+        uint64_t hash = tc__hash(keys[i], klen);
+        tc_value *v = out[i];
+        out[i] = NULL;
+        if (status[i] == TC_OK) {
+            if (should_refresh(c, v))
+                v = refresh(c, keys[i], klen, hash, ttl, fn, ud, v);
+            status[i] = deliver(TC_OK, v, &out[i]);
+        } else {
+            int from;
+            status[i] = fetch_miss(c, keys[i], klen, hash, ttl, fn, ud,
+                                   &out[i], &from);
+        }
+    }
+    return tc__worst(status, n);
 }
 
 int tc_cached(tc_cache *c, uint32_t ttl_ms, const char *name, tc_compute_fn fn,

@@ -782,7 +782,8 @@ int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n)
         if (redisGetReply(cl.ctx, (void **)&r) != REDIS_OK || !r)
             break;
         if (r->type != REDIS_REPLY_ERROR)
-            cmds[got].rc = TC_OK;
+            cmds[got].rc =
+                cmds[got].fn ? cmds[got].fn(cmds[got].ud, r) : TC_OK;
         else if (strncmp(r->str, "MOVED ", 6) && strncmp(r->str, "ASK ", 4))
             cmds[got].rc = error_reply(l2, &cl, r->str);
         refused |= cmds[got].rc == TC_EREFUSED;
@@ -815,11 +816,44 @@ int tc__l2_del_many(tc__l2 *l2, const tc__l2_key *keys, size_t n, int *rcs)
             cmds[i] = (tc__l2_cmd){3,
                                    {"DEL", k->rkey, k->lease},
                                    {3, k->rlen, k->llen},
-                                   TC_EBACKEND};
+                                   TC_EBACKEND,
+                                   NULL,
+                                   NULL};
         }
         int r = rc == TC_OK ? tc__l2_pipeline(l2, cmds, m) : rc;
         for (size_t i = 0; i < m; i++)
             rcs[from + i] = rc == TC_OK ? cmds[i].rc : TC_EBACKEND;
+        if (r != TC_OK)
+            rc = r; /* the rest would fail the same way: not tried */
+    }
+    return rc;
+}
+
+int tc__l2_getm_reply(void *ud, const redisReply *r)
+{
+    tc__l2_getm *g = ud;
+    if (r->type == REDIS_REPLY_STRING)
+        return g->fn(g->ud, r->str, r->len);
+    return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
+}
+
+int tc__l2_get_many(tc__l2 *l2, tc__l2_getm *gets, size_t n)
+{
+    if (l2->cluster)
+        return tc__cluster_get_many(l2->cluster, gets, n);
+    tc__l2_cmd cmds[PIPE_MAX];
+    int rc = TC_OK;
+    for (size_t from = 0; from < n; from += PIPE_MAX) {
+        size_t m = n - from < PIPE_MAX ? n - from : PIPE_MAX;
+        for (size_t i = 0; i < m; i++) {
+            tc__l2_getm *g = &gets[from + i];
+            cmds[i] =
+                (tc__l2_cmd){2,           {"GET", g->rkey},  {3, g->rlen},
+                             TC_EBACKEND, tc__l2_getm_reply, g};
+        }
+        int r = rc == TC_OK ? tc__l2_pipeline(l2, cmds, m) : rc;
+        for (size_t i = 0; i < m; i++)
+            gets[from + i].rc = rc == TC_OK ? cmds[i].rc : TC_EBACKEND;
         if (r != TC_OK)
             rc = r; /* the rest would fail the same way: not tried */
     }

@@ -67,6 +67,11 @@ typedef struct tc__l2_cmd {
     int rc; /* as tc__l2_argv with tc__l2_reply_ok: TC_OK, TC_EBACKEND
                (a failed connection, an error or redirection reply),
                TC_EREFUSED */
+    /* NULL, or called with every reply that is not an error (borrowed,
+       during the call); its return is then rc: how a pipeline hands back
+       what the server said, not only whether it worked. */
+    tc__l2_reply_fn fn;
+    void *ud;
 } tc__l2_cmd;
 
 /* Sends n commands on one connection without waiting, then reads their
@@ -77,6 +82,25 @@ typedef struct tc__l2_cmd {
    slots one node serves (cluster.c routes; a redirection is just a
    failed command). */
 int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n);
+
+/* One GET of tc__l2_get_many: fn(ud, ...) as tc__l2_get's reader, and
+   rc its outcome, as tc__l2_get's return. */
+typedef struct tc__l2_getm {
+    const char *rkey;
+    size_t rlen;
+    tc__l2_reader fn;
+    void *ud;
+    int rc;
+} tc__l2_getm;
+
+/* tc__l2_get of n keys, pipelined a few hundred to a round trip (node by
+   node on a cluster, where a key whose slot moved, or whose node failed,
+   is tried again alone, following the redirection). Once a connection
+   fails the keys not yet sent are not tried: TC_EBACKEND. Returns TC_OK,
+   or the first failure (TC_EBACKEND, TC_EREFUSED). */
+int tc__l2_get_many(tc__l2 *l2, tc__l2_getm *gets, size_t n);
+/* A reply_fn for a tc__l2_getm (ud): a GET's reply, as tc__l2_get. */
+int tc__l2_getm_reply(void *ud, const struct redisReply *r);
 
 /* A Redis key and its lease key, for tc__l2_del_many. */
 typedef struct tc__l2_key {

@@ -213,7 +213,9 @@ static void publish_keys(tc_cache *c, const char *const *keys,
             cmds[m] = (tc__l2_cmd){3,
                                    {"PUBLISH", channel, bufs[m]},
                                    {7, strlen(channel), blen},
-                                   TC_EBACKEND};
+                                   TC_EBACKEND,
+                                   NULL,
+                                   NULL};
             at[m++] = i;
         }
         if (m == PUBLISH_PIPE || (i == n && m)) {

@@ -259,6 +259,22 @@ int tc__replay_gate(tc_cache *c, const char *key, size_t klen)
     return atomic_load(&q->slots[tc__key_slot(c, key, klen)]) ? rc : TC_OK;
 }
 
+void tc__replay_gate_many(tc_cache *c, const char *const *keys,
+                          const size_t *klens, size_t n, int *rcs)
+{
+    /* One settle for all: a second would wait out the same queue. */
+    int rc = n ? settle(c) : TC_OK;
+    tc__replay *q = c->replay;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == TC_OK || !q || !q->slots || atomic_load(&q->wide))
+            rcs[i] = rc;
+        else
+            rcs[i] = atomic_load(&q->slots[tc__key_slot(c, keys[i], klens[i])])
+                         ? rc
+                         : TC_OK;
+    }
+}
+
 void tc__replay_nudge(tc_cache *c)
 {
     if (!tc__replay_pending(c))

@@ -617,6 +617,59 @@ static void test_migrate_under_load(void)
     tc_close(b);
 }
 
+/* ---- tc_mget: a pipeline per master ---- */
+
+#define MGET_KEYS 300
+
+static void test_mget(void)
+{
+    tc_cache *a = open_ns("mget"), *b = open_ns("mget");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    static char names[MGET_KEYS + 1][16];
+    const char *keys[MGET_KEYS + 1];
+    char val[16];
+    for (int i = 0; i < MGET_KEYS; i++) {
+        snprintf(names[i], sizeof names[i], "mg%d", i);
+        keys[i] = names[i];
+        snprintf(val, sizeof val, "val%d", i);
+        CU_ASSERT_EQUAL(tc_set(a, keys[i], val, strlen(val), 0), TC_OK);
+    }
+    keys[MGET_KEYS] = "mg-none"; /* a miss among them */
+    /* One key's slot moves after b learned the map: its GET is
+       redirected, and goes again alone. */
+    th_redis **map = owners();
+    unsigned slot = slot_of("mget", keys[0]);
+    th_redis *from = map[slot], *to = NULL;
+    for (int s = 0; s < SLOTS && !to; s++)
+        if (map[s] != from)
+            to = map[s];
+    CU_ASSERT_FATAL(to != NULL);
+    tc_value *out[MGET_KEYS + 1];
+    int sts[MGET_KEYS + 1];
+    CU_ASSERT_EQUAL(tc_mget(b, keys + 1, 1, out, sts), TC_OK); /* map */
+    tc_value_release(out[0]);
+    CU_ASSERT_EQUAL(th_cluster_migrate(cl, slot, to), 0);
+    tc_stats_info s0 = stats_of(b);
+    CU_ASSERT_EQUAL(tc_mget(b, keys, MGET_KEYS + 1, out, sts), TC_OK);
+    int good = 0;
+    for (int i = 0; i < MGET_KEYS; i++) {
+        snprintf(val, sizeof val, "val%d", i);
+        good += sts[i] == TC_OK && tc_value_len(out[i]) == strlen(val) &&
+                memcmp(tc_value_data(out[i]), val, strlen(val)) == 0;
+    }
+    CU_ASSERT_EQUAL(good, MGET_KEYS);
+    CU_ASSERT_EQUAL(sts[MGET_KEYS], TC_MISS);
+    /* keys[1] was in b's L1 already */
+    CU_ASSERT_EQUAL(stats_of(b).l2_hits - s0.l2_hits, MGET_KEYS - 1);
+    for (int i = 0; i <= MGET_KEYS; i++)
+        tc_value_release(out[i]);
+    CU_ASSERT_EQUAL(th_cluster_migrate(cl, slot, from), 0);
+    free(map);
+    tc_close(a);
+    tc_close(b);
+}
+
 /* ---- a master killed ---- */
 
 #define MK_KEYS 60
@@ -794,6 +847,7 @@ int main(void)
         {"fetch_stampede", test_fetch_stampede},
         {"prefix_and_flush", test_prefix_and_flush},
         {"migrate_under_load", test_migrate_under_load},
+        {"mget", test_mget},
         {"master_killed", test_master_killed}, /* last: a node is gone */
         {NULL, NULL},
     };
