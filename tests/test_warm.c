@@ -6,6 +6,7 @@
    away is TC_EBACKEND with nothing put in. */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "peer.h"
 
 #define BOUND_MS 3000
 
@@ -111,6 +113,65 @@ static void test_second_cache(void)
     tc_close(b);
     tc_close(a);
     tc_close(other);
+}
+
+static tc_cache *peer_open(void *ud)
+{
+    (void)ud;
+    tc_options o;
+    th_options(th_srv, &o);
+    snprintf(o.ns, sizeof(o.ns), "w7");
+    o.listener_ping_ms = 100;
+    tc_cache *c = NULL;
+    return tc_open(&c, &o) == TC_OK ? c : NULL;
+}
+
+/* A: tc_warm(a) → "<status> <l1_warmed>"; T → "<l1_hits> <l2 reads>". */
+static int peer_extra(tc_cache *c, char cmd, const char *a, const char *b,
+                      FILE *out, void *ud)
+{
+    (void)b, (void)ud;
+    tc_stats_info s;
+    if (cmd == 'A') {
+        int rc = tc_warm(c, a, 0);
+        tc_stats(c, &s);
+        fprintf(out, "%d %llu\n", rc, (unsigned long long)s.l1_warmed);
+        return 1;
+    }
+    if (cmd == 'T') {
+        tc_stats(c, &s);
+        fprintf(out, "%llu %llu\n", (unsigned long long)s.l1_hits,
+                (unsigned long long)(s.l2_hits + s.l2_misses));
+        return 1;
+    }
+    return 0;
+}
+
+/* The issue's test as processes: a second process, started cold, is
+   warmed from the first one's data, serves it from its L1, and hears
+   the first one's later changes to what it warmed. Forked before this
+   process opens a cache (no thread of ours is in the child). */
+static void test_second_process(void)
+{
+    th_peer p;
+    th_peer_conf conf = {
+        .open = peer_open, .wait_ms = BOUND_MS, .extra = peer_extra};
+    CU_ASSERT_FATAL(th_peer_start(&p, &conf) == 0);
+    tc_cache *a = open_on(th_srv, "w7", TC_COHERENCE_AUTO, 0);
+    set_n(a, "u:%d", 100);
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p, "A u:"), "0 100");
+    for (int i = 0; i < 100; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "V v-u:%d", i);
+        CU_ASSERT_STRING_EQUAL(th_peer_ask(&p, "G u:%d", i), want);
+    }
+    CU_ASSERT_STRING_EQUAL(th_peer_ask(&p, "T"), "100 0");
+    set_str(a, "u:5", "changed", 0);
+    CU_ASSERT(atol(th_peer_ask(&p, "W u:5 changed")) >= 0);
+    CU_ASSERT_EQUAL(tc_del(a, "u:6"), TC_OK);
+    CU_ASSERT(atol(th_peer_ask(&p, "W u:6 -")) >= 0);
+    CU_ASSERT_EQUAL(th_peer_stop(&p), 0);
+    tc_close(a);
 }
 
 /* max_entries, and the L1's own bounds: warming evicts nothing. */
@@ -263,6 +324,8 @@ static void test_bad_args(void)
 int main(void)
 {
     static const th_test tests[] = {
+        {"a second process warmed from the first one's data",
+         test_second_process},
         {"a second cache warmed from the first one's data", test_second_cache},
         {"max_entries and the L1's bounds", test_bounds},
         {"invalidations racing the warm (tracking)", test_race_tracking},
@@ -270,5 +333,6 @@ int main(void)
         {"Redis away: TC_EBACKEND, nothing in", test_redis_down},
         {"bad arguments", test_bad_args},
         {NULL, NULL}};
+    signal(SIGPIPE, SIG_IGN); /* a dead peer fails its test, not the run */
     return th_run_redis("warm", tests);
 }
