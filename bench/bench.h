@@ -8,7 +8,8 @@
  *   report.c         result rows, the table, summary.tsv, CSV files
  *   plot.c           gnuplot, when installed
  *   l1_hits.c        l1: warm tc_get hits against bare and locked uthash
- *   io.c             l2 and set: round trips against raw hiredis
+ *   io.c             l2 and set: round trips against raw hiredis; l2's
+ *                    tc_warm against a raw SCAN + pipelined GET
  *   traces.c         trace files (ARC, LIRS, cache2k) and synthetic ones
  *   belady.c         Belady's optimal hit ratio
  *   hit_ratio.c      ratio: the L1's policy replayed on the traces

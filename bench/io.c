@@ -322,6 +322,7 @@ static void l2_batch(const th_redis *r, const bench_cfg *cfg)
     tc_close(b->c);
     free(b);
 }
+static void bench_warm(const th_redis *r, const bench_cfg *cfg);
 
 void bench_l2(const th_redis *r, const bench_cfg *cfg)
 {
@@ -335,6 +336,132 @@ void bench_l2(const th_redis *r, const bench_cfg *cfg)
     l2_batch(r, cfg);
     free(lat_tc);
     free(lat_raw);
+    bench_warm(r, cfg);
+}
+
+/* ---- warm: tc_warm against a raw SCAN + pipelined GET ---- */
+
+/* SETs n keys warm:<i> holding one 64-byte value's envelope, pipelined. */
+static void warm_fill(redisContext *raw, const tc_options *o, size_t n)
+{
+    char *payload = make_payload(64), *env, rkey[RKEY_CAP], key[KEY_CAP];
+    size_t elen;
+    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), TTL_MS), 0,
+                      (const unsigned char *)payload, 64};
+    if (tc__env_encode(&e, &env, &elen) != TC_OK)
+        die("warm: cannot encode an envelope");
+    for (size_t from = 0; from < n; from += 1000) {
+        size_t m = n - from < 1000 ? n - from : 1000;
+        for (size_t i = 0; i < m; i++) {
+            snprintf(key, sizeof(key), "warm:%zu", from + i);
+            redis_key(rkey, sizeof(rkey), o, key);
+            redisAppendCommand(raw, "SET %s %b PX %u", rkey, env, elen,
+                               TTL_MS);
+        }
+        for (size_t i = 0; i < m; i++) {
+            redisReply *r = NULL;
+            if (redisGetReply(raw, (void **)&r) != REDIS_OK || !r ||
+                r->type == REDIS_REPLY_ERROR)
+                die("warm: SET failed");
+            freeReplyObject(r);
+        }
+    }
+    tc__free(env);
+    free(payload);
+}
+
+/* The floor: what tc_warm does on the wire, with nothing decoded or
+   stored. Returns the values read. */
+static size_t raw_scan_get(redisContext *raw, const char *pattern)
+{
+    char cursor[32] = "0";
+    size_t got = 0;
+    do {
+        redisReply *r =
+            redisCommand(raw, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+            die("warm: SCAN failed");
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(raw, "GET %b", keys->element[i]->str,
+                               keys->element[i]->len);
+        for (size_t i = 0; i < keys->elements; i++) {
+            redisReply *g = NULL;
+            if (redisGetReply(raw, (void **)&g) != REDIS_OK || !g)
+                die("warm: GET failed");
+            got += g->type == REDIS_REPLY_STRING;
+            freeReplyObject(g);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return got;
+}
+
+/* A fresh cache on the namespace of o (open_cache's get a new one). */
+static tc_cache *open_warm(const th_redis *r, const tc_options *o,
+                           uint64_t l1_max_entries)
+{
+    tc_options w;
+    tc_cache *c;
+    th_options(r, &w);
+    memcpy(w.ns, o->ns, sizeof(w.ns));
+    w.command_timeout_ms = 2000;
+    w.l1_max_entries = l1_max_entries;
+    int rc = tc_open(&c, &w);
+    if (rc != TC_OK)
+        die("tc_open: %s", tc_strerror(rc));
+    return c;
+}
+
+/* warm_100k_keys_s: tc_warm of 100,000 keys (fewer under --quick and
+   --smoke, said in a note) into a fresh cache whose listener is up,
+   beside the raw SCAN + pipelined GET of the same keys; the median of a
+   few alternated trials each. */
+static void bench_warm(const th_redis *r, const bench_cfg *cfg)
+{
+    size_t n = cfg->smoke ? 5000 : cfg->quick ? 20000 : 100000;
+    int trials = cfg->smoke ? 1 : 3;
+    double t_tc[3], t_raw[3];
+    tc_options o;
+    progress("l2: warm %zu keys, %d trials per side", n, trials);
+    tc_cache *c = open_cache(r, 0, 0, &o);
+    tc_close(c);
+    redisContext *raw = raw_connect(r, 0);
+    warm_fill(raw, &o, n);
+    char pattern[RKEY_CAP + 8];
+    snprintf(pattern, sizeof(pattern), "%s:{warm:*}", o.ns);
+    for (int t = 0; t < trials; t++) {
+        uint64_t t0 = now_ns();
+        size_t got = raw_scan_get(raw, pattern);
+        t_raw[t] = (double)(now_ns() - t0) / 1e9;
+        if (got != n)
+            die("warm: raw read %zu keys of %zu", got, n);
+        c = open_warm(r, &o, 2 * n); /* room in every shard */
+        tc_stats_info s;
+        tc_stats(c, &s); /* the listener up first, as a first call */
+        t0 = now_ns();
+        int rc = tc_warm(c, "warm:", 0);
+        t_tc[t] = (double)(now_ns() - t0) / 1e9;
+        tc_stats(c, &s);
+        tc_close(c);
+        if (rc != TC_OK || s.l1_warmed != n)
+            die("warm: tc_warm: %s, %llu of %zu keys", tc_strerror(rc),
+                (unsigned long long)s.l1_warmed, n);
+    }
+    double tc = median(t_tc, trials), rw = median(t_raw, trials);
+    add_row("l2", "warm_100k_keys_s", U_SEC, tc, rw,
+            "raw SCAN + pipelined GET, same keys");
+    add_row("l2", "warm_100k_keys_per_s", U_OPS, (double)n / tc,
+            (double)n / rw, "raw SCAN + pipelined GET, same keys");
+    if (n != 100000)
+        add_note("l2 warm_100k_*: %zu keys in this run (100,000 in a full "
+                 "one)",
+                 n);
+    redisFree(raw);
+    c = open_warm(r, &o, 0); /* the keys go: later scenarios scan */
+    tc_del_prefix(c, "warm:");
+    tc_close(c);
 }
 
 /* ---- set: tc_set against a raw SET of the same bytes ---- */

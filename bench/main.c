@@ -30,7 +30,7 @@ static const struct {
     {"memory", SC_MEMORY, "bytes per L1 entry (RSS), the byte bound"},
     {"ratio", SC_RATIO, "hit ratio on traces vs Belady's optimum"},
     {"l1", SC_L1, "tc_get L1 hits vs uthash floors, 1..N threads"},
-    {"l2", SC_L2, "tc_get from Redis vs raw hiredis GET"},
+    {"l2", SC_L2, "tc_get from Redis vs raw GET; tc_warm vs SCAN+GET"},
     {"set", SC_SET, "tc_set vs raw hiredis SET"},
     {"compress", SC_COMPRESS, "zstd, lz4 on invoice JSON; L2 hits with each"},
     {"coherence", SC_COHERENCE, "change -> other process's L1 vs PUBLISH"},

@@ -277,6 +277,22 @@ TC_EXTERN int tc_del_prefix(tc_cache *c, const char *prefix);
 /* Removes every key of the namespace, L1 and Redis (never FLUSHDB). */
 TC_EXTERN int tc_flush(tc_cache *c);
 
+/* Fills the L1 from Redis, for a process that starts cold: the values
+   of the namespace whose keys start with prefix (NULL or "": all of
+   them; leases and group generations are never warmed), SCANned and
+   read with pipelined GETs. At most max_entries values enter (0: as
+   many as the L1 holds), each with what Redis has left of its TTL, and
+   none evicts anything: once the L1 is full, warming stops. Coherent:
+   the invalidation listener must be up (the call starts it, as a first
+   call does), and a value an invalidation races is left out. Foreign
+   bytes are skipped (codec_errors); cached "absent" markers are warmed.
+   TC_OK (also with no Redis or no L1: nothing to do), TC_EINVAL,
+   TC_ETOOBIG (prefix over max_key_bytes), TC_ENOMEM, and, strict or
+   not, TC_EBACKEND (Redis or the invalidation link down: what entered
+   before stays, it is coherent) or TC_EREFUSED. tc_stats' l1_warmed
+   counts the values put in. */
+TC_EXTERN int tc_warm(tc_cache *c, const char *prefix, size_t max_entries);
+
 /* Borrowed views into an immutable value; valid until it is released. */
 TC_EXTERN const void *tc_value_data(const tc_value *v);
 TC_EXTERN size_t tc_value_len(const tc_value *v);
@@ -475,7 +491,8 @@ typedef struct tc_stats_info {
     /* values over max_value_bytes: tc_set refused them (and deleted the
        older value), tc_fetch returned them uncached */
     uint64_t oversized;
-    uint64_t reserved[15];
+    uint64_t l1_warmed; /* values tc_warm put in the L1 */
+    uint64_t reserved[14];
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

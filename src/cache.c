@@ -319,7 +319,7 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
 
 /* How long a value read from Redis may live in the L1: what Redis has
    left of its TTL. 0: do not keep it. */
-static uint64_t l1_ttl_of(const tc_cache *c, uint64_t expires_at)
+uint64_t tc__l1_ttl_of(const tc_cache *c, uint64_t expires_at)
 {
     uint64_t now = tc__wall_ms(), left;
     if (!expires_at)
@@ -384,7 +384,7 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     tc__rkey_done(&rk);
     if (rc == TC_OK) {
         TC__INC(c->ctr.l2_hits);
-        uint64_t ttl = l1_ttl_of(c, f.v->expires_at);
+        uint64_t ttl = tc__l1_ttl_of(c, f.v->expires_at);
         if (ttl)
             tc__l1_fill(c, key, klen, hash, f.v, ttl, epoch);
         *out = f.v;

@@ -102,6 +102,14 @@ typedef struct tc__rkey {
     size_t len;
     char small[640]; /* fits the default key limit; longer keys: heap */
 } tc__rkey;
+/* How long a value read from Redis, expiring there at expires_at (wall
+   ms, 0 = unknown), may live in the L1: what Redis has left of its TTL,
+   at most the default TTL. 0: do not keep it. */
+uint64_t tc__l1_ttl_of(const tc_cache *c, uint64_t expires_at);
+/* s[0..n) with the glob characters of SCAN MATCH escaped, a new
+   tc__malloc'd string (length in *outlen); NULL on OOM. */
+char *tc__glob_escape(const char *s, size_t n, size_t *outlen);
+
 /* "<ns>:{<key>}" into rk (TC_OK or TC_ENOMEM); tc__rkey_done frees. */
 int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
                   tc__rkey *rk);

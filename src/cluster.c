@@ -747,6 +747,19 @@ int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern, uint64_t *n)
     return rc;
 }
 
+static int scan_get_on(void *ud, tc__l2 *l2)
+{
+    const void *const *a = ud;
+    return tc__l2_scan_get(l2, a[0], a[1]);
+}
+
+int tc__cluster_scan_get(tc__cluster *cl, const char *pattern,
+                         const tc__l2_scan_fns *fns)
+{
+    const void *a[2] = {pattern, fns};
+    return tc__cluster_each_master(cl, scan_get_on, (void *)a);
+}
+
 size_t tc__cluster_masters(tc__cluster *cl, tc__addr *out, size_t max,
                            uint64_t *gen)
 {

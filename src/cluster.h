@@ -39,6 +39,9 @@ int tc__cluster_set(tc__cluster *cl, const char *rkey, size_t rlen,
 int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen);
 int tc__cluster_unlink_match(tc__cluster *cl, const char *pattern,
                              uint64_t *n);
+/* tc__l2_scan_get on a cluster: each master in turn. */
+int tc__cluster_scan_get(tc__cluster *cl, const char *pattern,
+                         const tc__l2_scan_fns *fns);
 /* tc__l2_del_many on a cluster: every key is tried, master by master. */
 int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
                          int *rcs);

@@ -194,7 +194,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
 typedef struct tc__counters {
     atomic_uint_fast64_t l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
-        computes, oversized;
+        computes, oversized, l1_warmed;
     /* coherence */
     atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
         replay_done, replay_overflows;

@@ -1204,8 +1204,20 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
     return TC_OK;
 }
 
+/* Is there room in s for e without evicting anything? A replaced entry
+   of the same key makes room for it. */
+static int has_room_locked(shard *s, const entry *e, uint64_t hash)
+{
+    entry *old = find_locked(s, e->key, e->hh.keylen, hash);
+    uint64_t entries = s->entries - (old ? 1 : 0);
+    uint64_t bytes = s->bytes - (old ? charge_of(old) : 0);
+    return entries + 1 <= s->max_entries &&
+           bytes + charge_of(e) <= s->max_bytes;
+}
+
 static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
-               tc_value *v, uint64_t ttl_ms, uint64_t epoch, int bump)
+               tc_value *v, uint64_t ttl_ms, uint64_t epoch, int bump,
+               int no_evict)
 {
     if (l1->off)
         return TC_MISS;
@@ -1221,12 +1233,14 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
         s->epoch_drops++;
     } else if (!e) {
         rc = ttl_ms ? TC_ENOMEM : TC_MISS;
+    } else if (no_evict && !has_room_locked(s, e, hash)) {
+        rc = TC_ETOOBIG; /* full: what is there stays */
     } else if (charge_of(e) + table_room(s) <= s->max_bytes) {
         rc = insert_locked(s, e, hash, now);
     }
     /* A value that does not enter must not leave an older one behind:
        the caller's write (or read) is newer than whatever is there. */
-    if (rc != TC_OK) {
+    if (rc != TC_OK && rc != TC_ETOOBIG) {
         entry *old = find_locked(s, key, klen, hash);
         if (old)
             drop_locked(s, old);
@@ -1242,13 +1256,19 @@ static int put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
 int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
                tc_value *v, uint64_t ttl_ms, uint64_t epoch)
 {
-    return put(l1, key, klen, hash, v, ttl_ms, epoch, 0);
+    return put(l1, key, klen, hash, v, ttl_ms, epoch, 0, 0);
+}
+
+int tc__l1_put_room(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                    tc_value *v, uint64_t ttl_ms, uint64_t epoch)
+{
+    return put(l1, key, klen, hash, v, ttl_ms, epoch, 0, 1);
 }
 
 int tc__l1_put_write(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
                      tc_value *v, uint64_t ttl_ms, uint64_t epoch)
 {
-    return put(l1, key, klen, hash, v, ttl_ms, epoch, 1);
+    return put(l1, key, klen, hash, v, ttl_ms, epoch, 1, 0);
 }
 
 void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash)

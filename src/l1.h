@@ -71,6 +71,12 @@ uint64_t tc__l1_epoch(tc__l1 *l1, uint64_t hash);
 int tc__l1_put(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
                tc_value *v, uint64_t ttl_ms, uint64_t epoch);
 
+/* tc__l1_put that evicts nothing (warming, tc_warm): TC_ETOOBIG when
+   the shard has no room left under its bounds, and what it holds stays,
+   an older entry of the key included. */
+int tc__l1_put_room(tc__l1 *l1, const char *key, size_t klen, uint64_t hash,
+                    tc_value *v, uint64_t ttl_ms, uint64_t epoch);
+
 /* tc__l1_put for a write: the shard's epoch moves in the same critical
    section, so a read that fetched an older value before the write and
    fills after it is refused. */

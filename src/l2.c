@@ -757,6 +757,102 @@ int tc__l2_unlink_match(tc__l2 *l2, const char *pattern, uint64_t *n)
     return call_end(l2, &cl, &ok);
 }
 
+/* One SCAN page's GETs, pipelined on ctx: 1 to go on, 0 to stop, -1
+   when the connection failed (after the replies it could read). */
+static int get_page(redisContext *ctx, const redisReply *keys,
+                    const tc__l2_scan_fns *fns, uint64_t *tags, char *want)
+{
+    size_t sent = 0;
+    int stop = 0;
+    for (size_t i = 0; i < keys->elements && !stop; i++) {
+        const redisReply *k = keys->element[i];
+        want[i] = 0;
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        int w = fns->key(fns->ud, k->str, k->len, &tags[i]);
+        if (w < 0)
+            stop = 1;
+        else if (w > 0 && redisAppendCommand(ctx, "GET %b", k->str, k->len) ==
+                              REDIS_OK) {
+            want[i] = 1;
+            sent++;
+        }
+    }
+    for (size_t i = 0; i < keys->elements && sent; i++) {
+        if (!want[i])
+            continue;
+        redisReply *r = NULL;
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r)
+            return -1;
+        sent--;
+        const redisReply *k = keys->element[i];
+        int str = r->type == REDIS_REPLY_STRING;
+        if (!stop && fns->value(fns->ud, k->str, k->len, tags[i],
+                                str ? r->str : NULL, str ? r->len : 0) < 0)
+            stop = 1; /* the replies still come: read them */
+        freeReplyObject(r);
+    }
+    return !stop;
+}
+
+int tc__l2_scan_get(tc__l2 *l2, const char *pattern,
+                    const tc__l2_scan_fns *fns)
+{
+    if (l2->cluster)
+        return tc__cluster_scan_get(l2->cluster, pattern, fns);
+    call cl;
+    if (call_begin(l2, &cl, "SCAN", 4) != TC_OK)
+        return TC_EBACKEND;
+    char cursor[32] = "0";
+    uint64_t *tags = NULL;
+    char *want = NULL;
+    size_t cap = 0;
+    redisReply *r = NULL;
+    int more = 1, oom = 0, failed = 0;
+    while (more) {
+        r = redisCommand(cl.ctx, "SCAN %s MATCH %s COUNT 1000", cursor,
+                         pattern);
+        if (!scan_reply_ok(r))
+            break;
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        if (keys->elements > cap) {
+            tc__free(tags);
+            tc__free(want);
+            cap = keys->elements;
+            tags = tc__malloc(cap * sizeof(*tags));
+            want = tc__malloc(cap);
+            if (!tags || !want) {
+                oom = 1;
+                break;
+            }
+        }
+        int go = get_page(cl.ctx, keys, fns, tags, want);
+        freeReplyObject(r);
+        r = NULL;
+        if (go < 0) {
+            failed = 1;
+            break;
+        }
+        more = go && strcmp(cursor, "0") != 0;
+    }
+    tc__free(tags);
+    tc__free(want);
+    redisReply ok = {.type = REDIS_REPLY_STATUS};
+    if (oom) { /* the connection is fine: give it back as it is */
+        freeReplyObject(r);
+        call_end(l2, &cl, &ok);
+        return TC_ENOMEM;
+    }
+    if (failed || more) { /* r: NULL (I/O failed) or the reply that was
+                             wrong */
+        int rc = call_end(l2, &cl, failed ? NULL : r);
+        freeReplyObject(r);
+        return rc == TC_OK ? TC_EBACKEND : rc;
+    }
+    return call_end(l2, &cl, &ok);
+}
+
 int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n)
 {
     for (size_t i = 0; i < n; i++)

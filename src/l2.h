@@ -115,6 +115,23 @@ typedef struct tc__l2_key {
    first failure. */
 int tc__l2_del_many(tc__l2 *l2, const tc__l2_key *keys, size_t n, int *rcs);
 
+/* SCAN MATCH pattern, GETs of what it finds pipelined a page at a time
+   (tc_warm). For each key of a page, key(ud, rkey, rlen, &tag) says
+   whether to GET it (1), skip it (0) or stop (-1), and may set a tag
+   for it; it runs before the page's GETs are sent. Then value(ud, rkey,
+   rlen, tag, buf, len) gets each reply's bytes (borrowed; buf NULL: the
+   key is gone, or an error reply such as a redirection) and returns
+   0 to go on, -1 to stop. On a cluster every master is scanned in turn.
+   TC_OK (done or stopped), TC_EBACKEND, TC_EREFUSED, TC_ENOMEM. */
+typedef struct tc__l2_scan_fns {
+    int (*key)(void *ud, const char *rkey, size_t rlen, uint64_t *tag);
+    int (*value)(void *ud, const char *rkey, size_t rlen, uint64_t tag,
+                 const char *buf, size_t len);
+    void *ud;
+} tc__l2_scan_fns;
+int tc__l2_scan_get(tc__l2 *l2, const char *pattern,
+                    const tc__l2_scan_fns *fns);
+
 /* The listener reached the server: an open breaker lets its next call
    probe at once, rather than at the end of its back-off. */
 void tc__l2_alive(tc__l2 *l2);

@@ -97,7 +97,7 @@ int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
 }
 
 /* SCAN patterns treat * ? [ ] \ specially: escape them. */
-static char *glob_escape(const char *s, size_t n, size_t *outlen)
+char *tc__glob_escape(const char *s, size_t n, size_t *outlen)
 {
     char *out = tc__malloc(2 * n + 1);
     size_t j = 0;
@@ -120,8 +120,8 @@ static char *glob_escape(const char *s, size_t n, size_t *outlen)
 static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
 {
     size_t nlen, elen;
-    char *ns = glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
-    char *esc = glob_escape(prefix, plen, &elen);
+    char *ns = tc__glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
+    char *esc = tc__glob_escape(prefix, plen, &elen);
     char *pattern = ns && esc ? tc__malloc(nlen + elen + 6) : NULL;
     int rc = TC_ENOMEM;
     if (pattern) {

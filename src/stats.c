@@ -45,6 +45,7 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->breaker_opens = TC__GET(k->breaker_opens);
     out->computes = TC__GET(k->computes);
     out->oversized = TC__GET(k->oversized);
+    out->l1_warmed = TC__GET(k->l1_warmed);
     out->invalidations = TC__GET(k->invalidations);
     out->link_losses = TC__GET(k->link_losses);
     out->l1_flushes = TC__GET(k->l1_flushes);
@@ -122,6 +123,8 @@ static size_t collect(tc_cache *c, metric *m)
         {"computes_total", "counter", "tc_fetch computations", s.computes},
         {"oversized_total", "counter",
          "values over max_value_bytes, not cached", s.oversized},
+        {"l1_warmed_total", "counter", "values tc_warm put in the L1",
+         s.l1_warmed},
         {"invalidations_total", "counter", "invalidations received",
          s.invalidations},
         {"epoch_drops_total", "counter", "L1 fills refused after a race",

@@ -64,7 +64,9 @@ l2 get_${sock}_${size}_${p}_us"
 done
 expected="$expected
 l2 mget_100_us
-l2 get_x100_us"
+l2 get_x100_us
+l2 warm_100k_keys_s
+l2 warm_100k_keys_per_s"
 for size in 64B 1KiB 16KiB; do
   expected="$expected
 set set_tcp_${size}_ops_s"

@@ -837,6 +837,35 @@ static void test_master_killed(void)
     tc_close(c);
 }
 
+/* tc_warm scans every master: a second cache gets all of the first's
+   keys, whichever node holds them, and serves them from its L1. */
+static void test_warm(void)
+{
+    tc_cache *a = open_ns("cw"), *b = open_ns("cw");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    for (int i = 0; i < 300; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "c:%d", i);
+        CU_ASSERT_EQUAL(tc_set(a, k, k, strlen(k), 0), TC_OK);
+    }
+    CU_ASSERT_EQUAL(tc_set(a, "other", "x", 1, 0), TC_OK);
+    CU_ASSERT_EQUAL(tc_warm(b, "c:", 0), TC_OK);
+    tc_stats_info s = stats_of(b);
+    CU_ASSERT_EQUAL(s.l1_warmed, 300);
+    for (int i = 0; i < 300; i++) {
+        char k[32], got[64];
+        snprintf(k, sizeof(k), "c:%d", i);
+        CU_ASSERT_EQUAL(th_get_str(b, k, got, sizeof(got)), TC_OK);
+        CU_ASSERT_STRING_EQUAL(got, k);
+    }
+    s = stats_of(b);
+    CU_ASSERT_EQUAL(s.l1_hits, 300);
+    CU_ASSERT_EQUAL(s.l2_hits, 0);
+    tc_close(b);
+    tc_close(a);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a dead peer fails its test, not the run */
@@ -848,6 +877,7 @@ int main(void)
         {"prefix_and_flush", test_prefix_and_flush},
         {"migrate_under_load", test_migrate_under_load},
         {"mget", test_mget},
+        {"warm", test_warm},
         {"master_killed", test_master_killed}, /* last: a node is gone */
         {NULL, NULL},
     };
