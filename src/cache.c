@@ -541,7 +541,7 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
         if (rc == TC_OK) { /* as get_l2 */
             TC__INC(c->ctr.l2_hits);
             tc_value *v = ms[k].f.v;
-            uint64_t ttl = l1_ttl_of(c, v->expires_at);
+            uint64_t ttl = tc__l1_ttl_of(c, v->expires_at);
             if (ttl)
                 tc__l1_fill(c, mk[k], ml[k], ms[k].hash, v, ttl, ms[k].epoch);
             out[i] = v;
