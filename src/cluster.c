@@ -587,46 +587,26 @@ int tc__cluster_del(tc__cluster *cl, const char *rkey, size_t rlen)
     return tc__cluster_argv(cl, 1, 2, argv, lens, tc__l2_reply_ok, NULL);
 }
 
-/* A node's share of tc__cluster_del_many: up to ITEMS_MAX items, two
-   DELs each (the lease first, as in tc__cluster_del), in one pipeline. */
+/* A batch split by node: slot_of(ud, k) names key k's slot, and
+   on_node(cl, i, idx, m, ud) gets the keys idx[0..m) that the map says
+   node i serves, ITEMS_MAX at most at a time. Keys of a slot no node is
+   known for are left to the caller's single-key path, as are all of
+   them when there is no memory for the split. */
 #define ITEMS_MAX 128
-static void del_on_node(tc__cluster *cl, unsigned i, const tc__l2_key *keys,
-                        const size_t *idx, size_t m, int *rcs)
+typedef void (*node_batch_fn)(tc__cluster *cl, unsigned i, const size_t *idx,
+                              size_t m, void *ud);
+static void by_node(tc__cluster *cl, size_t n,
+                    unsigned (*slot_of)(void *, size_t), node_batch_fn on_node,
+                    void *ud)
 {
-    tc__l2_cmd cmds[2 * ITEMS_MAX];
-    for (size_t k = 0; k < m; k++) {
-        const tc__l2_key *key = &keys[idx[k]];
-        cmds[2 * k] = (tc__l2_cmd){
-            2, {"DEL", key->lease}, {3, key->llen}, 0, NULL, NULL};
-        cmds[2 * k + 1] =
-            (tc__l2_cmd){2, {"DEL", key->rkey}, {3, key->rlen}, 0, NULL, NULL};
-    }
-    tc__l2_pipeline(node(cl, i), cmds, 2 * m);
-    for (size_t k = 0; k < m; k++) {
-        int a = cmds[2 * k].rc, b = cmds[2 * k + 1].rc;
-        rcs[idx[k]] = a == TC_EREFUSED || b == TC_EREFUSED ? TC_EREFUSED
-                      : a == TC_OK && b == TC_OK           ? TC_OK
-                                                           : TC_EBACKEND;
-    }
-}
-
-int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
-                         int *rcs)
-{
-    /* Each key goes to the node the map says serves its slot, a
-       pipeline per node; a key that fails there (its slot moved, its
-       node is away) goes again alone through tc__cluster_del, which
-       follows redirections and asks the map. */
     uint16_t *owner = tc__malloc((n ? n : 1) * sizeof(*owner));
+    if (!owner)
+        return;
     size_t idx[ITEMS_MAX];
+    for (size_t k = 0; k < n; k++)
+        owner[k] = atomic_load_explicit(&cl->owner[slot_of(ud, k)],
+                                        memory_order_acquire);
     for (size_t k = 0; k < n; k++) {
-        rcs[k] = TC_EBACKEND;
-        if (owner)
-            owner[k] = atomic_load_explicit(
-                &cl->owner[tc__cluster_slot(keys[k].rkey, keys[k].rlen)],
-                memory_order_acquire);
-    }
-    for (size_t k = 0; owner && k < n; k++) {
         unsigned i = owner[k];
         if (i == NO_NODE)
             continue;
@@ -637,13 +617,61 @@ int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
             owner[j] = NO_NODE; /* taken */
             idx[m++] = j;
             if (m == ITEMS_MAX) {
-                del_on_node(cl, i, keys, idx, m, rcs);
+                on_node(cl, i, idx, m, ud);
                 m = 0;
             }
         }
-        del_on_node(cl, i, keys, idx, m, rcs);
+        if (m)
+            on_node(cl, i, idx, m, ud);
     }
     tc__free(owner);
+}
+
+/* tc__cluster_del_many's batch: the keys and their outcomes. */
+typedef struct del_batch {
+    const tc__l2_key *keys;
+    int *rcs;
+} del_batch;
+
+static unsigned del_slot(void *ud, size_t k)
+{
+    const tc__l2_key *key = &((del_batch *)ud)->keys[k];
+    return tc__cluster_slot(key->rkey, key->rlen);
+}
+
+/* A node's share: two DELs a key (the lease first, as in
+   tc__cluster_del), in one pipeline. */
+static void del_on_node(tc__cluster *cl, unsigned i, const size_t *idx,
+                        size_t m, void *ud)
+{
+    del_batch *d = ud;
+    tc__l2_cmd cmds[2 * ITEMS_MAX];
+    for (size_t k = 0; k < m; k++) {
+        const tc__l2_key *key = &d->keys[idx[k]];
+        cmds[2 * k] = (tc__l2_cmd){
+            2, {"DEL", key->lease}, {3, key->llen}, 0, NULL, NULL};
+        cmds[2 * k + 1] =
+            (tc__l2_cmd){2, {"DEL", key->rkey}, {3, key->rlen}, 0, NULL, NULL};
+    }
+    tc__l2_pipeline(node(cl, i), cmds, 2 * m);
+    for (size_t k = 0; k < m; k++) {
+        int a = cmds[2 * k].rc, b = cmds[2 * k + 1].rc;
+        d->rcs[idx[k]] = a == TC_EREFUSED || b == TC_EREFUSED ? TC_EREFUSED
+                         : a == TC_OK && b == TC_OK           ? TC_OK
+                                                              : TC_EBACKEND;
+    }
+}
+
+int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
+                         int *rcs)
+{
+    /* A pipeline per node the map names; a key that fails there (its
+       slot moved, its node is away) goes again alone through
+       tc__cluster_del, which follows redirections and asks the map. */
+    for (size_t k = 0; k < n; k++)
+        rcs[k] = TC_EBACKEND;
+    del_batch d = {keys, rcs};
+    by_node(cl, n, del_slot, del_on_node, &d);
     int rc = TC_OK;
     for (size_t k = 0; k < n; k++) {
         if (rcs[k] == TC_EBACKEND)
@@ -654,11 +682,17 @@ int tc__cluster_del_many(tc__cluster *cl, const tc__l2_key *keys, size_t n,
     return rc;
 }
 
-/* A node's share of tc__cluster_get_many: up to ITEMS_MAX GETs in one
-   pipeline. */
-static void get_on_node(tc__cluster *cl, unsigned i, tc__l2_getm *gets,
-                        const size_t *idx, size_t m)
+static unsigned get_slot(void *ud, size_t k)
 {
+    const tc__l2_getm *g = &((tc__l2_getm *)ud)[k];
+    return tc__cluster_slot(g->rkey, g->rlen);
+}
+
+/* A node's share of tc__cluster_get_many: its GETs in one pipeline. */
+static void get_on_node(tc__cluster *cl, unsigned i, const size_t *idx,
+                        size_t m, void *ud)
+{
+    tc__l2_getm *gets = ud;
     tc__l2_cmd cmds[ITEMS_MAX];
     for (size_t k = 0; k < m; k++) {
         tc__l2_getm *g = &gets[idx[k]];
@@ -672,36 +706,11 @@ static void get_on_node(tc__cluster *cl, unsigned i, tc__l2_getm *gets,
 
 int tc__cluster_get_many(tc__cluster *cl, tc__l2_getm *gets, size_t n)
 {
-    /* As tc__cluster_del_many: a pipeline per node the map names, then
-       the keys that failed there (a redirection, a node away) alone
-       through tc__cluster_get, which follows redirections. */
-    uint16_t *owner = tc__malloc((n ? n : 1) * sizeof(*owner));
-    size_t idx[ITEMS_MAX];
-    for (size_t k = 0; k < n; k++) {
+    /* As tc__cluster_del_many: a pipeline per node, then what failed
+       there alone through tc__cluster_get. */
+    for (size_t k = 0; k < n; k++)
         gets[k].rc = TC_EBACKEND;
-        if (owner)
-            owner[k] = atomic_load_explicit(
-                &cl->owner[tc__cluster_slot(gets[k].rkey, gets[k].rlen)],
-                memory_order_acquire);
-    }
-    for (size_t k = 0; owner && k < n; k++) {
-        unsigned i = owner[k];
-        if (i == NO_NODE)
-            continue;
-        size_t m = 0;
-        for (size_t j = k; j < n; j++) {
-            if (owner[j] != i)
-                continue;
-            owner[j] = NO_NODE; /* taken */
-            idx[m++] = j;
-            if (m == ITEMS_MAX) {
-                get_on_node(cl, i, gets, idx, m);
-                m = 0;
-            }
-        }
-        get_on_node(cl, i, gets, idx, m);
-    }
-    tc__free(owner);
+    by_node(cl, n, get_slot, get_on_node, gets);
     int rc = TC_OK;
     for (size_t k = 0; k < n; k++) {
         if (gets[k].rc == TC_EBACKEND)
