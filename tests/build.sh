@@ -40,7 +40,7 @@ if [ -f "$srcdir/config.status" ]; then
   exit 0
 fi
 mkdir "$tmp/pc" "$tmp/build"
-for m in hiredis msgpack-c msgpack libxxhash; do
+for m in hiredis msgpack-c msgpack libxxhash libzstd liblz4; do
   d=$(pkg-config --variable=pcfiledir "$m" 2>/dev/null) || continue
   ln -s "$d/$m.pc" "$tmp/pc/$m.pc"
 done
