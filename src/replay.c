@@ -239,15 +239,15 @@ static int settle(tc_cache *c)
     if (!q || !atomic_load(&q->pending))
         return TC_OK;
     uint64_t deadline = tc__mono_ms() + c->opt.command_timeout_ms;
-    if (c->coh && tc__coh_started(c->coh)) {
-        tc__coh_kick(c->coh, TC__KICK_REPLAY);
-        /* With the link down the server is likely away too: no wait
-           (the listener replays within a PING interval of its return). */
-        return tc__coh_ok(c->coh) ? wait_settled(q, deadline) : TC_EBACKEND;
-    }
-    int rc = replay(c, deadline);
-    /* another thread's replay: wait for it as for the listener's */
-    return rc == TC_OK ? TC_OK : wait_settled(q, deadline);
+    tc__replay_nudge(c);
+    if (!atomic_load(&q->pending))
+        return TC_OK;
+    /* With the link down the server is likely away too: no wait (the
+       listener replays within a PING interval of its return). Else wait
+       for the listener's replay, or another thread's. */
+    if (c->coh && tc__coh_started(c->coh) && !tc__coh_ok(c->coh))
+        return TC_EBACKEND;
+    return wait_settled(q, deadline);
 }
 
 int tc__replay_gate(tc_cache *c, const char *key, size_t klen)
