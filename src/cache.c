@@ -518,11 +518,7 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
             status[ms[k].i] = tc__soften(c, TC_EBACKEND);
             continue;
         }
-        size_t rlen = nslen + ml[k] + 3;
-        memcpy(p, c->opt.ns, nslen);
-        memcpy(p + nslen, ":{", 2);
-        memcpy(p + nslen + 2, mk[k], ml[k]);
-        p[rlen - 1] = '}';
+        size_t rlen = tc__rkey_write(c, mk[k], ml[k], "", p);
         mk[g] = mk[k];
         ml[g] = ml[k];
         ms[g] = ms[k];

@@ -109,6 +109,11 @@ uint64_t tc__l1_ttl_of(const tc_cache *c, uint64_t expires_at);
 /* s[0..n) with the glob characters of SCAN MATCH escaped, a new
    tc__malloc'd string (length in *outlen); NULL on OOM. */
 char *tc__glob_escape(const char *s, size_t n, size_t *outlen);
+/* "<ns>:{<prefix>" escaped for SCAN MATCH, then tail as it is ("*}":
+   the keys under prefix; "*}*": their leases too), a new tc__malloc'd
+   string; NULL on OOM. */
+char *tc__scan_pattern(const tc_cache *c, const char *prefix, size_t plen,
+                       const char *tail);
 
 /* "<ns>:{<key>}" into rk (TC_OK or TC_ENOMEM); tc__rkey_done frees. */
 int tc__rkey_make(const tc_cache *c, const char *key, size_t klen,
@@ -117,6 +122,10 @@ void tc__rkey_done(tc__rkey *rk);
 /* The same with a suffix after the "}" (":lease"). */
 int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, tc__rkey *rk);
+/* Writes "<ns>:{<key>}<suffix>" at dst (no NUL), which has room for
+   strlen(ns) + klen + 3 + strlen(suffix) bytes; returns that length. */
+size_t tc__rkey_write(const tc_cache *c, const char *key, size_t klen,
+                      const char *suffix, char *dst);
 /* The cluster slot of key's Redis key (the whole of it: a key may start
    with a "}"). */
 unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen);

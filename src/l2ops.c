@@ -7,20 +7,27 @@
 #include "cache.h"
 #include "cluster.h"
 
+size_t tc__rkey_write(const tc_cache *c, const char *key, size_t klen,
+                      const char *suffix, char *dst)
+{
+    size_t nslen = strlen(c->opt.ns), slen = strlen(suffix);
+    memcpy(dst, c->opt.ns, nslen);
+    memcpy(dst + nslen, ":{", 2);
+    memcpy(dst + nslen + 2, key, klen);
+    dst[nslen + 2 + klen] = '}';
+    memcpy(dst + nslen + 3 + klen, suffix, slen);
+    return nslen + klen + 3 + slen;
+}
+
 int tc__rkey_make_sfx(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, tc__rkey *rk)
 {
-    size_t nslen = strlen(c->opt.ns), slen = strlen(suffix);
-    size_t need = nslen + klen + slen + 4; /* ":{", "}", NUL */
+    size_t need = strlen(c->opt.ns) + klen + strlen(suffix) + 4;
     rk->s = need <= sizeof(rk->small) ? rk->small : tc__malloc(need);
     if (!rk->s)
         return TC_ENOMEM;
-    memcpy(rk->s, c->opt.ns, nslen);
-    memcpy(rk->s + nslen, ":{", 2);
-    memcpy(rk->s + nslen + 2, key, klen);
-    rk->s[nslen + 2 + klen] = '}';
-    memcpy(rk->s + nslen + 3 + klen, suffix, slen + 1);
-    rk->len = need - 1;
+    rk->len = tc__rkey_write(c, key, klen, suffix, rk->s);
+    rk->s[rk->len] = '\0';
     return TC_OK;
 }
 
@@ -117,25 +124,33 @@ char *tc__glob_escape(const char *s, size_t n, size_t *outlen)
    pattern is <ns>:{<prefix>*}*: the "}" after the star keeps a prefix
    that itself holds a "}" from matching a shorter key ("a}" must not
    take <ns>:{a} or <ns>:{a}:lease). */
-static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
+char *tc__scan_pattern(const tc_cache *c, const char *prefix, size_t plen,
+                       const char *tail)
 {
-    size_t nlen, elen;
+    size_t nlen, elen, tlen = strlen(tail);
     char *ns = tc__glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
     char *esc = tc__glob_escape(prefix, plen, &elen);
-    char *pattern = ns && esc ? tc__malloc(nlen + elen + 6) : NULL;
-    int rc = TC_ENOMEM;
-    if (pattern) {
-        memcpy(pattern, ns, nlen);
-        memcpy(pattern + nlen, ":{", 2);
-        memcpy(pattern + nlen + 2, esc, elen);
-        memcpy(pattern + nlen + 2 + elen, "*}*", 4);
-        uint64_t n;
-        rc = tc__l2_unlink_match(c->l2, pattern, &n);
-        tc__log(&c->lg, TC_LOG_DEBUG, "unlinked %llu keys matching %s",
-                (unsigned long long)n, pattern);
+    char *p = ns && esc ? tc__malloc(nlen + elen + tlen + 3) : NULL;
+    if (p) {
+        memcpy(p, ns, nlen);
+        memcpy(p + nlen, ":{", 2);
+        memcpy(p + nlen + 2, esc, elen);
+        memcpy(p + nlen + 2 + elen, tail, tlen + 1);
     }
     tc__free(ns);
     tc__free(esc);
+    return p;
+}
+
+static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
+{
+    char *pattern = tc__scan_pattern(c, prefix, plen, "*}*");
+    if (!pattern)
+        return TC_ENOMEM;
+    uint64_t n;
+    int rc = tc__l2_unlink_match(c->l2, pattern, &n);
+    tc__log(&c->lg, TC_LOG_DEBUG, "unlinked %llu keys matching %s",
+            (unsigned long long)n, pattern);
     tc__free(pattern);
     return rc;
 }
@@ -247,24 +262,10 @@ int tc__invalidate_keys(tc_cache *c, const char *const *keys,
     }
     char *p = names;
     for (size_t i = 0; i < n; i++) {
-        size_t rlen = nslen + lens[i] + 3;
-        for (int lease = 0; lease < 2; lease++) {
-            memcpy(p, c->opt.ns, nslen);
-            memcpy(p + nslen, ":{", 2);
-            memcpy(p + nslen + 2, keys[i], lens[i]);
-            p[rlen - 1] = '}';
-            if (lease)
-                memcpy(p + rlen, ":lease", 6);
-            if (lease) {
-                ks[i].lease = p;
-                ks[i].llen = rlen + 6;
-                p += rlen + 6;
-            } else {
-                ks[i].rkey = p;
-                ks[i].rlen = rlen;
-                p += rlen;
-            }
-        }
+        ks[i].rkey = p;
+        p += ks[i].rlen = tc__rkey_write(c, keys[i], lens[i], "", p);
+        ks[i].lease = p;
+        p += ks[i].llen = tc__rkey_write(c, keys[i], lens[i], ":lease", p);
     }
     int rc = tc__l2_del_many(c->l2, ks, n, rcs);
     tc__free(names);

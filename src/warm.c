@@ -114,25 +114,6 @@ static int warm_value(void *ud, const char *rkey, size_t rlen, uint64_t epoch,
     return w->stop ? -1 : 0;
 }
 
-/* "<ns>:{<prefix>*}": the values under prefix, no lease (theirs end in
-   ":lease"). */
-static char *pattern_of(const tc_cache *c, const char *prefix, size_t plen)
-{
-    size_t nlen, elen;
-    char *ns = tc__glob_escape(c->opt.ns, strlen(c->opt.ns), &nlen);
-    char *esc = tc__glob_escape(prefix, plen, &elen);
-    char *p = ns && esc ? tc__malloc(nlen + elen + 5) : NULL;
-    if (p) {
-        memcpy(p, ns, nlen);
-        memcpy(p + nlen, ":{", 2);
-        memcpy(p + nlen + 2, esc, elen);
-        memcpy(p + nlen + 2 + elen, "*}", 3);
-    }
-    tc__free(ns);
-    tc__free(esc);
-    return p;
-}
-
 int tc_warm(tc_cache *c, const char *prefix, size_t max_entries)
 {
     size_t plen = 0;
@@ -154,7 +135,9 @@ int tc_warm(tc_cache *c, const char *prefix, size_t max_entries)
     /* Deletes not yet in Redis: until they are, it holds stale values. */
     if (tc__replay_pending(c) && tc__replay_run(c) != TC_OK)
         return TC_EBACKEND;
-    char *pattern = pattern_of(c, prefix ? prefix : "", plen);
+    /* "<ns>:{<prefix>*}": the values under prefix, no lease (theirs
+       end in ":lease") */
+    char *pattern = tc__scan_pattern(c, prefix ? prefix : "", plen, "*}");
     if (!pattern)
         return TC_ENOMEM;
     warm w = {.c = c,
