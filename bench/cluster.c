@@ -379,8 +379,9 @@ static void set_setup(world *w, set_world *s, setter *th)
         s->master[k] = (uint8_t)master_index(w, s->rkeys[0][k]);
     }
     s->payload = make_payload(VLEN);
-    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), TTL_MS), 0,
-                      (const unsigned char *)s->payload, VLEN};
+    tc__envelope e = {0,    tc__add_sat(tc__wall_ms(), TTL_MS),
+                      0,    (const unsigned char *)s->payload,
+                      VLEN, 0};
     if (tc__env_encode(&e, &s->env, &s->elen) != TC_OK)
         die("cluster: cannot encode an envelope");
     for (int t = 0; t < SET_THREADS; t++) {

@@ -346,8 +346,9 @@ static void warm_fill(redisContext *raw, const tc_options *o, size_t n)
 {
     char *payload = make_payload(64), *env, rkey[RKEY_CAP], key[KEY_CAP];
     size_t elen;
-    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), TTL_MS), 0,
-                      (const unsigned char *)payload, 64};
+    tc__envelope e = {0,  tc__add_sat(tc__wall_ms(), TTL_MS),
+                      0,  (const unsigned char *)payload,
+                      64, 0};
     if (tc__env_encode(&e, &env, &elen) != TC_OK)
         die("warm: cannot encode an envelope");
     for (size_t from = 0; from < n; from += 1000) {
@@ -521,8 +522,9 @@ static void set_setup(set_case *s, const th_redis *r, size_t plen)
     }
     s->payload = make_payload(plen);
     s->plen = plen;
-    tc__envelope e = {0, tc__add_sat(tc__wall_ms(), TTL_MS), 0,
-                      (const unsigned char *)s->payload, plen};
+    tc__envelope e = {0,    tc__add_sat(tc__wall_ms(), TTL_MS),
+                      0,    (const unsigned char *)s->payload,
+                      plen, 0};
     if (tc__env_encode(&e, &s->env, &s->elen) != TC_OK)
         die("set: cannot encode an envelope");
 }

@@ -82,20 +82,27 @@ static inline int ref_be(ref_rd *r, size_t n, uint64_t *v)
     return 0;
 }
 
-/* "fixarray, array16 or array32" declaring exactly `items`. */
-static inline int ref_array(ref_rd *r, uint64_t items)
+/* "fixarray, array16 or array32": *n gets how many items it declares. */
+static inline int ref_array_n(ref_rd *r, uint64_t *n)
 {
-    uint64_t tag, n;
+    uint64_t tag;
     if (ref_be(r, 1, &tag) != 0)
         return -1;
     if (tag >= 0x90 && tag <= 0x9f)
-        n = tag - 0x90;
+        *n = tag - 0x90;
     else if (tag == 0xdc || tag == 0xdd) {
-        if (ref_be(r, tag == 0xdc ? 2 : 4, &n) != 0)
+        if (ref_be(r, tag == 0xdc ? 2 : 4, n) != 0)
             return -1;
     } else
         return -1;
-    return n == items ? 0 : -1;
+    return 0;
+}
+
+/* ... declaring exactly `items`. */
+static inline int ref_array(ref_rd *r, uint64_t items)
+{
+    uint64_t n;
+    return ref_array_n(r, &n) == 0 && n == items ? 0 : -1;
 }
 
 /* "positive fixint, uint8/16/32/64, or int8/16/32/64 holding a

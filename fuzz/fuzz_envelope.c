@@ -22,20 +22,22 @@ static int ref_decode(const uint8_t *buf, size_t len, size_t max,
                       tc__envelope *e)
 {
     ref_rd r = {buf, len};
-    uint64_t v[4];
+    uint64_t v[4], n, wver = 0;
     memset(e, 0, sizeof(*e));
-    if (ref_array(&r, 5) != 0)
+    if (ref_array_n(&r, &n) != 0 || (n != 5 && n != 6))
         return -1;
     for (int i = 0; i < 4; i++)
         if (ref_uint(&r, &v[i]) != 0)
             return -1;
-    if (ref_bin(&r, max, &e->payload, &e->payload_len) != 0 || r.left != 0)
+    if (ref_bin(&r, max, &e->payload, &e->payload_len) != 0 ||
+        (n == 6 && ref_uint(&r, &wver) != 0) || r.left != 0)
         return -1;
     if (v[0] != 1 || v[1] > UINT32_MAX || v[3] > UINT32_MAX)
         return -1;
     e->flags = (uint32_t)v[1];
     e->expires_at_ms = v[2];
     e->delta_ms = (uint32_t)v[3];
+    e->wver = wver;
     return 0;
 }
 
@@ -55,13 +57,14 @@ static size_t encoded_size(const tc__envelope *e)
     size_t n = e->payload_len;
     size_t bin = n < 256 ? 2 : n < 65536 ? 3 : 5;
     return 1 + 1 + uint_size(e->flags) + uint_size(e->expires_at_ms) +
-           uint_size(e->delta_ms) + bin + n;
+           uint_size(e->delta_ms) + bin + n + (e->wver ? 9 : 0);
 }
 
 static int same(const tc__envelope *a, const tc__envelope *b)
 {
     return a->flags == b->flags && a->expires_at_ms == b->expires_at_ms &&
            a->delta_ms == b->delta_ms && a->payload_len == b->payload_len &&
+           a->wver == b->wver &&
            (a->payload_len == 0 ||
             memcmp(a->payload, b->payload, a->payload_len) == 0);
 }
@@ -74,7 +77,10 @@ static void round_trip(const tc__envelope *e)
 
     FZ_CHECK(tc__env_encode(e, &out, &outlen) == TC_OK);
     FZ_CHECK(outlen == encoded_size(e));
-    FZ_CHECK((unsigned char)out[0] == 0x95 && out[1] == 0x01);
+    FZ_CHECK((unsigned char)out[0] == (e->wver ? 0x96 : 0x95) &&
+             out[1] == 0x01);
+    /* the write version, always 0xcf + 8 bytes, is the last 9 */
+    FZ_CHECK(!e->wver || tc__wver_is(out, outlen, e->wver));
     /* exactly at the limit: a payload of max_payload bytes is accepted */
     FZ_CHECK(tc__env_decode(out, outlen, e->payload_len, &back) == TC_OK);
     FZ_CHECK(same(e, &back));

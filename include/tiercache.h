@@ -206,11 +206,15 @@ typedef struct tc_options {
     int compression;             /* TC_COMPRESSION, tc_compression, none */
     uint32_t compress_min_bytes; /* TC_COMPRESS_MIN_BYTES, 1024: smaller
                                     values are stored raw */
+    /* TC_REVALIDATE, 1: when the invalidation link comes back, the L1's
+       entries are checked against Redis and those it still holds are
+       kept (until then they are not served); 0: the L1 is emptied. */
+    int revalidate;
 
-    /* zero; room to grow without an ABI break (the pointers and the two
-       compression fields above took their room from it, so the struct
-       keeps its size) */
-    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8 - 1];
+    /* zero; room to grow without an ABI break (the pointers and the
+       fields above took their room from it, so the struct keeps its
+       size) */
+    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8 - 2];
 } tc_options;
 
 /* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/
@@ -492,7 +496,10 @@ typedef struct tc_stats_info {
        older value), tc_fetch returned them uncached */
     uint64_t oversized;
     uint64_t l1_warmed; /* values tc_warm put in the L1 */
-    uint64_t reserved[14];
+    /* revalidation (tc_options.revalidate): L1 entries a reconnect kept,
+       Redis holding the same write, and those it dropped */
+    uint64_t l1_revalidated, l1_revalidate_drops;
+    uint64_t reserved[12];
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

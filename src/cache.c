@@ -314,6 +314,7 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
     f->v->flags = e.flags & ~TC__FLAGS_CODEC;
     f->v->delta_ms = e.delta_ms;
     f->v->expires_at = e.expires_at_ms;
+    f->v->wver = e.wver;
     return TC_OK;
 }
 
@@ -525,7 +526,7 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
         /* Every epoch is read before any GET is sent: see tc__l1_put. */
         ms[g].epoch = tc__l1_epoch(c->l1, ms[g].hash);
         gets[g] =
-            (tc__l2_getm){p, rlen, fill_from_reply, &ms[g].f, TC_EBACKEND};
+            (tc__l2_getm){p, rlen, fill_from_reply, &ms[g].f, TC_EBACKEND, 0};
         p += rlen;
         g++;
     }

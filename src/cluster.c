@@ -694,11 +694,8 @@ static void get_on_node(tc__cluster *cl, unsigned i, const size_t *idx,
 {
     tc__l2_getm *gets = ud;
     tc__l2_cmd cmds[ITEMS_MAX];
-    for (size_t k = 0; k < m; k++) {
-        tc__l2_getm *g = &gets[idx[k]];
-        cmds[k] = (tc__l2_cmd){2, {"GET", g->rkey},  {3, g->rlen},
-                               0, tc__l2_getm_reply, g};
-    }
+    for (size_t k = 0; k < m; k++)
+        cmds[k] = tc__l2_getm_cmd(&gets[idx[k]]);
     tc__l2_pipeline(node(cl, i), cmds, m);
     for (size_t k = 0; k < m; k++)
         gets[idx[k]].rc = cmds[k].rc;

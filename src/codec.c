@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The value envelope stored in Redis:
- *   [1 (format version), flags, expires_at_ms, delta_ms, payload (bin)]
+ *   [1 (format version), flags, expires_at_ms, delta_ms, payload (bin)
+ *    (, write version)]
+ * The write version, when there is one, is always packed as a uint64
+ * (0xcf + 8 bytes): it is then the envelope's last 9 bytes, which a
+ * revalidation reads alone (GETRANGE key -9 -1, docs/data-format.md).
  *
  * Encoding packs straight into one exact-size buffer. Decoding reads bytes
  * anyone may have written, and msgpack-c's unpacker allocates from a
@@ -14,10 +18,11 @@
 
 #include "internal.h"
 
-#define ENV_ITEMS 5
+#define ENV_ITEMS 5 /* without a write version; 6 with one */
 #define INVAL_ITEMS 4
-/* The longest envelope header: array32, four uint64s, bin32. */
-#define ENV_HEAD_MAX (5 + 4 * 9 + 5)
+/* The longest envelope around a payload: array32, four uint64s, bin32,
+   the write version. */
+#define ENV_HEAD_MAX (5 + 4 * 9 + 5 + 9)
 
 /* ---- encode ---- */
 
@@ -48,13 +53,15 @@ static int pack_envelope(env_sink *s, const tc__envelope *e)
     msgpack_packer pk;
 
     msgpack_packer_init(&pk, s, sink_write);
-    if (msgpack_pack_array(&pk, ENV_ITEMS) != 0 ||
+    if (msgpack_pack_array(&pk, ENV_ITEMS + (e->wver != 0)) != 0 ||
         msgpack_pack_uint8(&pk, TC__ENV_VERSION) != 0 ||
         msgpack_pack_uint32(&pk, e->flags) != 0 ||
         msgpack_pack_uint64(&pk, e->expires_at_ms) != 0 ||
         msgpack_pack_uint32(&pk, e->delta_ms) != 0 ||
         msgpack_pack_bin(&pk, e->payload_len) != 0 ||
         msgpack_pack_bin_body(&pk, e->payload, e->payload_len) != 0)
+        return -1;
+    if (e->wver && msgpack_pack_fix_uint64(&pk, e->wver) != 0)
         return -1;
     return 0;
 }
@@ -163,23 +170,22 @@ static int rd_be(rd *r, size_t n, uint64_t *v)
 }
 
 /* Other writers may use array16/32 for a short array: accept any header
-   that declares exactly `items` items. */
-static int check_array(rd *r, uint64_t items)
+   that declares `items` to `items_max` items; *n gets how many. */
+static int check_array(rd *r, uint64_t items, uint64_t items_max, uint64_t *n)
 {
     const unsigned char *tag;
-    uint64_t n;
 
     if (rd_take(r, 1, &tag) != 0)
         return -1;
     if ((*tag & 0xf0) == 0x90)
-        n = *tag & 0x0f;
+        *n = *tag & 0x0f;
     else if (*tag == 0xdc || *tag == 0xdd) {
-        if (rd_be(r, *tag == 0xdc ? 2 : 4, &n) != 0)
+        if (rd_be(r, *tag == 0xdc ? 2 : 4, n) != 0)
             return -1;
     } else {
         return -1;
     }
-    return n == items ? 0 : -1;
+    return *n >= items && *n <= items_max ? 0 : -1;
 }
 
 /* A non-negative integer of any width. Signed formats are accepted when
@@ -227,14 +233,16 @@ static int check_envelope(const char *buf, size_t len, size_t max_payload,
                           const unsigned char **payload, size_t *payload_len)
 {
     rd r = {(const unsigned char *)buf, len};
+    uint64_t items, v;
 
-    if (check_array(&r, ENV_ITEMS) != 0)
+    if (check_array(&r, ENV_ITEMS, ENV_ITEMS + 1, &items) != 0)
         return -1;
-    uint64_t v;
     for (int i = 0; i < ENV_ITEMS - 1; i++)
         if (read_uint(&r, &v) != 0)
             return -1;
     if (check_bin(&r, max_payload, payload, payload_len) != 0)
+        return -1;
+    if (items > ENV_ITEMS && read_uint(&r, &v) != 0)
         return -1;
     return r.left == 0 ? 0 : -1;
 }
@@ -245,9 +253,13 @@ static int object_to_env(const msgpack_object *o, tc__envelope *e)
 {
     const msgpack_object *it;
 
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != ENV_ITEMS)
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < ENV_ITEMS ||
+        o->via.array.size > ENV_ITEMS + 1)
         return -1;
     it = o->via.array.ptr;
+    if (o->via.array.size > ENV_ITEMS &&
+        it[ENV_ITEMS].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return -1;
     for (int i = 0; i < ENV_ITEMS - 1; i++)
         if (it[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
             return -1;
@@ -260,10 +272,11 @@ static int object_to_env(const msgpack_object *o, tc__envelope *e)
     e->expires_at_ms = it[2].via.u64;
     e->delta_ms = (uint32_t)it[3].via.u64;
     e->payload_len = it[4].via.bin.size;
+    e->wver = o->via.array.size > ENV_ITEMS ? it[ENV_ITEMS].via.u64 : 0;
     return 0;
 }
 
-/* Only checked bytes get here, so the unpacker allocates room for five
+/* Only checked bytes get here, so the unpacker allocates room for six
    objects in one fixed-size zone chunk, whatever the input. */
 static int unpack_checked(const char *buf, size_t len, tc__envelope *e)
 {
@@ -309,6 +322,17 @@ int tc__env_decode(const char *buf, size_t len, size_t max_payload,
     return TC_OK;
 }
 
+int tc__wver_is(const char *buf, size_t len, uint64_t wver)
+{
+    if (!wver || !buf || len < TC__WVER_BYTES)
+        return 0;
+    const unsigned char *p = (const unsigned char *)buf + len - TC__WVER_BYTES;
+    uint64_t v = 0;
+    for (int i = 1; i < TC__WVER_BYTES; i++)
+        v = v << 8 | p[i];
+    return p[0] == 0xcf && v == wver;
+}
+
 /* Messages on the namespace channel can be published by anyone: read
    them with the checker alone, no unpacker and no allocation. */
 int tc__inval_decode(const char *buf, size_t len, size_t max_arg, tc__inval *m)
@@ -319,7 +343,9 @@ int tc__inval_decode(const char *buf, size_t len, size_t max_arg, tc__inval *m)
     if (m == NULL)
         return TC_EINVAL;
     memset(m, 0, sizeof(*m));
-    if (buf == NULL || check_array(&r, INVAL_ITEMS) != 0 ||
+    uint64_t items;
+    if (buf == NULL ||
+        check_array(&r, INVAL_ITEMS, INVAL_ITEMS, &items) != 0 ||
         read_uint(&r, &version) != 0 || read_uint(&r, &kind) != 0 ||
         read_uint(&r, &sent) != 0 ||
         check_bin(&r, max_arg, &m->arg, &m->arg_len) != 0 || r.left != 0 ||

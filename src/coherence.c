@@ -15,9 +15,19 @@
  * The invariant the L1 relies on: while `coherent` is 1, every change
  * applied in Redis after the subscription was acknowledged is delivered
  * here and drops the key (bumping its shard's fill epoch). On subscription
- * and on losing the link the L1 is emptied, so nothing it holds predates
- * the subscription; fills whose GET went out before an invalidation fail
- * the epoch check (l1.h).
+ * and on losing the link the L1 is emptied, or with `revalidate` made
+ * suspect (tc__l1_suspect: kept, not served), so nothing it serves
+ * predates the subscription; fills whose GET went out before an
+ * invalidation fail the epoch check (l1.h).
+ *
+ * Revalidation (docs/architecture.md §5.7): once subscribed, the listener
+ * reads the write version of the suspect entries' keys (GETRANGE of the
+ * envelope's last 9 bytes), a batch at a time between its reads of the
+ * link, and keeps an entry whose version Redis still holds. A change made
+ * before the acknowledgement shows in the version read after it; one made
+ * after is delivered on the link, and if it lands between the GETRANGE
+ * and the confirmation, its message waits in the socket and drops the
+ * entry when the listener reads it, one batch later at most.
  *
  * The connection has no socket timeout once subscribed (a hiredis 0.14
  * context that hits one is unusable): the thread waits in poll(), sends a
@@ -93,6 +103,12 @@ struct tc__coh {
     tc__sentinel *sentinel;
     tc__cluster *cluster;
 
+    /* Revalidation in progress (listener only): the next shard to look
+       in, when it began, what it kept and dropped so far. */
+    int reval;
+    uint32_t reval_cursor;
+    uint64_t reval_t0, reval_kept, reval_dropped;
+
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
     char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
     size_t plen;
@@ -134,6 +150,89 @@ static void drop_all(tc__coh *h)
 {
     tc__l1_clear(h->c->l1);
     TC__INC(h->c->ctr.l1_flushes);
+}
+
+/* What the L1 holds may have missed messages: empty it, or make it
+   suspect until a revalidation has checked it (which `subscribed`
+   starts, the link being up). */
+static void forget(tc__coh *h, int subscribed)
+{
+    if (!h->c->opt.revalidate) {
+        drop_all(h);
+        return;
+    }
+    tc__l1_suspect(h->c->l1);
+    h->reval = subscribed;
+    h->reval_cursor = 0;
+    h->reval_t0 = tc__mono_ms();
+    h->reval_kept = h->reval_dropped = 0;
+}
+
+/* ---- revalidation ---- */
+
+#define REVAL_BATCH 256
+
+typedef struct reval_item {
+    tc__l1_check k;
+    int same;
+} reval_item;
+
+/* The reply to GETRANGE rkey -9 -1 (or, tried again alone, a GET):
+   does the value end with the entry's write version? */
+static int reval_reply(void *ud, const char *buf, size_t len)
+{
+    reval_item *it = ud;
+    it->same = tc__wver_is(buf, len, it->k.v->wver);
+    return TC_OK;
+}
+
+/* One batch: up to REVAL_BATCH suspect entries checked in one pipelined
+   round trip (per node on a cluster), each kept or dropped. An entry
+   whose check failed (Redis erred, timed out) is dropped: only a
+   version read from Redis keeps one. */
+static void revalidate_step(tc__coh *h)
+{
+    tc_cache *c = h->c;
+    reval_item it[REVAL_BATCH];
+    tc__l1_check k[REVAL_BATCH];
+    tc__l2_getm g[REVAL_BATCH];
+    size_t n = tc__l1_suspects(c->l1, &h->reval_cursor, k, REVAL_BATCH);
+    if (n == 0) {
+        h->reval = 0;
+        tc__log(&c->lg, TC_LOG_INFO,
+                "L1 revalidated in %llu ms: %llu entries kept, %llu dropped",
+                (unsigned long long)(tc__mono_ms() - h->reval_t0),
+                (unsigned long long)h->reval_kept,
+                (unsigned long long)h->reval_dropped);
+        return;
+    }
+    size_t total = 0, nslen = strlen(c->opt.ns);
+    for (size_t i = 0; i < n; i++)
+        total += nslen + k[i].klen + 3;
+    char *names = tc__malloc(total), *p = names;
+    for (size_t i = 0; i < n; i++) {
+        it[i] = (reval_item){k[i], 0};
+        if (names) {
+            size_t rlen = tc__rkey_write(c, k[i].key, k[i].klen, "", p);
+            g[i] = (tc__l2_getm){p, rlen, reval_reply, &it[i], TC_EBACKEND, 1};
+            p += rlen;
+        }
+    }
+    if (names) /* else: no memory to ask, and every entry goes */
+        tc__l2_get_many(c->l2, g, n);
+    for (size_t i = 0; i < n; i++) {
+        int same = names && g[i].rc == TC_OK && it[i].same;
+        if (tc__l1_confirm(c->l1, &k[i], tc__hash(k[i].key, k[i].klen),
+                           same)) {
+            h->reval_kept++;
+            TC__INC(c->ctr.l1_revalidated);
+        } else {
+            h->reval_dropped++;
+            TC__INC(c->ctr.l1_revalidate_drops);
+        }
+        tc_value_release(k[i].v);
+    }
+    tc__free(names);
 }
 
 /* A tracked Redis key "<ns>:{<key>}" drops <key>; lease keys and keys of
@@ -521,8 +620,9 @@ static void became_coherent(tc__coh *h, int was_down)
        back-off to replay, nor the callers to read. */
     tc__l2_alive(h->c->l2);
     tc__replay_run(h->c);
-    /* Messages sent before the acknowledgement are lost: start empty. */
-    drop_all(h);
+    /* Messages sent before the acknowledgement are lost: start empty,
+       or with every entry suspect until the revalidation says. */
+    forget(h, 1);
     pthread_mutex_lock(&h->mu);
     h->link_error[0] = '\0';
     h->link_refusal = TC_REFUSAL_NONE;
@@ -549,7 +649,7 @@ static void replay_idle(tc__coh *h)
     atomic_store_explicit(&h->coherent, 0, memory_order_release);
     tc__replay_run(h->c);
     if (TC__GET(h->c->ctr.replay_done) != done)
-        drop_all(h);
+        forget(h, 1);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
 }
 
@@ -650,7 +750,10 @@ static void serve(tc__coh *h, char *err, size_t cap)
         p[n] = (struct pollfd){h->wake[0], POLLIN, 0};
         p[n + 1] = (struct pollfd){h->watch ? h->watch->fd : -1, POLLIN, 0};
         int orphans = cl && tc__cluster_incomplete(cl);
-        int got = poll(p, n + 2, (int)(orphans ? MAP_POLL_MS : ping / 4 + 1));
+        /* A revalidation under way goes on between reads of the links. */
+        int got =
+            poll(p, n + 2,
+                 h->reval ? 0 : (int)(orphans ? MAP_POLL_MS : ping / 4 + 1));
         uint64_t now = tc__mono_ms();
         if (got < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
@@ -698,6 +801,8 @@ static void serve(tc__coh *h, char *err, size_t cap)
                again this soon, not a whole PING interval later */
             replay_idle(h);
         }
+        if (h->reval)
+            revalidate_step(h);
     }
 }
 
@@ -720,9 +825,10 @@ static void lost(tc__coh *h, int *was_down, const char *why)
     snprintf(h->link_error, sizeof(h->link_error), "%s", why);
     h->link_refusal = tc__conn_refusal_of("SUBSCRIBE", text);
     pthread_mutex_unlock(&h->mu);
+    h->reval = 0; /* what it did not check stays suspect */
     if (*was_down)
         return;
-    drop_all(h);
+    forget(h, 0);
     if (!atomic_load(&h->stop)) {
         TC__INC(h->c->ctr.link_losses);
         uint32_t age = h->c->opt.degraded_l1_ttl_ms;

@@ -47,7 +47,7 @@ static int gen_key(const tc_cache *c, const char *group, char *out, size_t cap)
 
 typedef struct gen_read {
     char *out;
-    uint64_t expires_at;
+    uint64_t expires_at, wver;
 } gen_read;
 
 /* A GET of the generation key: an envelope holding the token. */
@@ -61,17 +61,20 @@ static int gen_reply(void *ud, const char *buf, size_t len)
     memcpy(g->out, e.payload, GEN_LEN);
     g->out[GEN_LEN] = '\0';
     g->expires_at = e.expires_at_ms;
+    g->wver = e.wver;
     return TC_OK;
 }
 
 /* Keeps a token read from (or written to) Redis in the L1. */
 static void keep(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
-                 const char *token, uint64_t expires_at, uint64_t epoch)
+                 const char *token, uint64_t expires_at, uint64_t wver,
+                 uint64_t epoch)
 {
     tc_value *v = tc__value_new(token, GEN_LEN);
     if (!v)
         return;
     v->expires_at = expires_at;
+    v->wver = wver; /* what Redis holds, for a revalidation */
     uint64_t now = tc__wall_ms();
     if (expires_at > now)
         tc__l1_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
@@ -89,11 +92,11 @@ static int gen_get(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
     if (tc__rkey_make(c, gk, gklen, &rk) != TC_OK)
         return TC_ENOMEM;
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    gen_read g = {out, 0};
+    gen_read g = {out, 0, 0};
     int rc = tc__l2_get(c->l2, rk.s, rk.len, gen_reply, &g);
     tc__rkey_done(&rk);
     if (rc == TC_OK)
-        keep(c, gk, gklen, hash, out, g.expires_at, epoch);
+        keep(c, gk, gklen, hash, out, g.expires_at, g.wver, epoch);
     return rc == TC_OK || rc == TC_MISS || rc == TC_ECODEC ? rc : TC_EBACKEND;
 }
 
@@ -116,6 +119,8 @@ static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
     int rc = v ? TC_OK : TC_ENOMEM;
     if (rc == TC_OK) {
         v->expires_at = tc__add_sat(tc__wall_ms(), GEN_TTL_MS);
+        if (!c->opt.revalidate) /* as tc__envelope_of does */
+            v->wver = 0;
         rc = tc__envelope_of(NULL, v, &env, &elen); /* never compressed */
     }
     if (rc == TC_OK)
@@ -155,7 +160,7 @@ static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
     if (!c->l2) { /* one process: the L1 is the only place */
         new_token(out);
         keep(c, gk, gklen, hash, out, tc__add_sat(tc__wall_ms(), GEN_TTL_MS),
-             TC__EPOCH_ANY);
+             0, TC__EPOCH_ANY);
         return TC_OK;
     }
     int rc = gen_get(c, gk, gklen, hash, out);

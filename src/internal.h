@@ -86,10 +86,14 @@ void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
 /* ---- value.c ---- */
 struct tc_value {
     atomic_uint refs;
-    uint32_t flags;       /* TC__FLAG_*: as stored in the envelope */
-    uint32_t delta_ms;    /* what computing it took (early refresh) */
-    uint32_t len;         /* values are at most 512 MiB (options.c) */
-    uint64_t expires_at;  /* wall ms it expires in Redis, 0 = unknown */
+    uint32_t flags;      /* TC__FLAG_*: as stored in the envelope */
+    uint32_t delta_ms;   /* what computing it took (early refresh) */
+    uint32_t len;        /* values are at most 512 MiB (options.c) */
+    uint64_t expires_at; /* wall ms it expires in Redis, 0 = unknown */
+    /* Which write made it: random, non-zero for a value made here (a
+       write's), the envelope's for one read (0: it had none). A
+       revalidation keeps an L1 entry whose version Redis still holds. */
+    uint64_t wver;
     unsigned char data[]; /* len bytes, then a NUL for convenience */
 };
 /* Envelope flags. A reader rejects a value with any other flag. */
@@ -127,7 +131,7 @@ int tc__decompress(uint32_t flags, const unsigned char *src, size_t len,
                    size_t max, tc_value **out);
 
 /* ---- codec.c: the value envelope of docs/data-format.md ----
-   [version=1, flags, expires_at_ms, delta_ms, payload(bin)] */
+   [version=1, flags, expires_at_ms, delta_ms, payload(bin)(, wver)] */
 #define TC__ENV_VERSION 1
 typedef struct tc__envelope {
     uint32_t flags;
@@ -135,7 +139,13 @@ typedef struct tc__envelope {
     uint32_t delta_ms;            /* time the value took to compute */
     const unsigned char *payload; /* borrowed */
     size_t payload_len;
+    uint64_t wver; /* the write version; 0: none (a 5-item envelope) */
 } tc__envelope;
+/* A write version is packed as 0xcf and 8 bytes big-endian, last: the
+   envelope's last TC__WVER_BYTES bytes. */
+#define TC__WVER_BYTES 9
+/* 1 if buf[0..len) ends with the write version wver (non-zero). */
+int tc__wver_is(const char *buf, size_t len, uint64_t wver);
 /* Encodes e into a new tc__malloc'd buffer (*out, *outlen). TC_OK,
    TC_ENOMEM, TC_EINVAL (NULL arguments), TC_ETOOBIG (payload >= 4 GiB). */
 int tc__env_encode(const tc__envelope *e, char **out, size_t *outlen);
@@ -194,7 +204,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
 typedef struct tc__counters {
     atomic_uint_fast64_t l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
-        computes, oversized, l1_warmed;
+        computes, oversized, l1_warmed, l1_revalidated, l1_revalidate_drops;
     /* coherence */
     atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
         replay_done, replay_overflows;

@@ -30,6 +30,8 @@ typedef struct entry {
     uint32_t voff;             /* its value is voff bytes before it */
     uint8_t list;              /* which of the shard's lists holds it */
     uint8_t freq;              /* LFU: its count, 0..FREQ_MAX */
+    uint8_t gen;               /* its shard's gen when it entered or was
+                                  confirmed; another: it is suspect */
     char key[];
 } entry;
 
@@ -103,7 +105,10 @@ typedef struct shard {
     entry *table;       /* uthash head */
     atomic_uint writer; /* 1 while a writer holds the shard exclusively */
     uint32_t index;     /* its place in the L1's array */
-    char pad_r[64 - sizeof(entry *) - 2 * sizeof(uint32_t)];
+    /* Moves at every tc__l1_suspect: an entry of another gen is not
+       served until it is confirmed (tc__l1_confirm). */
+    uint8_t gen;
+    char pad_r[64 - sizeof(entry *) - 2 * sizeof(uint32_t) - 1];
     /* The rest is under the mutex. */
     pthread_mutex_t mu;
     uint64_t hits, misses; /* applied so far (readers keep theirs) */
@@ -919,6 +924,8 @@ static int look(shard *s, const char *key, size_t klen, uint64_t hash,
         return R_MISS;
     if (e->expires_at <= now)
         return R_EXPIRED;
+    if (e->gen != s->gen)
+        return R_MISS; /* suspect: Redis decides */
     uint64_t born = e->expires_at - e->ttl;
     return now - born > max_age ? R_MISS : R_HIT;
 }
@@ -1156,6 +1163,7 @@ static entry *entry_new(const char *key, size_t klen, const tc_value *v,
     nv->flags = v->flags;
     nv->delta_ms = v->delta_ms;
     nv->expires_at = v->expires_at;
+    nv->wver = v->wver;
     nv->len = v->len;
     memcpy(nv->data, v->data, v->len + 1);
     entry *e = (entry *)((char *)nv + voff);
@@ -1181,6 +1189,7 @@ static int insert_locked(shard *s, entry *e, uint64_t hash, uint64_t now)
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->table, e->key, klen, (unsigned)hash, e);
     if (uthash_oom)
         return TC_ENOMEM;
+    e->gen = s->gen;
     s->entries++;
     s->bytes += charge;
     account_table_locked(s);
@@ -1306,6 +1315,66 @@ void tc__l1_clear(tc__l1 *l1)
         clear_locked(s);
         unlock_excl(s);
     }
+}
+
+void tc__l1_suspect(tc__l1 *l1)
+{
+    for (uint32_t i = 0; i < l1->nshards; i++) {
+        shard *s = shard_at(l1, i);
+        lock_excl(l1, s);
+        s->epoch++;
+        /* 256 suspicions on: an entry not confirmed since the first
+           would pass for a confirmed one. None is left to. */
+        if (++s->gen == 0)
+            clear_locked(s);
+        unlock_excl(s);
+    }
+}
+
+size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
+                       size_t max)
+{
+    size_t n = 0;
+    uint64_t now = now_ms(l1);
+    for (; *cursor < l1->nshards && n < max; ++*cursor) {
+        shard *s = shard_at(l1, *cursor);
+        entry *e, *tmp;
+        pthread_mutex_lock(&s->mu); /* the table stays as it is */
+        HASH_ITER(hh, s->table, e, tmp)
+        {
+            if (e->gen == s->gen || e->expires_at <= now)
+                continue;
+            out[n].v = tc__value_ref(val_of(e));
+            out[n].key = e->key;
+            out[n].klen = e->hh.keylen;
+            if (++n == max)
+                break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (n == max)
+            break; /* this shard may hold more: not past it yet */
+    }
+    return n;
+}
+
+int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same)
+{
+    shard *s = shard_of(l1, hash);
+    int kept = 0;
+    lock_excl(l1, s);
+    entry *e = find_locked(s, k->key, k->klen, hash);
+    /* Still the entry that was checked, and still suspect: a newer one
+       (a fill, a write) or a later suspicion is left as it is. */
+    if (e && val_of(e) == k->v && e->gen != s->gen) {
+        if (same) {
+            e->gen = s->gen;
+            kept = 1;
+        } else {
+            drop_locked(s, e);
+        }
+    }
+    unlock_excl(s);
+    return kept;
 }
 
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)

@@ -88,6 +88,32 @@ void tc__l1_del(tc__l1 *l1, const char *key, size_t klen, uint64_t hash);
 void tc__l1_del_prefix(tc__l1 *l1, const char *prefix, size_t plen);
 void tc__l1_clear(tc__l1 *l1);
 
+/* Revalidation (docs/architecture.md §5.7). tc__l1_suspect makes every
+   entry suspect, and moves every epoch (a fill whose GET went out
+   before cannot enter): a suspect entry is kept but never served. An
+   entry that enters later is not suspect. */
+void tc__l1_suspect(tc__l1 *l1);
+
+/* A suspect entry to check: a reference to its value (whose block holds
+   the key, so the key lives as long as the reference), and the key. */
+typedef struct tc__l1_check {
+    tc_value *v;
+    const char *key;
+    size_t klen;
+} tc__l1_check;
+
+/* Up to max suspect, unexpired entries, from shard *cursor on (0 to
+   begin); *cursor moves past the shards done. The caller releases each
+   out[i].v. Returns how many; 0 once every shard is done. Entries are
+   found again on a later call until they are confirmed or gone. */
+size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
+                       size_t max);
+
+/* The verdict on k (hash: its key's): same, it is served again; else it
+   is dropped. Either only if the entry is still the one checked and
+   still suspect. Returns 1 if it was kept. */
+int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same);
+
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out);
 
 /* For tests: how many threads of this process hold a reader slot (a

@@ -933,6 +933,19 @@ int tc__l2_getm_reply(void *ud, const redisReply *r)
     return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
 }
 
+tc__l2_cmd tc__l2_getm_cmd(tc__l2_getm *g)
+{
+    if (g->wver_only)
+        return (tc__l2_cmd){4,
+                            {"GETRANGE", g->rkey, "-9", "-1"},
+                            {8, g->rlen, 2, 2},
+                            TC_EBACKEND,
+                            tc__l2_getm_reply,
+                            g};
+    return (tc__l2_cmd){2,           {"GET", g->rkey},  {3, g->rlen},
+                        TC_EBACKEND, tc__l2_getm_reply, g};
+}
+
 int tc__l2_get_many(tc__l2 *l2, tc__l2_getm *gets, size_t n)
 {
     if (l2->cluster)
@@ -941,12 +954,8 @@ int tc__l2_get_many(tc__l2 *l2, tc__l2_getm *gets, size_t n)
     int rc = TC_OK;
     for (size_t from = 0; from < n; from += PIPE_MAX) {
         size_t m = n - from < PIPE_MAX ? n - from : PIPE_MAX;
-        for (size_t i = 0; i < m; i++) {
-            tc__l2_getm *g = &gets[from + i];
-            cmds[i] =
-                (tc__l2_cmd){2,           {"GET", g->rkey},  {3, g->rlen},
-                             TC_EBACKEND, tc__l2_getm_reply, g};
-        }
+        for (size_t i = 0; i < m; i++)
+            cmds[i] = tc__l2_getm_cmd(&gets[from + i]);
         int r = rc == TC_OK ? tc__l2_pipeline(l2, cmds, m) : rc;
         for (size_t i = 0; i < m; i++)
             gets[from + i].rc = rc == TC_OK ? cmds[i].rc : TC_EBACKEND;

@@ -59,11 +59,11 @@ int tc__l2_reply_ok(void *ud, const struct redisReply *r);
 struct tc__sentinel *tc__l2_sentinel(tc__l2 *l2);
 struct tc__cluster *tc__l2_cluster(tc__l2 *l2);
 
-/* One command of a pipeline: up to three words, and its outcome. */
+/* One command of a pipeline: up to four words, and its outcome. */
 typedef struct tc__l2_cmd {
     int argc;
-    const char *argv[3];
-    size_t lens[3];
+    const char *argv[4];
+    size_t lens[4];
     int rc; /* as tc__l2_argv with tc__l2_reply_ok: TC_OK, TC_EBACKEND
                (a failed connection, an error or redirection reply),
                TC_EREFUSED */
@@ -84,14 +84,21 @@ typedef struct tc__l2_cmd {
 int tc__l2_pipeline(tc__l2 *l2, tc__l2_cmd *cmds, size_t n);
 
 /* One GET of tc__l2_get_many: fn(ud, ...) as tc__l2_get's reader, and
-   rc its outcome, as tc__l2_get's return. */
+   rc its outcome, as tc__l2_get's return. With `wver_only`, the GET is
+   GETRANGE rkey -9 -1: the envelope's last TC__WVER_BYTES bytes, its
+   write version if it has one (a revalidation); where a key is tried
+   again alone (a cluster's redirection) it is a whole GET, so fn must
+   look at the last bytes of what it is given. */
 typedef struct tc__l2_getm {
     const char *rkey;
     size_t rlen;
     tc__l2_reader fn;
     void *ud;
     int rc;
+    int wver_only;
 } tc__l2_getm;
+/* g's command, for a pipeline. */
+tc__l2_cmd tc__l2_getm_cmd(tc__l2_getm *g);
 
 /* tc__l2_get of n keys, pipelined a few hundred to a round trip (node by
    node on a cluster, where a key whose slot moved, or whose node failed,

@@ -62,12 +62,17 @@ unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen)
 int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
                     size_t *len)
 {
-    tc__envelope e = {v->flags, v->expires_at, v->delta_ms, v->data, v->len};
+    tc__envelope e = {v->flags, v->expires_at, v->delta_ms,
+                      v->data,  v->len,        v->wver};
     unsigned char *z = NULL;
     size_t zlen;
     uint32_t flag;
     int rc;
 
+    /* Without revalidation nothing needs the version, and a reader of
+       tiercache 0.1.0 can read the value (docs/data-format.md). */
+    if (c && !c->opt.revalidate)
+        e.wver = 0;
     /* v itself stays uncompressed: it is what the L1 holds */
     if (c && !(v->flags & TC__FLAG_ABSENT)) {
         rc = tc__compress(c->opt.compression, c->opt.compress_min_bytes,

@@ -288,6 +288,7 @@ static const env_var env_vars[] = {
      UINT32_MAX, 0, NULL},
     {"TC_COMPRESSION", ENV_NAME, OFF(compression), 0, NULL, 0, 2, 0,
      compression_names},
+    {"TC_REVALIDATE", ENV_NAME, OFF(revalidate), 0, NULL, 0, 1, 0, bool_names},
     {"TC_COMPRESS_MIN_BYTES", ENV_BYTES32, OFF(compress_min_bytes), 0, NULL, 0,
      512 * MIB, 0, NULL},
     {"TC_BREAKER_FAILURES", ENV_U32, OFF(breaker_failures), 0, NULL, 1,
@@ -459,6 +460,7 @@ static void set_defaults(tc_options *o)
     o->log_level = TC_LOG_WARN;
     o->compression = TC_COMPRESSION_NONE;
     o->compress_min_bytes = 1024;
+    o->revalidate = 1;
 }
 
 /* The environment's strings for the pointer fields, copied once and kept
@@ -613,6 +615,7 @@ static const range_rule range_rules[] = {
     {"compression", OFF(compression), 1, TC_COMPRESSION_NONE,
      TC_COMPRESSION_LZ4, "is not a tc_compression (0..2)"},
     {"compress_min_bytes", OFF(compress_min_bytes), 0, 0, 512 * MIB, NULL},
+    {"revalidate", OFF(revalidate), 1, 0, 1, "is not 0 or 1"},
 };
 
 static long long field_value(const tc_options *o, const range_rule *r)

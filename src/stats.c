@@ -46,6 +46,8 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->computes = TC__GET(k->computes);
     out->oversized = TC__GET(k->oversized);
     out->l1_warmed = TC__GET(k->l1_warmed);
+    out->l1_revalidated = TC__GET(k->l1_revalidated);
+    out->l1_revalidate_drops = TC__GET(k->l1_revalidate_drops);
     out->invalidations = TC__GET(k->invalidations);
     out->link_losses = TC__GET(k->link_losses);
     out->l1_flushes = TC__GET(k->l1_flushes);
@@ -125,6 +127,10 @@ static size_t collect(tc_cache *c, metric *m)
          "values over max_value_bytes, not cached", s.oversized},
         {"l1_warmed_total", "counter", "values tc_warm put in the L1",
          s.l1_warmed},
+        {"l1_revalidated_total", "counter",
+         "L1 entries a reconnect kept, unchanged in Redis", s.l1_revalidated},
+        {"l1_revalidate_drops_total", "counter",
+         "L1 entries a reconnect dropped", s.l1_revalidate_drops},
         {"invalidations_total", "counter", "invalidations received",
          s.invalidations},
         {"epoch_drops_total", "counter", "L1 fills refused after a race",

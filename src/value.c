@@ -16,6 +16,7 @@ tc_value *tc__value_new(const void *data, size_t len)
     v->flags = 0;
     v->delta_ms = 0;
     v->expires_at = 0;
+    v->wver = tc__rand64(); /* never 0; one read from Redis takes its own */
     v->len = (uint32_t)len;
     if (len && data)
         memcpy(v->data, data, len);

@@ -95,6 +95,7 @@ static int warm_value(void *ud, const char *rkey, size_t rlen, uint64_t epoch,
     v->flags = e.flags; /* an "absent" is a value like the others */
     v->delta_ms = e.delta_ms;
     v->expires_at = e.expires_at_ms;
+    v->wver = e.wver;
     int rc =
         tc__l1_put_room(c->l1, key, klen, tc__hash(key, klen), v, ttl, epoch);
     tc_value_release(v);

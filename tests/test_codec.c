@@ -60,21 +60,25 @@ static void roundtrip(const tc__envelope *e, size_t max_payload)
     CU_ASSERT_EQUAL(d.flags, e->flags);
     CU_ASSERT_EQUAL(d.expires_at_ms, e->expires_at_ms);
     CU_ASSERT_EQUAL(d.delta_ms, e->delta_ms);
+    CU_ASSERT_EQUAL(d.wver, e->wver);
     CU_ASSERT_EQUAL_FATAL(d.payload_len, e->payload_len);
-    CU_ASSERT(d.payload == (const unsigned char *)buf + len - d.payload_len);
+    /* zero-copy: the payload is in buf, followed by the version if any */
+    CU_ASSERT(d.payload == (const unsigned char *)buf + len - d.payload_len -
+                               (e->wver ? TC__WVER_BYTES : 0));
+    CU_ASSERT(!e->wver || tc__wver_is(buf, len, e->wver));
     if (e->payload_len > 0)
         CU_ASSERT(memcmp(d.payload, e->payload, e->payload_len) == 0);
     tc__free(buf);
 }
 
-static const tc__envelope small_env = {3, 1700000000000ULL, 250,
-                                       (const unsigned char *)"hello", 5};
+static const tc__envelope small_env = {
+    3, 1700000000000ULL, 250, (const unsigned char *)"hello", 5, 0};
 
 /* ---- round trips and exact bytes ---- */
 
 static void test_roundtrip_empty(void)
 {
-    tc__envelope e = {0, 0, 0, NULL, 0};
+    tc__envelope e = {0, 0, 0, NULL, 0, 0};
 
     roundtrip(&e, 0);
 }
@@ -87,7 +91,7 @@ static void test_roundtrip_small(void)
 static void test_roundtrip_1mib(void)
 {
     unsigned char *p = malloc(MIB);
-    tc__envelope e = {1, 42, 7, p, MIB};
+    tc__envelope e = {1, 42, 7, p, MIB, 0};
     char *buf;
     size_t len;
 
@@ -104,8 +108,9 @@ static void test_roundtrip_1mib(void)
 
 static void test_roundtrip_max_fields(void)
 {
-    tc__envelope e = {UINT32_MAX, UINT64_MAX, UINT32_MAX,
-                      (const unsigned char *)"x", 1};
+    tc__envelope e = {UINT32_MAX, UINT64_MAX,
+                      UINT32_MAX, (const unsigned char *)"x",
+                      1,          UINT64_MAX};
 
     roundtrip(&e, 1);
 }
@@ -115,7 +120,7 @@ static void test_encode_exact_bytes(void)
 {
     static const unsigned char want[] = {0x95, 0x01, 0x00, 0x00, 0x00,
                                          0xc4, 0x02, 'h',  'i'};
-    tc__envelope e = {0, 0, 0, (const unsigned char *)"hi", 2};
+    tc__envelope e = {0, 0, 0, (const unsigned char *)"hi", 2, 0};
     char *buf;
     size_t len = encode_ok(&e, &buf);
 
@@ -124,9 +129,54 @@ static void test_encode_exact_bytes(void)
     tc__free(buf);
 }
 
+/* The write version: a sixth item, always 0xcf + 8 bytes, last, so that
+   GETRANGE key -9 -1 reads it alone. */
+static void test_write_version(void)
+{
+    static const unsigned char want[] = {0x96, 0x01, 0x00, 0x00, 0x00, 0xc4,
+                                         0x02, 'h',  'i',  0xcf, 0x00, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x00, 0x05};
+    tc__envelope e = {0, 0, 0, (const unsigned char *)"hi", 2, 5}, d;
+    char *buf;
+    size_t len = encode_ok(&e, &buf);
+
+    CU_ASSERT_EQUAL(len, sizeof(want));
+    CU_ASSERT(memcmp(buf, want, sizeof(want)) == 0);
+    CU_ASSERT(tc__wver_is(buf, len, 5));
+    CU_ASSERT(!tc__wver_is(buf, len, 6));
+    CU_ASSERT(!tc__wver_is(buf, len, 0)); /* 0 is "none": never matches */
+    CU_ASSERT(!tc__wver_is(buf, 8, 5));   /* shorter than a version */
+    tc__free(buf);
+
+    /* another writer may pack it shorter: read, but not a match for the
+       tail check, so a revalidation drops such an entry */
+    static const unsigned char small[] = {0x96, 0x01, 0x00, 0x00, 0x00,
+                                          0xc4, 0x02, 'h',  'i',  0x05};
+    buf = dup_exact(small, sizeof(small));
+    CU_ASSERT_EQUAL(tc__env_decode(buf, sizeof(small), 16, &d), TC_OK);
+    CU_ASSERT_EQUAL(d.wver, 5);
+    CU_ASSERT(!tc__wver_is(buf, sizeof(small), 5));
+    free(buf);
+
+    /* seven items, a negative version, a string version: not ours */
+    static const unsigned char seven[] = {0x97, 0x01, 0x00, 0x00, 0x00, 0xc4,
+                                          0x02, 'h',  'i',  0x05, 0x05};
+    static const unsigned char neg[] = {0x96, 0x01, 0x00, 0x00, 0x00,
+                                        0xc4, 0x02, 'h',  'i',  0xff};
+    static const unsigned char str[] = {0x96, 0x01, 0x00, 0x00, 0x00, 0xc4,
+                                        0x02, 'h',  'i',  0xa1, 'v'};
+    CU_ASSERT_EQUAL(decode_rc(seven, sizeof(seven), 16), TC_ECODEC);
+    CU_ASSERT_EQUAL(decode_rc(neg, sizeof(neg), 16), TC_ECODEC);
+    CU_ASSERT_EQUAL(decode_rc(str, sizeof(str), 16), TC_ECODEC);
+    /* five items and trailing bytes that look like a version: refused */
+    static const unsigned char trail[] = {0x95, 0x01, 0x00, 0x00, 0x00,
+                                          0xc4, 0x02, 'h',  'i',  0x05};
+    CU_ASSERT_EQUAL(decode_rc(trail, sizeof(trail), 16), TC_ECODEC);
+}
+
 static void test_encode_bad_args(void)
 {
-    tc__envelope e = {0, 0, 0, NULL, 5};
+    tc__envelope e = {0, 0, 0, NULL, 5, 0};
     char *out = (char *)&e;
     size_t len = 9;
 
@@ -194,8 +244,8 @@ static void test_decode_every_truncation(void)
     unsigned char big[300];
     tc__envelope envs[3] = {
         small_env,
-        {UINT32_MAX, UINT64_MAX, UINT32_MAX, big, sizeof(big)},
-        {0, 0, 0, NULL, 0}};
+        {UINT32_MAX, UINT64_MAX, UINT32_MAX, big, sizeof(big), 7},
+        {0, 0, 0, NULL, 0, 0}};
 
     memset(big, 0xab, sizeof(big));
     for (int k = 0; k < 3; k++) {
@@ -245,9 +295,9 @@ static void test_decode_foreign_bytes(void)
          "3\xa1"
          "4\xa1"
          "5",
-         11},                                    /* strs */
-        {"\x94\x01\x00\x00\x00", 5},             /* four items */
-        {"\x96\x01\x00\x00\x00\xc4\x00\x00", 8}, /* six items */
+         11},                                        /* strs */
+        {"\x94\x01\x00\x00\x00", 5},                 /* four items */
+        {"\x97\x01\x00\x00\x00\xc4\x00\x00\x00", 9}, /* seven items */
         {"", 0},
     };
     tc__envelope e;
@@ -367,7 +417,7 @@ static void test_decode_bad_fields(void)
 
 static void test_decode_max_payload(void)
 {
-    tc__envelope e = {0, 0, 0, (const unsigned char *)"0123456789", 10};
+    tc__envelope e = {0, 0, 0, (const unsigned char *)"0123456789", 10, 0};
     char *buf;
     size_t len = encode_ok(&e, &buf);
 
@@ -428,8 +478,8 @@ static int decode_mutant(const unsigned char *b, size_t n)
 static void test_decode_random_flips(void)
 {
     unsigned char payload[40], work[128];
-    tc__envelope e = {0x12345, 1700000000000ULL, 300, payload,
-                      sizeof(payload)};
+    tc__envelope e = {0x12345, 1700000000000ULL, 300,
+                      payload, sizeof(payload),  0x0102030405060708ULL};
     uint64_t seed = 0x7c0de7c0de7c0deULL;
     int ok = 0, bad = 0;
     char *buf;
@@ -462,6 +512,7 @@ int main(void)
         {"roundtrip_1mib", test_roundtrip_1mib},
         {"roundtrip_max_fields", test_roundtrip_max_fields},
         {"encode_exact_bytes", test_encode_exact_bytes},
+        {"write_version", test_write_version},
         {"encode_bad_args", test_encode_bad_args},
         {"encode_enomem", test_encode_enomem},
         {"decode_foreign_writer", test_decode_foreign_writer},

@@ -25,6 +25,8 @@
 
 /* degraded: degraded_l1_ttl_ms, what the L1 may serve while the link is
    down (the default, 1000, is beyond the stress run's bound). */
+static int revalidate = 1; /* tc_options.revalidate of the next open */
+
 static tc_cache *open_degraded(const char *ns, int mode, uint32_t degraded)
 {
     tc_options o;
@@ -33,6 +35,7 @@ static tc_cache *open_degraded(const char *ns, int mode, uint32_t degraded)
     o.coherence = mode;
     o.listener_ping_ms = PING_MS;
     o.degraded_l1_ttl_ms = degraded;
+    o.revalidate = revalidate;
     tc_cache *c = NULL;
     if (tc_open(&c, &o) != TC_OK)
         return NULL;
@@ -175,8 +178,9 @@ static void test_overwrite_delete_channel(void)
 /* A valid envelope for raw writes by "another program". */
 static void raw_set_value(const char *rkey, const char *val, int px)
 {
-    tc__envelope e = {0, tc__wall_ms() + 60000, 0, (const unsigned char *)val,
-                      strlen(val)};
+    tc__envelope e = {0,           tc__wall_ms() + 60000,
+                      0,           (const unsigned char *)val,
+                      strlen(val), 0};
     char *buf;
     size_t len;
     CU_ASSERT_FATAL(tc__env_encode(&e, &buf, &len) == TC_OK);
@@ -246,6 +250,109 @@ static void test_client_kill_pubsub(void)
     CU_ASSERT_STRING_EQUAL(buf, "v2");
     CU_ASSERT(WAIT_STAT(c, l1_hits, hits + 1));
     tc_close(c);
+}
+
+/* A lost link and the changes it missed. MULTI makes them land between
+   the kill and the resubscription: no message can tell the L1 of them.
+   With revalidation the unchanged entries are served from the L1 again
+   and the changed ones are read from Redis; without, the L1 starts
+   empty. */
+#define RV_KEYS 200
+#define RV_CHANGED 10
+static void reconnect(int reval, const char *ns)
+{
+    revalidate = reval;
+    tc_cache *c = open_mode(ns, TC_COHERENCE_AUTO);
+    revalidate = 1;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char key[16], val[16], buf[16], rkey[32];
+    for (int i = 0; i < RV_KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        CU_ASSERT_EQUAL(tc_set(c, key, val, strlen(val), 0), TC_OK);
+    }
+    /* a value another program wrote, without a write version */
+    snprintf(rkey, sizeof(rkey), "%s:{foreign}", ns);
+    raw_set_value(rkey, "f1", 60000);
+    /* the echoes of our own writes drop them: read them back in */
+    usleep(100 * 1000);
+    for (int i = 0; i < RV_KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        CU_ASSERT_EQUAL(th_get_str(c, key, buf, sizeof(buf)), TC_OK);
+    }
+    CU_ASSERT_EQUAL(th_get_str(c, "foreign", buf, sizeof(buf)), TC_OK);
+    tc_stats_info s0 = stats_of(c);
+    CU_ASSERT_EQUAL(s0.l1_entries, RV_KEYS + 1);
+
+    redisContext *x = th_redis_connect(th_srv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    redisAppendCommand(x, "MULTI");
+    redisAppendCommand(x, "CLIENT KILL TYPE pubsub");
+    for (int i = 0; i < RV_CHANGED; i++) {
+        snprintf(rkey, sizeof(rkey), "%s:{k%d}", ns, i * 7);
+        if (i % 2)
+            redisAppendCommand(x, "DEL %s", rkey);
+        else
+            redisAppendCommand(x, "SET %s %s", rkey, "junk");
+    }
+    redisAppendCommand(x, "EXEC");
+    for (int i = 0; i < RV_CHANGED + 3; i++) {
+        redisReply *r = NULL;
+        CU_ASSERT_EQUAL(redisGetReply(x, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    redisFree(x);
+    CU_ASSERT(WAIT_STAT(c, link_losses, 1));
+    CU_ASSERT(WAIT_STAT(c, coherent, 1));
+    if (reval) { /* every entry checked: the changed ones and the foreign
+                    one dropped */
+        CU_ASSERT(WAIT_STAT(c, l1_revalidated, RV_KEYS - RV_CHANGED));
+        CU_ASSERT(WAIT_STAT(c, l1_revalidate_drops, RV_CHANGED + 1));
+    }
+
+    tc_stats_info s1 = stats_of(c);
+    int hits = 0;
+    for (int i = 0; i < RV_KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        int rc = th_get_str(c, key, buf, sizeof(buf));
+        if (i % 7 == 0 && i / 7 < RV_CHANGED) {
+            /* junk is not a tiercache value: a miss, as is a deleted key */
+            CU_ASSERT_EQUAL(rc, TC_MISS);
+        } else {
+            CU_ASSERT_EQUAL(rc, TC_OK);
+            CU_ASSERT_STRING_EQUAL(buf, val);
+            hits++;
+        }
+    }
+    tc_stats_info s2 = stats_of(c);
+    if (reval) {
+        /* kept: served from the L1, not one GET for them */
+        CU_ASSERT_EQUAL(s2.l1_revalidated, (uint64_t)hits);
+        CU_ASSERT_EQUAL(s2.l1_revalidate_drops, RV_CHANGED + 1);
+        CU_ASSERT_EQUAL(s2.l1_hits - s1.l1_hits, (uint64_t)hits);
+        CU_ASSERT_EQUAL(s2.l1_flushes, s0.l1_flushes);
+    } else {
+        CU_ASSERT_EQUAL(s2.l1_revalidated, 0);
+        CU_ASSERT(s2.l1_flushes > s0.l1_flushes);
+        CU_ASSERT_EQUAL(s2.l2_hits - s1.l2_hits, (uint64_t)hits);
+    }
+    /* the foreign value could not be checked: read from Redis again */
+    uint64_t l2 = stats_of(c).l2_hits;
+    CU_ASSERT_EQUAL(th_get_str(c, "foreign", buf, sizeof(buf)), TC_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "f1");
+    CU_ASSERT_EQUAL(stats_of(c).l2_hits, l2 + 1);
+    tc_close(c);
+}
+
+static void test_reconnect_revalidates(void)
+{
+    reconnect(1, "rv1");
+}
+
+static void test_reconnect_flushes(void)
+{
+    reconnect(0, "rv0");
 }
 
 /* A delete made while Redis is frozen is replayed when it answers again;
@@ -457,8 +564,14 @@ static uint64_t now_us(void)
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
+/* What a stress process reports besides its log. */
+typedef struct stress_tail {
+    int n;
+    uint64_t losses, kept; /* link_losses, l1_revalidated */
+} stress_tail;
+
 static void stress_proc(int id, int mode, const char *ns, double seconds,
-                        op *log, int *nlog)
+                        op *log, stress_tail *tail)
 {
     /* The bound checked is the coherent L1's. On a loaded machine a
        200 ms stall drops the link (2 x PING_MS), and a degraded L1 would
@@ -469,9 +582,20 @@ static void stress_proc(int id, int mode, const char *ns, double seconds,
     long seq[STRESS_PROCS * STRESS_KEYS] = {0};
     unsigned r = 7u + (unsigned)id * 104729u;
     uint64_t stop = now_us() + (uint64_t)(seconds * 1e6);
-    int n = 0;
+    int n = 0, bad = 0;
+    /* keys that never change, which a revalidation may keep: read too,
+       not logged, but never anything else than what was written */
+    char skey[16], sbuf[16];
+    snprintf(skey, sizeof(skey), "s%d", id);
+    tc_set(c, skey, "still", 5, 0);
     while (now_us() < stop && n < STRESS_SLOTS) {
         r = r * 1103515245u + 12345u;
+        if ((r >> 12) % 4 == 0) {
+            snprintf(skey, sizeof(skey), "s%u", (r >> 14) % STRESS_PROCS);
+            if (th_get_str(c, skey, sbuf, sizeof(sbuf)) == TC_OK)
+                bad += strcmp(sbuf, "still") != 0;
+            continue;
+        }
         int k = (int)((r >> 8) % (STRESS_PROCS * STRESS_KEYS));
         char key[16], val[32], buf[32];
         snprintf(key, sizeof(key), "k%d", k);
@@ -496,8 +620,12 @@ static void stress_proc(int id, int mode, const char *ns, double seconds,
         o->end = now_us();
         usleep((r >> 4) % 400);
     }
-    *nlog = n;
+    tc_stats_info s;
+    tc_stats(c, &s);
+    *tail = (stress_tail){n, s.link_losses, s.l1_revalidated};
     tc_close(c);
+    if (bad)
+        _exit(4);
 }
 
 /* Counts stale reads in the merged logs. */
@@ -542,28 +670,46 @@ static void *mmap_shared(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-static void stress(int mode, const char *ns, double seconds)
+/* kill_ms: every this often, CLIENT KILL TYPE pubsub cuts every
+   process's link (0: never), and an ACL keeps it from subscribing again
+   for DOWN_MS, so that writes land unseen meanwhile. */
+#define DOWN_MS 100
+static void stress(int mode, const char *ns, double seconds, int kill_ms)
 {
     op *logs[STRESS_PROCS];
     int n[STRESS_PROCS];
     pid_t pids[STRESS_PROCS];
+    uint64_t losses = 0, kept = 0;
+    size_t size = STRESS_SLOTS * sizeof(op) + sizeof(stress_tail);
     for (int p = 0; p < STRESS_PROCS; p++) {
-        logs[p] = mmap_shared(STRESS_SLOTS * sizeof(op) + sizeof(int));
+        logs[p] = mmap_shared(size);
         CU_ASSERT_PTR_NOT_NULL_FATAL(logs[p]);
     }
     for (int p = 0; p < STRESS_PROCS; p++) {
         pids[p] = fork();
         if (pids[p] == 0) {
-            int *cnt = (int *)(logs[p] + STRESS_SLOTS);
-            stress_proc(p, mode, ns, seconds, logs[p], cnt);
+            stress_tail *tail = (stress_tail *)(logs[p] + STRESS_SLOTS);
+            stress_proc(p, mode, ns, seconds, logs[p], tail);
             _exit(0);
         }
+    }
+    int kills = 0;
+    for (uint64_t end = now_us() + (uint64_t)(seconds * 1e6);
+         kill_ms && now_us() + (uint64_t)kill_ms * 1000 < end; kills++) {
+        usleep((useconds_t)(kill_ms - DOWN_MS) * 1000);
+        raw("ACL SETUSER default -subscribe", NULL);
+        raw("CLIENT KILL TYPE pubsub", NULL);
+        usleep(DOWN_MS * 1000);
+        raw("ACL SETUSER default +subscribe", NULL);
     }
     for (int p = 0; p < STRESS_PROCS; p++) {
         int st = 0;
         waitpid(pids[p], &st, 0);
         CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        n[p] = *(int *)(logs[p] + STRESS_SLOTS);
+        stress_tail *tail = (stress_tail *)(logs[p] + STRESS_SLOTS);
+        n[p] = tail->n;
+        losses += tail->losses;
+        kept += tail->kept;
     }
     long reads;
     long stale = check_stale(logs, n, &reads);
@@ -573,14 +719,24 @@ static void stress(int mode, const char *ns, double seconds)
             writes += logs[p][i].write;
     fprintf(stderr,
             "  stress (%s, %.1f s): %d processes, %ld reads, %ld writes, "
-            "%ld stale (> %d ms)\n",
+            "%ld stale (> %d ms)",
             mode == TC_COHERENCE_CHANNEL ? "channel" : "tracking", seconds,
             STRESS_PROCS, reads, writes, stale, STALE_MS);
+    if (kill_ms)
+        fprintf(stderr,
+                "; link killed %d times, %llu losses seen, %llu entries kept "
+                "by revalidation",
+                kills, (unsigned long long)losses, (unsigned long long)kept);
+    fprintf(stderr, "\n");
     CU_ASSERT(reads > 100);
     CU_ASSERT(writes > 20);
     CU_ASSERT_EQUAL(stale, 0);
+    if (kill_ms) { /* the kills did cut links, and entries were kept */
+        CU_ASSERT(kills > 0 && losses >= (uint64_t)kills);
+        CU_ASSERT(kept > 0);
+    }
     for (int p = 0; p < STRESS_PROCS; p++)
-        munmap(logs[p], STRESS_SLOTS * sizeof(op) + sizeof(int));
+        munmap(logs[p], size);
 }
 
 static double stress_seconds(void)
@@ -598,13 +754,29 @@ static void size_logs(double seconds)
 static void test_stress_tracking(void)
 {
     size_logs(stress_seconds());
-    stress(TC_COHERENCE_AUTO, "stt", stress_seconds());
+    stress(TC_COHERENCE_AUTO, "stt", stress_seconds(), 0);
+}
+
+/* The same, the links cut every KILL_MS (more often than once a second,
+   so that a short run sees several): reads of entries kept through a
+   reconnect are held to the same bound. */
+#define KILL_MS 250
+static void test_stress_kill_tracking(void)
+{
+    size_logs(stress_seconds());
+    stress(TC_COHERENCE_AUTO, "skt", stress_seconds(), KILL_MS);
+}
+
+static void test_stress_kill_channel(void)
+{
+    size_logs(stress_seconds());
+    stress(TC_COHERENCE_CHANNEL, "skc", stress_seconds(), KILL_MS);
 }
 
 static void test_stress_channel(void)
 {
     size_logs(stress_seconds());
-    stress(TC_COHERENCE_CHANNEL, "stc", stress_seconds());
+    stress(TC_COHERENCE_CHANNEL, "stc", stress_seconds(), 0);
 }
 
 /* ---- lag, in one process: set/del on one cache, spin on the other's
@@ -692,6 +864,8 @@ int main(void)
         {"overwrite_delete_channel", test_overwrite_delete_channel},
         {"external_changes", test_external_changes},
         {"client_kill_pubsub", test_client_kill_pubsub},
+        {"reconnect_revalidates", test_reconnect_revalidates},
+        {"reconnect_flushes", test_reconnect_flushes},
         {"delete_while_frozen", test_delete_while_frozen},
         {"prefix_flush_tracking", test_prefix_flush_tracking},
         {"prefix_flush_channel", test_prefix_flush_channel},
@@ -700,6 +874,8 @@ int main(void)
         {"close_in_child", test_close_in_child},
         {"stress_tracking", test_stress_tracking},
         {"stress_channel", test_stress_channel},
+        {"stress_kill_tracking", test_stress_kill_tracking},
+        {"stress_kill_channel", test_stress_kill_channel},
         {"lag", test_lag},
         {NULL, NULL},
     };

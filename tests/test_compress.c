@@ -92,7 +92,7 @@ static void put_env(const char *key, uint32_t flags, const void *p, size_t len)
 {
     char rkey[128], *buf;
     size_t blen;
-    tc__envelope e = {flags, 0, 0, p, len};
+    tc__envelope e = {flags, 0, 0, p, len, 0};
     snprintf(rkey, sizeof rkey, NS ":{%s}", key);
     CU_ASSERT_FATAL(tc__env_encode(&e, &buf, &blen) == TC_OK);
     redisReply *r =

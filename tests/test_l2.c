@@ -88,10 +88,14 @@ static void test_stored_format(void)
     CU_ASSERT_FATAL(r && r->type == REDIS_REPLY_STRING);
     tc__envelope e;
     CU_ASSERT_EQUAL(tc__env_decode(r->str, r->len, 1 << 20, &e), TC_OK);
-    CU_ASSERT_EQUAL((unsigned char)r->str[0], 0x95); /* fixarray of 5 */
+    CU_ASSERT_EQUAL((unsigned char)r->str[0], 0x96); /* fixarray of 6 */
     CU_ASSERT_EQUAL((unsigned char)r->str[1], 0x01); /* version 1 */
     CU_ASSERT_EQUAL(e.payload_len, 7);
     CU_ASSERT_EQUAL(memcmp(e.payload, "payload", 7), 0);
+    /* the write version, last: 0xcf and 8 bytes, never 0 */
+    CU_ASSERT(e.wver != 0);
+    CU_ASSERT(tc__wver_is(r->str, r->len, e.wver));
+    CU_ASSERT_EQUAL(r->len, 15 + 7 + TC__WVER_BYTES);
     uint64_t now = tc__wall_ms();
     CU_ASSERT(e.expires_at_ms > now + 50000 && e.expires_at_ms <= now + 60000);
     freeReplyObject(r);

@@ -51,6 +51,7 @@ static const char *const all_vars[] = {
     "TC_BREAKER_COOLDOWN_MS",
     "TC_COMPRESSION",
     "TC_COMPRESS_MIN_BYTES",
+    "TC_REVALIDATE",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
     "REDIS_SENTINEL_PASSWORD",
@@ -155,6 +156,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(o.env_error, "");
     CU_ASSERT_EQUAL(o.compression, TC_COMPRESSION_NONE);
     CU_ASSERT_EQUAL(o.compress_min_bytes, 1024);
+    CU_ASSERT_EQUAL(o.revalidate, 1);
     for (size_t i = 0; i < sizeof o.reserved / sizeof *o.reserved; i++)
         CU_ASSERT_EQUAL(o.reserved[i], 0);
     /* new fields come out of reserved[]: the ABI keeps its size */
@@ -333,6 +335,7 @@ static const opt_var opt_vars[] = {
      "3"},
     {"TC_COMPRESS_MIN_BYTES", "4k", OF(compress_min_bytes), 0, 4096, "4q",
      "513m"},
+    {"TC_REVALIDATE", "off", OF(revalidate), 1, 0, "sometimes", "2"},
 };
 
 static long long field_of(const tc_options *o, const opt_var *v)

@@ -264,9 +264,9 @@ static void test_full_server_is_not_refused(void)
    commands. */
 #define MIN_ACL                                                               \
     "on >" SECRET " resetkeys ~mine:* resetchannels &__redis__:invalidate "   \
-    "&mine:__tc:inval -@all +get +set +del +unlink +scan +ping +publish "     \
-    "+evalsha +eval +pexpire +subscribe +client|id +client|tracking "         \
-    "+client|setname %s"
+    "&mine:__tc:inval -@all +get +getrange +set +del +unlink +scan +ping "    \
+    "+publish +evalsha +eval +pexpire +subscribe +client|id "                 \
+    "+client|tracking +client|setname %s"
 
 static tc_cache *open_as(const th_redis *r, const char *user, uint32_t lease)
 {
@@ -333,6 +333,23 @@ static void test_acl_minimal(void)
     }
     CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "", NULL), 0);
     CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "", NULL), 0);
+    /* and a reconnect: the L1 kept through it (GETRANGE), refused
+       nothing; the only warning is the loss itself */
+    CU_ASSERT_EQUAL(tc_set(w, "kept", "x", 1, 0), TC_OK);
+    CU_ASSERT(th_wait_value(rd, "kept", "x", 2000) >= 0);
+    CU_ASSERT(th_warm(rd, "kept"));
+    cmd_ok(r, "CLIENT KILL TYPE %s", "pubsub");
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < 3000; usleep(1000)) {
+        tc_stats(rd, &s);
+        if (s.l1_revalidated >= 1)
+            break;
+    }
+    CU_ASSERT(s.l1_revalidated >= 1);
+    CU_ASSERT_EQUAL(s.backend_errors, 0);
+    CU_ASSERT(th_warm(rd, "kept"));
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_ERROR, "", NULL), 0);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "", NULL),
+                    count_lines(TC_LOG_WARN, "invalidation link", "down"));
     tc_close(w);
     tc_close(rd);
     th_redis_stop(r);
