@@ -14,6 +14,7 @@
  *   belady.c         Belady's optimal hit ratio
  *   hit_ratio.c      ratio: the L1's policy replayed on the traces
  *   coherence_lag.c  coherence: a change in one process seen by another
+ *   reconnect.c      coherence: a lost link, the L1 emptied or revalidated
  *   memory.c         memory: bytes per entry, the byte bound
  *   stampede.c       stampede: tc_fetch on one cold key
  *   billgen.c        billgen: the example service under wrk, cached vs
@@ -158,6 +159,7 @@ void coh_free(coh_series *s, int nt, size_t want);
 /* ---- the scenarios ---- */
 void bench_l1(const th_redis *r, const bench_cfg *cfg);
 void bench_l2(const th_redis *r, const bench_cfg *cfg);
+void bench_reconnect(const th_redis *r, const bench_cfg *cfg);
 void bench_set(const th_redis *r, const bench_cfg *cfg);
 /* Codec ratio and speed on invoice JSON, and L2 hits with each codec. */
 void bench_compress(const th_redis *r, const bench_cfg *cfg);

@@ -255,8 +255,10 @@ static int run(const bench_cfg *cfg, const th_redis *r)
         bench_set(r, cfg);
     if (s & SC_COMPRESS)
         bench_compress(r, cfg);
-    if (s & SC_COHERENCE)
+    if (s & SC_COHERENCE) {
         bench_coherence(r, cfg);
+        bench_reconnect(r, cfg);
+    }
     if (s & SC_STAMPEDE)
         bench_stampede(r, cfg);
     if (s & SC_BILLGEN) /* it loads the whole machine */

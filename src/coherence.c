@@ -199,7 +199,9 @@ static void revalidate_step(tc__coh *h)
     size_t n = tc__l1_suspects(c->l1, &h->reval_cursor, k, REVAL_BATCH);
     if (n == 0) {
         h->reval = 0;
-        tc__log(&c->lg, TC_LOG_INFO,
+        if (h->reval_kept + h->reval_dropped)
+            tc__log(
+                &c->lg, TC_LOG_INFO,
                 "L1 revalidated in %llu ms: %llu entries kept, %llu dropped",
                 (unsigned long long)(tc__mono_ms() - h->reval_t0),
                 (unsigned long long)h->reval_kept,
@@ -222,11 +224,12 @@ static void revalidate_step(tc__coh *h)
         tc__l2_get_many(c->l2, g, n);
     for (size_t i = 0; i < n; i++) {
         int same = names && g[i].rc == TC_OK && it[i].same;
-        if (tc__l1_confirm(c->l1, &k[i], tc__hash(k[i].key, k[i].klen),
-                           same)) {
+        int verdict =
+            tc__l1_confirm(c->l1, &k[i], tc__hash(k[i].key, k[i].klen), same);
+        if (verdict == 1) {
             h->reval_kept++;
             TC__INC(c->ctr.l1_revalidated);
-        } else {
+        } else if (verdict == 0) {
             h->reval_dropped++;
             TC__INC(c->ctr.l1_revalidate_drops);
         }

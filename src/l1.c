@@ -1360,7 +1360,7 @@ size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
 int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same)
 {
     shard *s = shard_of(l1, hash);
-    int kept = 0;
+    int verdict = -1;
     lock_excl(l1, s);
     entry *e = find_locked(s, k->key, k->klen, hash);
     /* Still the entry that was checked, and still suspect: a newer one
@@ -1368,13 +1368,14 @@ int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same)
     if (e && val_of(e) == k->v && e->gen != s->gen) {
         if (same) {
             e->gen = s->gen;
-            kept = 1;
+            verdict = 1;
         } else {
             drop_locked(s, e);
+            verdict = 0;
         }
     }
     unlock_excl(s);
-    return kept;
+    return verdict;
 }
 
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out)

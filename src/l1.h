@@ -111,7 +111,8 @@ size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
 
 /* The verdict on k (hash: its key's): same, it is served again; else it
    is dropped. Either only if the entry is still the one checked and
-   still suspect. Returns 1 if it was kept. */
+   still suspect. Returns 1 kept, 0 dropped, -1 left as it is (gone, or
+   replaced since). */
 int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same);
 
 void tc__l1_counts(tc__l1 *l1, tc__l1_stats *out);

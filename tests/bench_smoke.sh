@@ -89,6 +89,11 @@ for mode in tracking channel; do
 coherence ${mode}_lag_${p}_us"
   done
 done
+for m in flush_redis_gets revalidate_redis_gets revalidate_getranges \
+    revalidate_s; do
+  expected="$expected
+coherence reconnect_$m"
+done
 expected="$expected
 stampede fetch_16x1_computes
 stampede fetch_16x1_wait_p99_us"
