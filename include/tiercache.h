@@ -86,7 +86,8 @@ typedef enum {
    tc_close on the cache that logs. */
 typedef void (*tc_log_fn)(void *ud, int level, const char *msg);
 
-/* A millisecond clock for L1 expiry (tests inject one); must be monotonic. */
+/* A millisecond clock for L1 expiry only (tests inject one); must be
+   monotonic. Expiry in Redis is on CLOCK_REALTIME, whatever this is. */
 typedef uint64_t (*tc_clock_fn)(void *ud);
 
 /* The L1's eviction policy, per shard, under the same bounds and TTL. */
@@ -181,7 +182,7 @@ typedef struct tc_options {
     void *log_ud;
     int log_level; /* TC_LOG_LEVEL, TC_LOG_WARN */
 
-    tc_clock_fn clock_fn; /* NULL: CLOCK_MONOTONIC */
+    tc_clock_fn clock_fn; /* NULL: CLOCK_MONOTONIC_COARSE */
     void *clock_ud;
 
     /* Set by tc_options_init when an environment variable is malformed:
@@ -242,13 +243,18 @@ TC_EXTERN int tc_open(tc_cache **out, const tc_options *opt);
 TC_EXTERN void tc_close(tc_cache *c);
 
 /* Stores a copy of val[0..len) under key in Redis and the L1.
-   ttl_ms 0 = the default TTL. TC_OK, TC_EINVAL, TC_ETOOBIG, TC_ENOMEM,
-   TC_EBACKEND (strict mode only). */
+   ttl_ms 0 = the default TTL. It does not wait for queued invalidations
+   to be replayed first. If the SET or its channel message fails, the
+   key's delete is queued for replay and, outside strict mode, TC_OK is
+   returned (the value kept in the L1 only where no invalidation link is
+   up to correct it). TC_OK, TC_EINVAL, TC_ETOOBIG (the older value is
+   deleted), TC_ENOMEM (nothing sent); strict: TC_EBACKEND, TC_EREFUSED. */
 TC_EXTERN int tc_set(tc_cache *c, const char *key, const void *val, size_t len,
                      uint32_t ttl_ms);
-/* TC_OK with *out a new reference (release it), or TC_MISS with *out NULL.
+/* TC_OK with *out a new reference (release it); else *out is NULL:
+   TC_MISS, or TC_ABSENT for a cached "absent" (stored by tc_fetch).
    Errors: TC_EINVAL, TC_ETOOBIG, TC_ENOMEM; strict: TC_EBACKEND,
-   TC_ECODEC. */
+   TC_EREFUSED, TC_ECODEC. */
 TC_EXTERN int tc_get(tc_cache *c, const char *key, tc_value **out);
 /* Copies the value into buf. *len (required) gets the value's length, also
    when buf is too small: then TC_ETOOBIG and buf is untouched. */
@@ -325,7 +331,7 @@ TC_EXTERN void tc_value_release(tc_value *v);
  * Returns TC_OK with *out a new reference, TC_ABSENT (*out NULL),
  * TC_ECOMPUTE, TC_ETIMEOUT (another computation took longer than
  * fetch_wait_ms), TC_EINVAL, TC_ETOOBIG, TC_ENOMEM; strict: TC_EBACKEND,
- * TC_ECODEC.
+ * TC_EREFUSED, TC_ECODEC.
  */
 typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
                              uint32_t *ttl_ms);

@@ -59,11 +59,6 @@ void *tc__calloc(size_t n, size_t size)
     return should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
 }
 
-void *tc__realloc(void *p, size_t n)
-{
-    return should_fail() ? NULL : realloc(p, n ? n : 1);
-}
-
 void tc__free(void *p)
 {
     free(p);

@@ -39,7 +39,6 @@
    Nth one (tc__alloc_fail_after) and check the out-of-memory paths. ---- */
 void *tc__malloc(size_t n);
 void *tc__calloc(size_t n, size_t size);
-void *tc__realloc(void *p, size_t n);
 void tc__free(void *p);
 /* n < 0: never fail (the default); n >= 0: the allocation after the next
    n succeed fails, and so does every one after it. */

@@ -656,6 +656,25 @@ void th_options_unix(const th_redis *r, tc_options *o)
         snprintf(o->redis_socket, sizeof o->redis_socket, "%s", r->sock);
 }
 
+tc_cache *th_open(const th_redis *r, const char *ns,
+                  void (*tweak)(tc_options *o))
+{
+    tc_options o;
+    tc_cache *c = NULL;
+
+    th_options(r, &o);
+    if (ns)
+        snprintf(o.ns, sizeof o.ns, "%s", ns);
+    if (tweak)
+        tweak(&o);
+    int rc = tc_open(&c, &o);
+    if (rc != TC_OK)
+        fprintf(stderr, "th_open: tc_open (namespace %s): %s\n", o.ns,
+                tc_err_name(rc));
+    CU_ASSERT_FATAL(rc == TC_OK);
+    return c;
+}
+
 /* ---- the CUnit driver ---- */
 
 static int add_tests(const char *suite, const th_test *tests)

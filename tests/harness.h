@@ -86,6 +86,12 @@ redisReply *th_redis_cmd(const th_redis *r, const char *fmt, ...);
 void th_options(const th_redis *r, tc_options *o);
 /* The same over r's unix socket. */
 void th_options_unix(const th_redis *r, tc_options *o);
+/* How most tests open a cache: th_options(r, o), the namespace ns unless
+   NULL (else th_options' unique one), tweak(o) unless NULL, then tc_open,
+   which must succeed: a failure is said on stderr and is a fatal CUnit
+   assertion (call it from the test's thread). tc_close the cache. */
+tc_cache *th_open(const th_redis *r, const char *ns,
+                  void (*tweak)(tc_options *o));
 
 /* tc_get_into as a NUL-terminated string in buf ("" unless TC_OK);
    returns the status. */

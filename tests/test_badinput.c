@@ -20,15 +20,6 @@ static long long dbsize(void)
     return n;
 }
 
-static tc_cache *open_default(void)
-{
-    tc_options o;
-    th_options(th_srv, &o);
-    tc_cache *c = NULL;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    return c;
-}
-
 static int dummy_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 {
     (void)ud, (void)ttl;
@@ -39,7 +30,7 @@ static int dummy_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 
 static void test_bad_keys(void)
 {
-    tc_cache *c = open_default();
+    tc_cache *c = th_open(th_srv, NULL, NULL);
     char big[514];
     memset(big, 'k', 513);
     big[513] = '\0'; /* one over the 512-byte default */

@@ -171,10 +171,7 @@ static void *flusher(void *arg)
 
 static void test_flush_races(void)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(th_srv, NULL, NULL);
     pthread_t f;
     CU_ASSERT_FATAL(pthread_create(&f, NULL, flusher, c) == 0);
     run_threads(c);

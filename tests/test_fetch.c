@@ -17,18 +17,6 @@
 #include "cache.h"
 #include "harness.h"
 
-static tc_cache *open_with(const char *ns, void (*tweak)(tc_options *))
-{
-    tc_options o;
-    th_options(th_srv, &o);
-    snprintf(o.ns, sizeof(o.ns), "%s", ns);
-    if (tweak)
-        tweak(&o);
-    tc_cache *c = NULL;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    return c;
-}
-
 static long long raw_int(const char *fmt, const char *arg)
 {
     redisReply *r = th_redis_cmd(th_srv, fmt, arg);
@@ -133,7 +121,7 @@ static int crowd(tc_cache *c, slow *s, const char *key, int n, int naive,
 
 static void test_stampede_threads(void)
 {
-    tc_cache *c = open_with("sft", NULL);
+    tc_cache *c = th_open(th_srv, "sft", NULL);
     slow s = {"sft:count", 100, "computed", 0};
     CU_ASSERT_EQUAL(crowd(c, &s, "cold", 64, 0, "computed"), 64);
     long long fetch_runs = raw_int("GET %s", "sft:count");
@@ -226,7 +214,7 @@ static void *fetch_gated(void *arg)
 
 static void test_stale_set(void)
 {
-    tc_cache *c = open_with("stale", NULL);
+    tc_cache *c = th_open(th_srv, "stale", NULL);
     caller k = {c, NULL, "item", 0, -99, ""};
     pthread_t t;
     pthread_create(&t, NULL, fetch_gated, &k);
@@ -302,7 +290,7 @@ static int wait_byte(int fd, int ms)
    renewal after fork() is part of what is tested. */
 static void test_lease_renewed_then_taken_over(void)
 {
-    tc_cache *c = open_with("renew", lease_600);
+    tc_cache *c = th_open(th_srv, "renew", lease_600);
     slow warm = {"renew:warm", 1, "warm", 0};
     tc_value *v = NULL;
     CU_ASSERT_EQUAL(tc_fetch(c, "warm", 0, slow_compute, &warm, &v), TC_OK);
@@ -324,7 +312,7 @@ static void test_lease_renewed_then_taken_over(void)
     CU_ASSERT(still && strcmp(still, token) == 0);
     free(still);
     /* meanwhile nobody else computes: a waiter times out instead */
-    tc_cache *other = open_with("renew", lease_600_impatient);
+    tc_cache *other = th_open(th_srv, "renew", lease_600_impatient);
     slow s = {"renew:count", 1, "second", 0};
     CU_ASSERT_EQUAL(tc_fetch(other, "k", 0, slow_compute, &s, &v),
                     TC_ETIMEOUT);
@@ -362,7 +350,7 @@ static void test_lease_holder_killed(void)
     CU_ASSERT_FATAL(pipe(p) == 0);
     pid_t kid = fork();
     if (kid == 0) {
-        tc_cache *c = open_with("dead", short_lease);
+        tc_cache *c = th_open(th_srv, "dead", short_lease);
         tc_value *v;
         tc_fetch(c, "k", 0, hang_compute, &p[1], &v);
         _exit(0);
@@ -372,7 +360,7 @@ static void test_lease_holder_killed(void)
     kill(kid, SIGKILL);
     waitpid(kid, NULL, 0);
     CU_ASSERT_EQUAL(raw_int("EXISTS %s", "dead:{k}:lease"), 1);
-    tc_cache *c = open_with("dead", short_lease);
+    tc_cache *c = th_open(th_srv, "dead", short_lease);
     slow s = {"dead:count", 10, "rescued", 0};
     uint64_t t0 = th_now_ms();
     tc_value *v = NULL;
@@ -411,7 +399,7 @@ static int versioned_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 
 static void test_early_refresh(void)
 {
-    tc_cache *c = open_with("early", eager);
+    tc_cache *c = th_open(th_srv, "early", eager);
     int errors = 0, absent = 0;
     tc_value *first = NULL;
     CU_ASSERT_EQUAL(tc_fetch(c, "hot", 600, versioned_compute, NULL, &first),
@@ -448,7 +436,7 @@ static void test_early_refresh(void)
 
 static void test_compute_failure(void)
 {
-    tc_cache *c = open_with("fail", NULL);
+    tc_cache *c = th_open(th_srv, "fail", NULL);
     slow s = {"fail:count", 50, "never", 1};
     CU_ASSERT_EQUAL(crowd(c, &s, "k", 8, 0, "never"), 0);
     CU_ASSERT_EQUAL(raw_int("GET %s", "fail:count"), 1); /* one ran */
@@ -471,7 +459,7 @@ static void impatient(tc_options *o)
 
 static void test_wait_timeout(void)
 {
-    tc_cache *c = open_with("late", impatient);
+    tc_cache *c = th_open(th_srv, "late", impatient);
     slow s = {"late:count", 600, "slow", 0};
     pthread_t t;
     caller lead = {c, &s, "k", 0, -99, ""};
@@ -501,7 +489,7 @@ static void short_negative(tc_options *o)
 
 static void test_negative(void)
 {
-    tc_cache *c = open_with("neg", short_negative);
+    tc_cache *c = th_open(th_srv, "neg", short_negative);
     tc_value *v = (tc_value *)&v;
     CU_ASSERT_EQUAL(tc_fetch(c, "nobody", 0, absent_compute, NULL, &v),
                     TC_ABSENT);
@@ -533,7 +521,7 @@ static int get_user(void *ud, void **val, size_t *len, uint32_t *ttl)
 
 static void test_cached_macro(void)
 {
-    tc_cache *c = open_with("mac", NULL);
+    tc_cache *c = th_open(th_srv, "mac", NULL);
     int64_t id = 42;
     tc_value *v = NULL;
     CU_ASSERT_EQUAL(TC_CACHED(c, 300000, get_user, &id, &v, "i", id), TC_OK);
@@ -553,7 +541,8 @@ static void test_cached_macro(void)
    gone the computation is not stored. */
 static void test_fetch_from(void)
 {
-    tc_cache *a = open_with("from", NULL), *b = open_with("from", NULL);
+    tc_cache *a = th_open(th_srv, "from", NULL),
+             *b = th_open(th_srv, "from", NULL);
     int64_t id = 7;
     tc_value *v = NULL;
     int from = -1;
@@ -617,7 +606,7 @@ static int count_user(void *ud, void **val, size_t *len, uint32_t *ttl)
    again; another call's key (other arguments) stays. */
 static void test_uncache_macro(void)
 {
-    tc_cache *c = open_with("unc", NULL);
+    tc_cache *c = th_open(th_srv, "unc", NULL);
     int id = 7, other = 8; /* plain ints: TC_I64 widens them */
     tc_value *v = NULL;
     atomic_store(&user_computes, 0);
@@ -680,7 +669,7 @@ static void test_scripts(void)
     CU_ASSERT_STRING_EQUAL(r->str, tc__extend_sha);
     freeReplyObject(r);
     freeReplyObject(th_redis_cmd(th_srv, "SCRIPT FLUSH"));
-    tc_cache *c = open_with("scr", NULL);
+    tc_cache *c = th_open(th_srv, "scr", NULL);
     slow s = {"scr:count", 1, "stored", 0};
     tc_value *v = NULL;
     CU_ASSERT_EQUAL(tc_fetch(c, "k", 0, slow_compute, &s, &v), TC_OK);
@@ -696,7 +685,8 @@ static void test_scripts(void)
    this process and in another one, without touching other keys. */
 static void test_groups(void)
 {
-    tc_cache *a = open_with("grp", NULL), *b = open_with("grp", NULL);
+    tc_cache *a = th_open(th_srv, "grp", NULL),
+             *b = th_open(th_srv, "grp", NULL);
     char k1[TC_KEY_MAX], k2[TC_KEY_MAX], kb[TC_KEY_MAX];
     CU_ASSERT_EQUAL(tc_group_key(a, k1, sizeof(k1), "inv:list:", "q=1"),
                     TC_OK);
@@ -742,8 +732,8 @@ static void strict_on(tc_options *o)
    bump replaces them in either mode. */
 static void test_group_corrupt_gen(void)
 {
-    tc_cache *st = open_with("grpbad", strict_on),
-             *lax = open_with("grpbad", NULL);
+    tc_cache *st = th_open(th_srv, "grpbad", strict_on),
+             *lax = th_open(th_srv, "grpbad", NULL);
     redisReply *r = th_redis_cmd(th_srv, "SET %s junk", "grpbad:{\x01gen:g}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     freeReplyObject(r);

@@ -15,20 +15,6 @@
 #include "cache.h"
 #include "harness.h"
 
-static tc_cache *open_with(const th_redis *r, const char *ns,
-                           void (*tweak)(tc_options *))
-{
-    tc_options o;
-    th_options(r, &o);
-    if (ns)
-        snprintf(o.ns, sizeof(o.ns), "%s", ns);
-    if (tweak)
-        tweak(&o);
-    tc_cache *c = NULL;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    return c;
-}
-
 static int wait_coherent(tc_cache *c)
 {
     for (int i = 0; i < 300; i++) {
@@ -129,7 +115,7 @@ static void run_waiter_after_del(tc_cache *c)
 
 static void test_waiter_after_del(void)
 {
-    tc_cache *c = open_with(th_srv, NULL, NULL);
+    tc_cache *c = th_open(th_srv, NULL, NULL);
     run_waiter_after_del(c);
     tc_close(c);
 }
@@ -138,7 +124,7 @@ static void test_waiter_after_del(void)
    the computation does not stop the stale fill. */
 static void test_l1only_stale_fill(void)
 {
-    tc_cache *c = open_with(NULL, NULL, NULL);
+    tc_cache *c = th_open(NULL, NULL, NULL);
     gate_reset();
     job a = {c, "item", -99, ""};
     pthread_t ta;
@@ -163,7 +149,7 @@ static void test_local_fill_invisible_del(void)
 {
     th_redis *r = th_redis_start();
     CU_ASSERT_FATAL(r != NULL);
-    tc_cache *a = open_with(r, "inv", NULL), *b = open_with(r, "inv", NULL);
+    tc_cache *a = th_open(r, "inv", NULL), *b = th_open(r, "inv", NULL);
     CU_ASSERT_FATAL(wait_coherent(a) && wait_coherent(b));
     gate_reset();
     job j = {a, "item", -99, ""};
@@ -243,8 +229,8 @@ static void long_lease(tc_options *o)
 
 static void hammer_with(int caches)
 {
-    tc_cache *c[2] = {open_with(th_srv, "dbl", long_lease), NULL};
-    c[1] = caches == 2 ? open_with(th_srv, "dbl", long_lease) : c[0];
+    tc_cache *c[2] = {th_open(th_srv, "dbl", long_lease), NULL};
+    c[1] = caches == 2 ? th_open(th_srv, "dbl", long_lease) : c[0];
     wait_coherent(c[0]);
     wait_coherent(c[1]);
     atomic_int go = 0;
@@ -285,8 +271,8 @@ static void test_group_read_hiccup(void)
 {
     th_redis *r = th_redis_start();
     CU_ASSERT_FATAL(r != NULL);
-    tc_cache *a = open_with(r, "grh", NULL),
-             *b = open_with(r, "grh", small_replay);
+    tc_cache *a = th_open(r, "grh", NULL),
+             *b = th_open(r, "grh", small_replay);
     CU_ASSERT_FATAL(wait_coherent(a) && wait_coherent(b));
     char ka[TC_KEY_MAX], kb[TC_KEY_MAX];
     CU_ASSERT_EQUAL(tc_group_key(a, ka, sizeof(ka), "inv", "q"), TC_OK);
@@ -337,8 +323,8 @@ static int absent(void *ud, void **val, size_t *len, uint32_t *ttl)
 
 static void test_alloc_sweep(void)
 {
-    tc_cache *c = open_with(th_srv, "oom", NULL);
-    tc_cache *l1 = open_with(NULL, NULL, NULL);
+    tc_cache *c = th_open(th_srv, "oom", NULL);
+    tc_cache *l1 = th_open(NULL, NULL, NULL);
     char key[32], gk[TC_KEY_MAX];
     int oks = 0;
     for (long n = 0; n < 60; n++) {
@@ -391,7 +377,7 @@ a_rather_long_function_name_that_describes_exactly_what_it_computes_for_the_invo
 
 static void test_cached_long_name(void)
 {
-    tc_cache *c = open_with(th_srv, NULL, NULL);
+    tc_cache *c = th_open(th_srv, NULL, NULL);
     tc_value *v = NULL;
     int rc = TC_CACHED(
         c, 0,
@@ -434,8 +420,8 @@ static void test_orphan_lease(void)
 {
     th_redis *r = th_redis_start();
     CU_ASSERT_FATAL(r != NULL);
-    tc_cache *a = open_with(r, "orph", med_lease),
-             *b = open_with(r, "orph", med_lease);
+    tc_cache *a = th_open(r, "orph", med_lease),
+             *b = th_open(r, "orph", med_lease);
     CU_ASSERT_FATAL(wait_coherent(a) && wait_coherent(b));
     th_redis_freeze(r);
     tc_value *v = NULL;

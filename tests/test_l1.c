@@ -307,10 +307,7 @@ static void with_fn(void *ud, const void *data, size_t len)
 
 static void test_get_with(void)
 {
-    tc_options o;
-    th_options(NULL, &o);
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(NULL, NULL, NULL);
     with_seen w = {.c = c};
     CU_ASSERT_EQUAL(tc_get_with(c, "k", with_fn, &w), TC_MISS);
     CU_ASSERT_EQUAL(w.calls, 0);

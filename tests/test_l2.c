@@ -10,20 +10,23 @@
 #include "harness.h"
 #include "internal.h"
 
+/* These tests count tiers exactly; an invalidation of a cache's own write
+   arriving mid-test would move a hit from one tier to the other.
+   Coherence has tests of its own (test_coherence). */
+static void exact(tc_options *o)
+{
+    o->coherence = TC_COHERENCE_NONE;
+}
+
+static void exact_strict(tc_options *o)
+{
+    exact(o);
+    o->strict = 1;
+}
+
 static tc_cache *open_ns(const char *ns, int strict)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    if (ns)
-        snprintf(o.ns, sizeof(o.ns), "%s", ns);
-    o.strict = strict;
-    /* These tests count tiers exactly; an invalidation of a cache's own
-       write arriving mid-test would move a hit from one tier to the
-       other. Coherence has tests of its own (test_coherence). */
-    o.coherence = TC_COHERENCE_NONE;
-    tc_cache *c = NULL;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    return c;
+    return th_open(th_srv, ns, strict ? exact_strict : exact);
 }
 
 /* 1 if the raw Redis key exists. */

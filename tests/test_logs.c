@@ -129,11 +129,7 @@ static void test_lifecycle_lines(void)
 /* CLIENT LIST shows whose each connection is. */
 static void test_client_names(void)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    snprintf(o.ns, sizeof(o.ns), "named");
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(th_srv, "named", NULL);
     CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
     char pool[64], listener[64];
     snprintf(pool, sizeof(pool), "name=tc:named:%ld:pool ", (long)getpid());
@@ -177,11 +173,7 @@ static int has_client(const char *ns, long pid, const char *role, int ms)
    its own. */
 static void test_listener_on_first_use(void)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    snprintf(o.ns, sizeof(o.ns), "lazy");
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(th_srv, "lazy", NULL);
     tc_health_info h;
     tc_health(c, &h);
     CU_ASSERT_EQUAL(h.l2_connected, 1);

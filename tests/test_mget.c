@@ -13,17 +13,20 @@
 
 #include "harness.h"
 
+static void trusted(tc_options *o)
+{
+    o->coherence = TC_COHERENCE_NONE; /* the L1 trusted from the start */
+}
+
+static void trusted_strict(tc_options *o)
+{
+    trusted(o);
+    o->strict = 1;
+}
+
 static tc_cache *open_ns(const char *ns, int strict)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    if (ns)
-        snprintf(o.ns, sizeof(o.ns), "%s", ns);
-    o.strict = strict;
-    o.coherence = TC_COHERENCE_NONE; /* the L1 trusted from the start */
-    tc_cache *c = NULL;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
-    return c;
+    return th_open(th_srv, ns, strict ? trusted_strict : trusted);
 }
 
 static int value_is(const tc_value *v, const char *s)
