@@ -493,6 +493,15 @@ typedef struct tc_stats_info {
     uint64_t oversized;
     uint64_t l1_warmed; /* values tc_warm put in the L1 */
     uint64_t reserved[14];
+    /* Latency histograms, buckets as lag_hist's but the last one also
+       counts everything longer; *_sum_us adds up every observation.
+       l2: a Redis command through the pool, from asking for a connection
+       (connecting included) to its reply; compute: tc_fetch's callback. */
+    uint64_t l2_hist[TC_LAG_BUCKETS];
+    uint64_t l2_sum_us;
+    uint64_t compute_hist[TC_LAG_BUCKETS];
+    uint64_t compute_sum_us;
+    uint64_t reserved2[16]; /* zero; room to grow */
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

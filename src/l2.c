@@ -244,7 +244,8 @@ typedef struct call {
     uint32_t id;
     int probe;
     redisContext *ctx;
-    char cmd[16]; /* its command's name, for the refusal bookkeeping */
+    char cmd[16];   /* its command's name, for the refusal bookkeeping */
+    uint64_t t0_us; /* when it asked for a slot: the latency histogram */
 } call;
 
 /* The first word of a command, as Redis names it. */
@@ -294,6 +295,7 @@ static int find_master(tc__l2 *l2, int probe)
    the breaker, pool exhausted, or connecting failed). */
 static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
+    cl->t0_us = tc__mono_us();
     set_cmd(cl, cmd, cmdlen);
     tc__addr sa;
     uint64_t sgen = l2->sentinel ? tc__sentinel_master(l2->sentinel, &sa) : 0;
@@ -411,6 +413,7 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         note_success(l2, cl->probe, cl->cmd);
     }
     give_slot(l2, cl->id);
+    tc__hist_add(&l2->ctr->l2_lat, tc__mono_us() - cl->t0_us);
     return rc;
 }
 
