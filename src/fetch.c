@@ -138,7 +138,8 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
         *shareable = 0; /* invalidated meanwhile: waiters must not get it */
         /* The lease is gone: a tc_del came after this computation began
            (or the lease expired and another caller holds it now). */
-        tc__log(&c->lg, TC_LOG_DEBUG, "lease lost: result not stored");
+        tc__log(&c->lg, TC_LOG_DEBUG, "lease.lost",
+                "lease lost: result not stored");
     } else if (sr == TC_ENOMEM) { /* nothing was sent */
         give_back(c, key, klen, token);
     } else {

@@ -77,12 +77,16 @@ uint64_t tc__backoff_ms(uint32_t attempt, uint32_t cap_ms);
 
 /* ---- log.c ---- */
 typedef struct tc__logger {
-    tc_log_fn fn; /* NULL: stderr */
+    tc_log_fn fn; /* NULL, and efn too: stderr */
     void *ud;
     int level;
+    tc_log_event_fn efn; /* wins over fn */
 } tc__logger;
-void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* `event` names the call site's event: a string literal, listed with the
+   call's level (a literal TC_LOG_*) in docs/operations.md, "Log events";
+   tests/log_events.sh holds the two in step. */
+void tc__log(const tc__logger *lg, int level, const char *event,
+             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- value.c ---- */
 struct tc_value {
