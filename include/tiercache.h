@@ -511,7 +511,8 @@ typedef struct tc_stats_info {
     /* Latency histograms, buckets as lag_hist's but the last one also
        counts everything longer; *_sum_us adds up every observation.
        l2: a Redis command through the pool, from asking for a connection
-       (connecting included) to its reply; compute: tc_fetch's callback. */
+       (connecting included) to its reply or I/O failure, not calls that got no
+       connection; compute: tc_fetch's callback. */
     uint64_t l2_hist[TC_LAG_BUCKETS];
     uint64_t l2_sum_us;
     uint64_t compute_hist[TC_LAG_BUCKETS];
