@@ -86,6 +86,14 @@ typedef enum {
    tc_close on the cache that logs. */
 typedef void (*tc_log_fn)(void *ud, int level, const char *msg);
 
+/* tc_log_fn with the event's name: short, dotted, lower case and stable
+   across versions ("redis.down", "link.up", "replay.done"; every one is
+   listed with its level in docs/operations.md), for alerts and counts
+   that should not parse `msg`. Both strings are borrowed for the call;
+   `event` is never NULL. Called as tc_log_fn is, with the same rules. */
+typedef void (*tc_log_event_fn)(void *ud, int level, const char *event,
+                                const char *msg);
+
 /* A millisecond clock for L1 expiry only (tests inject one); must be
    monotonic. Expiry in Redis is on CLOCK_REALTIME, whatever this is. */
 typedef uint64_t (*tc_clock_fn)(void *ud);
@@ -179,8 +187,8 @@ typedef struct tc_options {
     uint32_t breaker_cooldown_ms; /* back-off cap before a probe, 1000 */
 
     tc_log_fn log_fn; /* NULL: lines at or above log_level go to stderr */
-    void *log_ud;
-    int log_level; /* TC_LOG_LEVEL, TC_LOG_WARN */
+    void *log_ud;     /* log_fn's and log_event_fn's */
+    int log_level;    /* TC_LOG_LEVEL, TC_LOG_WARN */
 
     tc_clock_fn clock_fn; /* NULL: CLOCK_MONOTONIC_COARSE */
     void *clock_ud;
@@ -212,10 +220,17 @@ typedef struct tc_options {
        kept (until then they are not served); 0: the L1 is emptied. */
     int revalidate;
 
+    /* Lines with their event names, at or above log_level, with log_ud.
+       When set it wins: log_fn is then never called. NULL: log_fn. */
+    tc_log_event_fn log_event_fn;
+
     /* zero; room to grow without an ABI break (the pointers and the
        fields above took their room from it, so the struct keeps its
        size) */
-    uint64_t reserved[16 - (4 * sizeof(const char *) + 7) / 8 - 2];
+    uint64_t
+        reserved[16 -
+                 (4 * sizeof(const char *) + sizeof(tc_log_event_fn) + 7) / 8 -
+                 2];
 } tc_options;
 
 /* Defaults, then the environment (REDIS_URL, else REDIS_HOST/PORT/DB/
@@ -506,6 +521,16 @@ typedef struct tc_stats_info {
        Redis holding the same write, and those it dropped */
     uint64_t l1_revalidated, l1_revalidate_drops;
     uint64_t reserved[12];
+    /* Latency histograms, buckets as lag_hist's but the last one also
+       counts everything longer; *_sum_us adds up every observation.
+       l2: a Redis command through the pool, from asking for a connection
+       (connecting included) to its reply or I/O failure, not calls that got no
+       connection; compute: tc_fetch's callback. */
+    uint64_t l2_hist[TC_LAG_BUCKETS];
+    uint64_t l2_sum_us;
+    uint64_t compute_hist[TC_LAG_BUCKETS];
+    uint64_t compute_sum_us;
+    uint64_t reserved2[16]; /* zero; room to grow */
 } tc_stats_info;
 
 /* Fills *out with a snapshot of the counters (NULL-safe no-op). */

@@ -45,6 +45,7 @@ int tc__check_value(const tc_cache *c, const void *val, size_t len)
 
 static void set_logger(tc__logger *lg, const tc_options *o)
 {
+    lg->efn = o->log_event_fn;
     lg->fn = o->log_fn;
     lg->ud = o->log_ud;
     lg->level = o->log_level;
@@ -81,7 +82,7 @@ static void log_opened(tc_cache *c)
     static const char *const modes[] = {"auto", "none", "channel"};
     const char *mode = modes[c->opt.coherence];
     if (!c->l2) {
-        tc__log(&c->lg, TC_LOG_INFO,
+        tc__log(&c->lg, TC_LOG_INFO, "cache.open",
                 "opened namespace \"%s\": L1 only (no redis configured)",
                 c->opt.ns);
         return;
@@ -94,7 +95,7 @@ static void log_opened(tc_cache *c)
                  c->opt.redis_db);
     memset(&h, 0, sizeof(h));
     tc__l2_health(c->l2, &h);
-    tc__log(&c->lg, TC_LOG_INFO,
+    tc__log(&c->lg, TC_LOG_INFO, "cache.open",
             "opened namespace \"%s\": redis %s (%s), coherence %s%s",
             c->opt.ns, ep,
             h.l2_refused     ? "refused"
@@ -132,7 +133,7 @@ int tc_open(tc_cache **out, const tc_options *opt)
     set_logger(&lg, &o);
     char err[256];
     if (tc__options_check(&o, err, sizeof(err)) != TC_OK) {
-        tc__log(&lg, TC_LOG_ERROR, "tc_open: %s", err);
+        tc__log(&lg, TC_LOG_ERROR, "options.invalid", "tc_open: %s", err);
         return TC_EINVAL;
     }
     tc_cache *c = tc__calloc(1, sizeof(*c));
@@ -362,7 +363,8 @@ int tc__soften(tc_cache *c, int rc)
     }
     if (rc == TC_ECODEC) {
         TC__INC(c->ctr.codec_errors);
-        tc__log(&c->lg, TC_LOG_DEBUG, "foreign or corrupt value read");
+        tc__log(&c->lg, TC_LOG_DEBUG, "value.corrupt",
+                "foreign or corrupt value read");
         return c->opt.strict ? TC_ECODEC : TC_MISS;
     }
     return rc;
@@ -753,7 +755,7 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len);
 int tc__drop_oversized(tc_cache *c, const char *key, size_t klen)
 {
     TC__INC(c->ctr.oversized);
-    tc__log(&c->lg, TC_LOG_DEBUG,
+    tc__log(&c->lg, TC_LOG_DEBUG, "value.oversized",
             "value over max_value_bytes: not cached, older one deleted");
     uint64_t hash = tc__hash(key, klen);
     tc__l1_del(c->l1, key, klen, hash); /* twice: see tc_del */
@@ -813,7 +815,7 @@ void tc__refused(tc_cache *c, const char *what)
 {
     int logged = 0;
     if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
-        tc__log(&c->lg, TC_LOG_ERROR,
+        tc__log(&c->lg, TC_LOG_ERROR, "inval.refused",
                 "redis refused %s (check the user's ACL): invalidations "
                 "it refuses reach no other process",
                 what);

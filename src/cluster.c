@@ -106,7 +106,7 @@ static unsigned node_at_locked(tc__cluster *cl, const tc__addr *a)
     tc__l2 *l2;
     if (n == NODES_MAX) {
         if (!cl->full_logged++)
-            tc__log(cl->lg, TC_LOG_ERROR,
+            tc__log(cl->lg, TC_LOG_ERROR, "cluster.full",
                     "cluster: more than %d node addresses seen; new ones "
                     "are not followed (reopen the cache)",
                     NODES_MAX);
@@ -327,8 +327,12 @@ static void refresh_now(tc__cluster *cl)
     int news = any && any != cl->map_refusal; /* a refusal: said once */
     cl->map_refusal = any;
     pthread_mutex_unlock(&cl->mu);
-    tc__log(cl->lg, news ? TC_LOG_ERROR : TC_LOG_DEBUG,
-            "cluster: no slot map: %s", err);
+    if (news)
+        tc__log(cl->lg, TC_LOG_ERROR, "cluster.map.refused",
+                "cluster: no slot map: %s", err);
+    else
+        tc__log(cl->lg, TC_LOG_DEBUG, "cluster.map.failed",
+                "cluster: no slot map: %s", err);
 }
 
 void tc__cluster_refresh(tc__cluster *cl, int force)

@@ -201,7 +201,7 @@ static void revalidate_step(tc__coh *h)
         h->reval = 0;
         if (h->reval_kept + h->reval_dropped)
             tc__log(
-                &c->lg, TC_LOG_INFO,
+                &c->lg, TC_LOG_INFO, "link.revalidated",
                 "L1 revalidated in %llu ms: %llu entries kept, %llu dropped",
                 (unsigned long long)(tc__mono_ms() - h->reval_t0),
                 (unsigned long long)h->reval_kept,
@@ -353,7 +353,7 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
        back alike on a Redis without tracking, but one whose user lacks
        the permission hears nothing from processes that track. */
     if (!*tracking)
-        tc__log(&h->c->lg, TC_LOG_WARN,
+        tc__log(&h->c->lg, TC_LOG_WARN, "link.channel",
                 "redis %s: no client tracking (%s): invalidations go "
                 "through %s, which only processes without tracking write to",
                 h->endpoint, r->type == REDIS_REPLY_ERROR ? r->str : "?",
@@ -565,7 +565,8 @@ static void watch_sentinel(tc__coh *h, int readable)
         char err[160];
         w = tc__sentinel_watch(s, err, sizeof(err));
         if (!w) {
-            tc__log(&h->c->lg, TC_LOG_DEBUG, "%s", err);
+            tc__log(&h->c->lg, TC_LOG_DEBUG, "sentinel.watch.failed", "%s",
+                    err);
             h->watch_retry_at =
                 tc__mono_ms() + 10 * (uint64_t)h->c->opt.listener_ping_ms;
         }
@@ -632,7 +633,8 @@ static void became_coherent(tc__coh *h, int was_down)
     pthread_mutex_unlock(&h->mu);
     atomic_store_explicit(&h->coherent, 1, memory_order_release);
     /* The first time too: it says which mode the cache runs in. */
-    tc__log(&h->c->lg, TC_LOG_INFO, "invalidation link %s to redis %s (%s)",
+    tc__log(&h->c->lg, TC_LOG_INFO, "link.up",
+            "invalidation link %s to redis %s (%s)",
             was_down ? "up again" : "up", h->endpoint,
             atomic_load(&h->tracking) ? "tracking" : "channel");
 }
@@ -839,7 +841,7 @@ static void lost(tc__coh *h, int *was_down, const char *why)
         if (age)
             snprintf(what, sizeof(what),
                      "the L1 serves entries up to %u ms old", (unsigned)age);
-        tc__log(&h->c->lg, TC_LOG_WARN,
+        tc__log(&h->c->lg, TC_LOG_WARN, "link.down",
                 "invalidation link to redis %s down: %s; %s", h->endpoint, why,
                 what);
     }

@@ -65,11 +65,13 @@ static int compute(tc_cache *c, const char *key, size_t klen, tc_compute_fn fn,
     void *val = NULL;
     size_t len = 0;
     uint32_t want = ttl;
-    uint64_t t0 = tc__mono_ms();
+    uint64_t t0 = tc__mono_us();
     *out = NULL;
     TC__INC(c->ctr.computes);
     int r = fn(ud, &val, &len, &want);
-    uint64_t delta = tc__mono_ms() - t0;
+    uint64_t took_us = tc__mono_us() - t0;
+    tc__hist_add(&c->ctr.compute_lat, took_us);
+    uint64_t delta = took_us / 1000;
     if (r == TC_ABSENT) { /* nothing was handed over */
         val = NULL;
         len = 0;
@@ -136,7 +138,8 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
         *shareable = 0; /* invalidated meanwhile: waiters must not get it */
         /* The lease is gone: a tc_del came after this computation began
            (or the lease expired and another caller holds it now). */
-        tc__log(&c->lg, TC_LOG_DEBUG, "lease lost: result not stored");
+        tc__log(&c->lg, TC_LOG_DEBUG, "lease.lost",
+                "lease lost: result not stored");
     } else if (sr == TC_ENOMEM) { /* nothing was sent */
         give_back(c, key, klen, token);
     } else {

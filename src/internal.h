@@ -54,6 +54,7 @@ long tc__alloc_failures(void);
 /* ---- clock ---- */
 uint64_t tc__mono_ms(void); /* CLOCK_MONOTONIC */
 uint64_t tc__wall_ms(void); /* CLOCK_REALTIME, for expiry stored in Redis */
+uint64_t tc__mono_us(void); /* CLOCK_MONOTONIC, precise: latency histograms */
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */
 void tc__cond_init_mono(pthread_cond_t *cv);
 /* ms from now on CLOCK_MONOTONIC, for such a condvar's timed wait. */
@@ -75,12 +76,16 @@ uint64_t tc__backoff_ms(uint32_t attempt, uint32_t cap_ms);
 
 /* ---- log.c ---- */
 typedef struct tc__logger {
-    tc_log_fn fn; /* NULL: stderr */
+    tc_log_fn fn; /* NULL, and efn too: stderr */
     void *ud;
     int level;
+    tc_log_event_fn efn; /* wins over fn */
 } tc__logger;
-void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* `event` names the call site's event: a string literal, listed with the
+   call's level (a literal TC_LOG_*) in docs/operations.md, "Log events";
+   tests/log_events.sh holds the two in step. */
+void tc__log(const tc__logger *lg, int level, const char *event,
+             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- value.c ---- */
 struct tc_value {
@@ -200,6 +205,14 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
                                uint64_t *out);
 
 /* ---- stats ---- */
+/* A latency histogram: bucket i counts [2^i, 2^(i+1)) us (0: < 2 us, the
+   last one open-ended), as lag_hist; relaxed atomics, no lock. */
+typedef struct tc__hist {
+    atomic_uint_fast64_t b[TC_LAG_BUCKETS];
+    atomic_uint_fast64_t sum_us;
+} tc__hist;
+/* Counts one observation of us microseconds. */
+void tc__hist_add(tc__hist *h, uint64_t us);
 typedef struct tc__counters {
     atomic_uint_fast64_t l1_misses, l2_hits, l2_misses, sets, deletes,
         backend_errors, degraded_ops, codec_errors, reconnects, breaker_opens,
@@ -208,6 +221,7 @@ typedef struct tc__counters {
     atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
         replay_done, replay_overflows;
     atomic_uint_fast64_t lag_hist[TC_LAG_BUCKETS];
+    tc__hist l2_lat, compute_lat;
 } tc__counters;
 #define TC__INC(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
 #define TC__GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)

@@ -87,8 +87,9 @@ static int refused_locked(tc__l2 *l2, const char *cmd, int kind,
 
 static void log_refusal(tc__l2 *l2, const char *cmd, int kind, const char *err)
 {
-    tc__log(l2->lg, TC_LOG_ERROR, "redis %s refused %s (%s): %s", l2->endpoint,
-            cmd, tc__conn_refusal_hint(kind), err);
+    tc__log(l2->lg, TC_LOG_ERROR, "redis.refused",
+            "redis %s refused %s (%s): %s", l2->endpoint, cmd,
+            tc__conn_refusal_hint(kind), err);
 }
 
 /* A command that works again ends the refusal it was the subject of.
@@ -180,7 +181,7 @@ static void note_success(tc__l2 *l2, int probe, const char *cmd)
     accepted_locked(l2, cmd);
     pthread_mutex_unlock(&l2->mu);
     if (closed)
-        tc__log(l2->lg, TC_LOG_INFO, "redis %s back after %.1f s",
+        tc__log(l2->lg, TC_LOG_INFO, "redis.up", "redis %s back after %.1f s",
                 l2->endpoint, (double)down_ms / 1000.0);
 }
 
@@ -201,12 +202,12 @@ static void note_failure(tc__l2 *l2, int probe, const char *err, int refusal)
     if (opened)
         TC__INC(l2->ctr->breaker_opens);
     if (news)
-        tc__log(l2->lg, TC_LOG_ERROR,
+        tc__log(l2->lg, TC_LOG_ERROR, "redis.refused",
                 "redis %s refused the connection (%s): %s", l2->endpoint,
                 tc__conn_refusal_hint(refusal), err);
     else if (opened && !refusal)
-        tc__log(l2->lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
-                err);
+        tc__log(l2->lg, TC_LOG_WARN, "redis.down", "redis %s unreachable: %s",
+                l2->endpoint, err);
 }
 
 /* A connection was made: a refusal of AUTH or SELECT is over. */
@@ -244,7 +245,8 @@ typedef struct call {
     uint32_t id;
     int probe;
     redisContext *ctx;
-    char cmd[16]; /* its command's name, for the refusal bookkeeping */
+    char cmd[16];   /* its command's name, for the refusal bookkeeping */
+    uint64_t t0_us; /* when it asked for a slot: the latency histogram */
 } call;
 
 /* The first word of a command, as Redis names it. */
@@ -294,6 +296,7 @@ static int find_master(tc__l2 *l2, int probe)
    the breaker, pool exhausted, or connecting failed). */
 static int call_begin(tc__l2 *l2, call *cl, const char *cmd, size_t cmdlen)
 {
+    cl->t0_us = tc__mono_us();
     set_cmd(cl, cmd, cmdlen);
     tc__addr sa;
     uint64_t sgen = l2->sentinel ? tc__sentinel_master(l2->sentinel, &sa) : 0;
@@ -370,7 +373,8 @@ static int error_reply(tc__l2 *l2, call *cl, const char *err)
     if (news)
         log_refusal(l2, cl->cmd, kind, err);
     else
-        tc__log(l2->lg, TC_LOG_DEBUG, "redis error reply: %s", err);
+        tc__log(l2->lg, TC_LOG_DEBUG, "redis.error", "redis error reply: %s",
+                err);
     /* A replica may be promoted back (a failover under way): what it
        refuses is retried, queued invalidations included, while health
        and the log say what is going on. */
@@ -411,6 +415,7 @@ static int call_end(tc__l2 *l2, call *cl, redisReply *r)
         note_success(l2, cl->probe, cl->cmd);
     }
     give_slot(l2, cl->id);
+    tc__hist_add(&l2->ctr->l2_lat, tc__mono_us() - cl->t0_us);
     return rc;
 }
 
@@ -470,8 +475,8 @@ static void connect_first(tc__l2 *l2)
     if (opened_here)
         TC__INC(l2->ctr->breaker_opens);
     if (opened_here && !l2->refusal)
-        tc__log(l2->lg, TC_LOG_WARN, "redis %s unreachable: %s", l2->endpoint,
-                l2->last_error);
+        tc__log(l2->lg, TC_LOG_WARN, "redis.down", "redis %s unreachable: %s",
+                l2->endpoint, l2->last_error);
 }
 
 int tc__l2_create(tc__l2 **out, const tc_options *o, const tc__topo *t,

@@ -154,8 +154,8 @@ static int unlink_prefix(tc_cache *c, const char *prefix, size_t plen)
         return TC_ENOMEM;
     uint64_t n;
     int rc = tc__l2_unlink_match(c->l2, pattern, &n);
-    tc__log(&c->lg, TC_LOG_DEBUG, "unlinked %llu keys matching %s",
-            (unsigned long long)n, pattern);
+    tc__log(&c->lg, TC_LOG_DEBUG, "prefix.deleted",
+            "unlinked %llu keys matching %s", (unsigned long long)n, pattern);
     tc__free(pattern);
     return rc;
 }

@@ -27,7 +27,8 @@ static void to_stderr(int level, const char *msg)
             ts.tv_nsec / 1000000L, (long)getpid(), level_name(level), msg);
 }
 
-void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
+void tc__log(const tc__logger *lg, int level, const char *event,
+             const char *fmt, ...)
 {
     if (!lg || level < lg->level || level >= TC_LOG_OFF)
         return;
@@ -36,7 +37,9 @@ void tc__log(const tc__logger *lg, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (lg->fn)
+    if (lg->efn)
+        lg->efn(lg->ud, level, event, msg);
+    else if (lg->fn)
         lg->fn(lg->ud, level, msg);
     else
         to_stderr(level, msg);

@@ -427,8 +427,9 @@ static int replay(tc_cache *c, uint64_t deadline)
     if (done) {
         for (size_t i = 0; i < done; i++)
             TC__INC(c->ctr.replay_done);
-        tc__log(&c->lg, TC_LOG_INFO, "%zu queued invalidation%s replayed%s",
-                done, done == 1 ? "" : "s",
+        tc__log(&c->lg, TC_LOG_INFO, "replay.done",
+                "%zu queued invalidation%s replayed%s", done,
+                done == 1 ? "" : "s",
                 rc == TC_OK ? "" : ", the rest wait for redis");
     }
     return rc;

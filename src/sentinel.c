@@ -116,8 +116,8 @@ static void found(tc__sentinel *s, const tc__addr *a, size_t i)
     pthread_mutex_unlock(&s->mu);
     tc__addr_str(a, where, sizeof(where));
     if (moved)
-        tc__log(s->lg, TC_LOG_WARN, "sentinel: master \"%s\" is now %s",
-                s->t.master, where);
+        tc__log(s->lg, TC_LOG_WARN, "sentinel.switch",
+                "sentinel: master \"%s\" is now %s", s->t.master, where);
 }
 
 /* Each sentinel in turn, the last one that answered first. */
@@ -139,8 +139,8 @@ static void resolve(tc__sentinel *s)
     pthread_mutex_lock(&s->mu);
     snprintf(s->err, sizeof(s->err), "%.127s", err);
     pthread_mutex_unlock(&s->mu);
-    tc__log(s->lg, TC_LOG_DEBUG, "sentinel: master \"%s\" not found: %s",
-            s->t.master, err);
+    tc__log(s->lg, TC_LOG_DEBUG, "sentinel.lookup.failed",
+            "sentinel: master \"%s\" not found: %s", s->t.master, err);
 }
 
 uint64_t tc__sentinel_refresh(tc__sentinel *s, int force)

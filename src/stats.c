@@ -6,6 +6,22 @@
 
 #include "cache.h"
 
+void tc__hist_add(tc__hist *h, uint64_t us)
+{
+    unsigned b = 0;
+    for (uint64_t v = us; v > 1 && b < TC_LAG_BUCKETS - 1; v >>= 1)
+        b++;
+    TC__INC(h->b[b]);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+static void hist_copy(const tc__hist *h, uint64_t *buckets, uint64_t *sum_us)
+{
+    for (int i = 0; i < TC_LAG_BUCKETS; i++)
+        buckets[i] = TC__GET(h->b[i]);
+    *sum_us = TC__GET(h->sum_us);
+}
+
 void tc_health(tc_cache *c, tc_health_info *out)
 {
     if (!c || !out)
@@ -56,6 +72,8 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->replay_overflows = TC__GET(k->replay_overflows);
     for (int i = 0; i < TC_LAG_BUCKETS; i++)
         out->lag_hist[i] = TC__GET(k->lag_hist[i]);
+    hist_copy(&k->l2_lat, out->l2_hist, &out->l2_sum_us);
+    hist_copy(&k->compute_lat, out->compute_hist, &out->compute_sum_us);
     out->coherent = c->coh ? (uint64_t)tc__coh_ok(c->coh) : 0;
     tc__l1_stats n;
     tc__l1_counts(c->l1, &n);
@@ -98,88 +116,118 @@ static void put(out *o, const char *fmt, ...)
         o->len += (size_t)n;
 }
 
-static size_t collect(tc_cache *c, metric *m)
+static size_t collect(const tc_stats_info *s, metric *m)
 {
-    tc_stats_info s;
-    tc_stats(c, &s);
     const metric rows[] = {
-        {"l1_hits_total", "counter", "L1 hits", s.l1_hits},
-        {"l1_misses_total", "counter", "L1 misses", s.l1_misses},
-        {"l2_hits_total", "counter", "Redis hits", s.l2_hits},
-        {"l2_misses_total", "counter", "Redis misses", s.l2_misses},
-        {"sets_total", "counter", "tc_set and tc_group_bump calls", s.sets},
-        {"deletes_total", "counter", "tc_del calls", s.deletes},
-        {"l1_evictions_total", "counter", "L1 evictions", s.l1_evictions},
+        {"l1_hits_total", "counter", "L1 hits", s->l1_hits},
+        {"l1_misses_total", "counter", "L1 misses", s->l1_misses},
+        {"l2_hits_total", "counter", "Redis hits", s->l2_hits},
+        {"l2_misses_total", "counter", "Redis misses", s->l2_misses},
+        {"sets_total", "counter", "tc_set and tc_group_bump calls", s->sets},
+        {"deletes_total", "counter", "tc_del calls", s->deletes},
+        {"l1_evictions_total", "counter", "L1 evictions", s->l1_evictions},
         {"l1_expirations_total", "counter", "L1 expirations",
-         s.l1_expirations},
+         s->l1_expirations},
         {"backend_errors_total", "counter", "failed Redis calls",
-         s.backend_errors},
+         s->backend_errors},
         {"degraded_ops_total", "counter", "calls served without Redis",
-         s.degraded_ops},
+         s->degraded_ops},
         {"codec_errors_total", "counter", "foreign or corrupt values",
-         s.codec_errors},
+         s->codec_errors},
         {"reconnects_total", "counter", "reconnections after a failure",
-         s.reconnects},
+         s->reconnects},
         {"breaker_opens_total", "counter", "circuit breaker openings",
-         s.breaker_opens},
-        {"computes_total", "counter", "tc_fetch computations", s.computes},
+         s->breaker_opens},
+        {"computes_total", "counter", "tc_fetch computations", s->computes},
         {"oversized_total", "counter",
-         "values over max_value_bytes, not cached", s.oversized},
+         "values over max_value_bytes, not cached", s->oversized},
         {"l1_warmed_total", "counter", "values tc_warm put in the L1",
-         s.l1_warmed},
+         s->l1_warmed},
         {"l1_revalidated_total", "counter",
-         "L1 entries a reconnect kept, unchanged in Redis", s.l1_revalidated},
+         "L1 entries a reconnect kept, unchanged in Redis", s->l1_revalidated},
         {"l1_revalidate_drops_total", "counter",
-         "L1 entries a reconnect dropped", s.l1_revalidate_drops},
+         "L1 entries a reconnect dropped", s->l1_revalidate_drops},
         {"invalidations_total", "counter", "invalidations received",
-         s.invalidations},
+         s->invalidations},
         {"epoch_drops_total", "counter", "L1 fills refused after a race",
-         s.epoch_drops},
+         s->epoch_drops},
         {"link_losses_total", "counter", "invalidation link losses",
-         s.link_losses},
+         s->link_losses},
         {"l1_flushes_total", "counter", "times the L1 was emptied",
-         s.l1_flushes},
+         s->l1_flushes},
         {"replay_queued_total", "counter", "invalidations queued for replay",
-         s.replay_queued},
+         s->replay_queued},
         {"replay_done_total", "counter", "queued invalidations replayed",
-         s.replay_done},
+         s->replay_done},
         {"replay_overflows_total", "counter",
-         "replay queue overflows (namespace flushed)", s.replay_overflows},
+         "replay queue overflows (namespace flushed)", s->replay_overflows},
         {"coherent", "gauge", "1 while the invalidation link is up",
-         s.coherent},
-        {"l1_entries", "gauge", "entries in the L1", s.l1_entries},
-        {"l1_bytes", "gauge", "bytes charged to the L1", s.l1_bytes},
-        {"breaker_state", "gauge", "0 closed, 1 open, 2 half-open", s.breaker},
+         s->coherent},
+        {"l1_entries", "gauge", "entries in the L1", s->l1_entries},
+        {"l1_bytes", "gauge", "bytes charged to the L1", s->l1_bytes},
+        {"breaker_state", "gauge", "0 closed, 1 open, 2 half-open",
+         s->breaker},
     };
     memcpy(m, rows, sizeof(rows));
     return sizeof(rows) / sizeof(rows[0]);
 }
 
-/* The channel-invalidation lag histogram: cumulative Prometheus buckets
-   (upper bounds 2^(i+1) us, in seconds), or the raw counts in JSON. */
-static void put_lag(out *o, tc_format fmt, const uint64_t *hist)
+/* A histogram of TC_LAG_BUCKETS log2 microsecond buckets, the last one
+   open-ended. */
+typedef struct hist {
+    const char *name; /* Prometheus, after tiercache_; JSON: json */
+    const char *json;
+    const char *help;
+    const uint64_t *b;
+    const uint64_t *sum_us; /* NULL: not kept (the lag's) */
+} hist;
+
+/* Prometheus: cumulative buckets with their upper bounds 2^(i+1) us in
+   seconds, the last one +Inf; JSON: the raw counts and the sum in us. */
+static void put_hist(out *o, tc_format fmt, const hist *h)
 {
-    uint64_t sum = 0;
+    uint64_t n = 0;
     if (fmt == TC_FORMAT_JSON)
-        put(o, ",\"inval_lag_us_log2_hist\":[");
+        put(o, ",\"%s_us_log2_hist\":[", h->json);
     else
-        put(o, "# HELP tiercache_inval_lag_seconds channel invalidation lag\n"
-               "# TYPE tiercache_inval_lag_seconds histogram\n");
+        put(o, "# HELP tiercache_%s %s\n# TYPE tiercache_%s histogram\n",
+            h->name, h->help, h->name);
     for (int i = 0; i < TC_LAG_BUCKETS; i++) {
-        sum += hist[i];
+        n += h->b[i];
         if (fmt == TC_FORMAT_JSON)
-            put(o, "%s%llu", i ? "," : "", (unsigned long long)hist[i]);
-        else
-            put(o, "tiercache_inval_lag_seconds_bucket{le=\"%g\"} %llu\n",
-                (double)(2ULL << i) / 1e6, (unsigned long long)sum);
+            put(o, "%s%llu", i ? "," : "", (unsigned long long)h->b[i]);
+        else if (i < TC_LAG_BUCKETS - 1)
+            put(o, "tiercache_%s_bucket{le=\"%.6f\"} %llu\n", h->name,
+                (double)(2ULL << i) / 1e6, (unsigned long long)n);
     }
-    if (fmt == TC_FORMAT_JSON)
+    if (fmt == TC_FORMAT_JSON) {
         put(o, "]");
-    else
-        put(o,
-            "tiercache_inval_lag_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "tiercache_inval_lag_seconds_count %llu\n",
-            (unsigned long long)sum, (unsigned long long)sum);
+        if (h->sum_us)
+            put(o, ",\"%s_us_sum\":%llu", h->json,
+                (unsigned long long)*h->sum_us);
+        return;
+    }
+    put(o, "tiercache_%s_bucket{le=\"+Inf\"} %llu\n", h->name,
+        (unsigned long long)n);
+    if (h->sum_us)
+        put(o, "tiercache_%s_sum %.6f\n", h->name, (double)*h->sum_us / 1e6);
+    put(o, "tiercache_%s_count %llu\n", h->name, (unsigned long long)n);
+}
+
+static void put_hists(out *o, tc_format fmt, const tc_stats_info *s)
+{
+    const hist hs[] = {
+        {"inval_lag_seconds", "inval_lag", "channel invalidation lag",
+         s->lag_hist, NULL},
+        {"l2_command_duration_seconds", "l2_command",
+         "Redis command round trips through the pool", s->l2_hist,
+         &s->l2_sum_us},
+        {"compute_duration_seconds", "compute",
+         "tc_fetch compute callback runs", s->compute_hist,
+         &s->compute_sum_us},
+    };
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        put_hist(o, fmt, &hs[i]);
 }
 
 size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
@@ -187,8 +235,10 @@ size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
     if (!c || (!buf && cap) ||
         (fmt != TC_FORMAT_PROMETHEUS && fmt != TC_FORMAT_JSON))
         return 0;
+    tc_stats_info s; /* one snapshot for the counters and histograms */
+    tc_stats(c, &s);
     metric m[32];
-    size_t n = collect(c, m);
+    size_t n = collect(&s, m);
     out o = {buf, cap, 0};
     if (cap)
         buf[0] = '\0';
@@ -202,9 +252,7 @@ size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
         else
             put(&o, "%s\"%s\":%llu", i ? "," : "{", m[i].name, v);
     }
-    tc_stats_info s;
-    tc_stats(c, &s);
-    put_lag(&o, fmt, s.lag_hist);
+    put_hists(&o, fmt, &s);
     if (fmt == TC_FORMAT_JSON)
         put(&o, "}\n");
     return o.len;

@@ -130,7 +130,8 @@ int tc_warm(tc_cache *c, const char *prefix, size_t max_entries)
     /* Coherent or not at all: without the link an entry put in now could
        outlive a change it never hears of. */
     if (c->coh && !tc__coh_ok(c->coh)) {
-        tc__log(&c->lg, TC_LOG_WARN, "tc_warm: invalidation link down");
+        tc__log(&c->lg, TC_LOG_WARN, "warm.link.down",
+                "tc_warm: invalidation link down");
         return TC_EBACKEND;
     }
     /* Deletes not yet in Redis: until they are, it holds stale values. */
@@ -147,7 +148,7 @@ int tc_warm(tc_cache *c, const char *prefix, size_t max_entries)
     tc__l2_scan_fns fns = {warm_key, warm_value, &w};
     uint64_t t0 = tc__mono_ms();
     rc = tc__l2_scan_get(c->l2, pattern, &fns);
-    tc__log(&c->lg, TC_LOG_INFO,
+    tc__log(&c->lg, TC_LOG_INFO, "warm.done",
             "tc_warm %s: %llu entries in %llu ms (%llu raced, %llu foreign)",
             pattern, (unsigned long long)w.filled,
             (unsigned long long)(tc__mono_ms() - t0),

@@ -156,6 +156,19 @@ for m in 'billgen_http_requests_total{' billgen_http_request_duration_seconds_bu
     nok "/metrics has $m" "in none of 6 answers"
   fi
 done
+# What a Prometheus server would reject (bootstrap installs promtool).
+if command -v promtool >/dev/null 2>&1; then
+  bad=""
+  for f in "$BG_TMP"/burst/[0-9]*; do
+    promtool check metrics <"$f" >"$BG_TMP/promtool.out" 2>&1 ||
+      bad="answer ${f##*/}: $(head -3 "$BG_TMP/promtool.out" | tr '\n' ' ')"
+  done
+  if [ -z "$bad" ]; then ok "/metrics passes promtool check metrics"; else
+    nok "/metrics passes promtool check metrics" "$bad"
+  fi
+else
+  nok "/metrics passes promtool check metrics" "no promtool (./bootstrap installs prometheus)"
+fi
 
 bg_get /api/nothing
 expect_problem "unknown route /api/nothing -> 404" 404

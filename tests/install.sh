@@ -29,7 +29,7 @@ libdir=$(dirname "$pcdir") # pkgconfigdir is $(libdir)/pkgconfig
 hdr=$(find "$dest" -name tiercache.h)
 [ "$(find "$dest" -name '*.h' | wc -l)" -eq 1 ] && [ -n "$hdr" ] ||
   { find "$dest" -name '*.h'; echo "FAIL: not exactly tiercache.h installed"; exit 1; }
-for f in libtiercache.so.0 libtiercache.a; do
+for f in libtiercache.so libtiercache.a; do
   [ -e "$libdir/$f" ] || { echo "FAIL: no $f in $libdir"; exit 1; }
 done
 

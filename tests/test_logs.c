@@ -126,6 +126,244 @@ static void test_lifecycle_lines(void)
     th_redis_stop(r);
 }
 
+/* ---- events: every line named; nothing secret above DEBUG ---- */
+
+#define KEY "key-q8v2"   /* a key's bytes: never above DEBUG */
+#define VALUE "val-z9w4" /* a value's bytes: never in any line */
+#define EV_MAX 512
+
+static char ev_names[EV_MAX][32];
+static char ev_msgs[EV_MAX][512];
+static int ev_levels[EV_MAX];
+static int nev;
+static atomic_int old_fn_calls;
+
+static void capture_event(void *ud, int level, const char *event,
+                          const char *msg)
+{
+    (void)ud;
+    pthread_mutex_lock(&log_mu);
+    if (nev < EV_MAX) {
+        snprintf(ev_names[nev], sizeof(ev_names[0]), "%s", event);
+        snprintf(ev_msgs[nev], sizeof(ev_msgs[0]), "%s", msg);
+        ev_levels[nev++] = level;
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void count_old(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    (void)msg;
+    atomic_fetch_add(&old_fn_calls, 1);
+}
+
+/* The lowest level event `name` arrived at, -1 if it did not. */
+static int event_level(const char *name)
+{
+    int level = -1;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nev; i++)
+        if (strcmp(ev_names[i], name) == 0 &&
+            (level < 0 || ev_levels[i] < level))
+            level = ev_levels[i];
+    pthread_mutex_unlock(&log_mu);
+    return level;
+}
+
+/* Lines at min_level or above whose text holds w. */
+static int lines_with(const char *w, int min_level)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nev; i++)
+        n += ev_levels[i] >= min_level && strstr(ev_msgs[i], w) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+
+/* short, dotted, lower case: [a-z]+(.[a-z]+)+ */
+static int name_ok(const char *e)
+{
+    int dots = 0;
+    for (const char *p = e; *p; p++) {
+        if (*p == '.') {
+            if (p == e || p[-1] == '.' || !p[1])
+                return 0;
+            dots++;
+        } else if (!islower((unsigned char)*p)) {
+            return 0;
+        }
+    }
+    return dots > 0 && strlen(e) < 32;
+}
+
+static int all_names_ok(void)
+{
+    int ok = nev > 0;
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nev; i++)
+        if (!name_ok(ev_names[i])) {
+            fprintf(stderr, "\n  bad event name \"%s\"\n", ev_names[i]);
+            ok = 0;
+        }
+    pthread_mutex_unlock(&log_mu);
+    return ok;
+}
+
+static void dump_events(void)
+{
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < nev; i++)
+        fprintf(stderr, "    [%d] %s: %s\n", ev_levels[i], ev_names[i],
+                ev_msgs[i]);
+    pthread_mutex_unlock(&log_mu);
+}
+
+static int wait_event(tc_cache *c, const char *name, int ms)
+{
+    char buf[8];
+    for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < (uint64_t)ms;) {
+        if (event_level(name) >= 0)
+            return 1;
+        th_get_str(c, "other", buf, sizeof(buf));
+        usleep(20000);
+    }
+    return event_level(name) >= 0;
+}
+
+static int give_value(void *ud, void **val, size_t *len, uint32_t *ttl)
+{
+    (void)ud;
+    (void)ttl;
+    *val = strdup(VALUE "-computed");
+    *len = *val ? strlen(*val) : 0;
+    return *val ? 0 : -1;
+}
+
+/* The checks below can fail: the scanner finds what it looks for. */
+static void test_event_checks_can_fail(void)
+{
+    CU_ASSERT(name_ok("redis.down"));
+    CU_ASSERT(!name_ok("redis"));
+    CU_ASSERT(!name_ok("Redis.down"));
+    CU_ASSERT(!name_ok("redis..down"));
+    CU_ASSERT(!name_ok("redis down"));
+    pthread_mutex_lock(&log_mu);
+    nev = 0;
+    pthread_mutex_unlock(&log_mu);
+    capture_event(NULL, TC_LOG_WARN, "x.y", "leaks " SECRET " " KEY);
+    CU_ASSERT_EQUAL(lines_with(SECRET, TC_LOG_INFO), 1);
+    CU_ASSERT_EQUAL(lines_with(KEY, TC_LOG_ERROR), 0);
+    CU_ASSERT_EQUAL(event_level("x.y"), TC_LOG_WARN);
+}
+
+/* th_redis_cmd on a server that wants SECRET. */
+static void authed_cmd(th_redis *r, const char *cmd)
+{
+    redisContext *ctx = th_redis_connect(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
+    redisReply *rep = redisCommand(ctx, "AUTH %s", SECRET);
+    CU_ASSERT(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rep = redisCommand(ctx, cmd);
+    CU_ASSERT(rep && rep->type != REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    redisFree(ctx);
+}
+
+static void test_events_and_secrets(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    redisReply *rep = th_redis_cmd(r, "CONFIG SET requirepass %s", SECRET);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+    freeReplyObject(rep);
+    pthread_mutex_lock(&log_mu);
+    nev = 0;
+    pthread_mutex_unlock(&log_mu);
+    atomic_store(&old_fn_calls, 0);
+
+    /* a bad URL holding the password: refused at open, at ERROR */
+    char url[160];
+    snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:99999", SECRET);
+    setenv("REDIS_URL", url, 1);
+    tc_options o;
+    tc_options_init(&o);
+    unsetenv("REDIS_URL");
+    o.log_event_fn = capture_event;
+    o.log_level = TC_LOG_DEBUG;
+    tc_cache *c = NULL;
+    CU_ASSERT_EQUAL(tc_open(&c, &o), TC_EINVAL);
+    CU_ASSERT_EQUAL(event_level("options.invalid"), TC_LOG_ERROR);
+
+    /* the real one, by URL with the password; both callbacks set */
+    th_options(NULL, &o);
+    snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d", SECRET,
+             th_redis_port(r));
+    CU_ASSERT_EQUAL_FATAL(tc_options_from_url(&o, url), TC_OK);
+    o.log_fn = count_old;
+    o.log_event_fn = capture_event;
+    o.log_level = TC_LOG_DEBUG;
+    o.breaker_cooldown_ms = 50;
+    o.listener_ping_ms = 100;
+    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    CU_ASSERT_EQUAL(event_level("cache.open"), TC_LOG_INFO);
+    CU_ASSERT_EQUAL(tc_set(c, KEY, VALUE, strlen(VALUE), 0), TC_OK);
+    tc_value *v = NULL;
+    CU_ASSERT_EQUAL(tc_fetch(c, KEY "-f", 0, give_value, NULL, &v), TC_OK);
+    tc_value_release(v);
+    CU_ASSERT(wait_event(c, "link.up", 5000));
+
+    /* a corrupt value under a key */
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "SET %s:{%s-bad} %s", o.ns, KEY,
+             VALUE "-corrupt");
+    authed_cmd(r, cmd);
+    char buf[64];
+    CU_ASSERT_EQUAL(th_get_str(c, KEY "-bad", buf, sizeof(buf)), TC_MISS);
+    CU_ASSERT_EQUAL(event_level("value.corrupt"), TC_LOG_DEBUG);
+
+    /* refusals: writes the ACL forbids, then allowed again */
+    authed_cmd(r, "ACL SETUSER default -set -eval -evalsha");
+    tc_set(c, KEY "-refused", VALUE, strlen(VALUE), 0);
+    CU_ASSERT_EQUAL(event_level("redis.refused"), TC_LOG_ERROR);
+    authed_cmd(r, "ACL SETUSER default +@all");
+    CU_ASSERT_EQUAL(tc_set(c, KEY, VALUE, strlen(VALUE), 0), TC_OK);
+
+    /* the DEBUG lines do hold keys: what the check below looks for */
+    CU_ASSERT_EQUAL(tc_del_prefix(c, KEY), TC_OK);
+    CU_ASSERT(lines_with(KEY, TC_LOG_DEBUG) > 0);
+
+    /* an outage and its recovery */
+    th_redis_kill(r);
+    CU_ASSERT(wait_event(c, "redis.down", 5000));
+    CU_ASSERT(wait_event(c, "link.down", 5000));
+    CU_ASSERT_EQUAL(tc_del(c, KEY), TC_OK); /* queued for replay */
+    CU_ASSERT_EQUAL(tc_set(c, KEY, VALUE, strlen(VALUE), 0), TC_OK);
+    CU_ASSERT_FATAL(th_redis_restart(r) == 0);
+    rep = th_redis_cmd(r, "CONFIG SET requirepass %s", SECRET);
+    freeReplyObject(rep);
+    CU_ASSERT(wait_event(c, "redis.up", 10000));
+    CU_ASSERT(wait_event(c, "replay.done", 10000));
+    CU_ASSERT_EQUAL(event_level("redis.down"), TC_LOG_WARN);
+    CU_ASSERT_EQUAL(event_level("link.down"), TC_LOG_WARN);
+    CU_ASSERT_EQUAL(event_level("redis.up"), TC_LOG_INFO);
+    CU_ASSERT_EQUAL(event_level("link.up"), TC_LOG_INFO);
+    CU_ASSERT_EQUAL(event_level("replay.done"), TC_LOG_INFO);
+    tc_close(c);
+    th_redis_stop(r);
+
+    CU_ASSERT(all_names_ok());
+    CU_ASSERT_EQUAL(atomic_load(&old_fn_calls), 0); /* log_event_fn wins */
+    CU_ASSERT_EQUAL(lines_with(SECRET, TC_LOG_DEBUG), 0);
+    CU_ASSERT_EQUAL(lines_with(VALUE, TC_LOG_DEBUG), 0);
+    CU_ASSERT_EQUAL(lines_with(KEY, TC_LOG_INFO), 0);
+    if (CU_get_number_of_failures() > 0)
+        dump_events();
+}
+
 /* CLIENT LIST shows whose each connection is. */
 static void test_client_names(void)
 {
@@ -309,6 +547,8 @@ int main(void)
 {
     static const th_test tests[] = {
         {"lifecycle_lines", test_lifecycle_lines},
+        {"event_checks_can_fail", test_event_checks_can_fail},
+        {"events_and_secrets", test_events_and_secrets},
         {"client_names", test_client_names},
         {"stderr_format", test_stderr_format},
         {"listener_on_first_use", test_listener_on_first_use},

@@ -150,6 +150,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(o.breaker_failures, 3);
     CU_ASSERT_EQUAL(o.breaker_cooldown_ms, 1000);
     CU_ASSERT_PTR_NULL(o.log_fn);
+    CU_ASSERT_PTR_NULL(o.log_event_fn);
     CU_ASSERT_PTR_NULL(o.log_ud);
     CU_ASSERT_EQUAL(o.log_level, TC_LOG_WARN);
     CU_ASSERT_PTR_NULL(o.clock_fn);

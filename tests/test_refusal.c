@@ -504,7 +504,7 @@ static void test_conn_refusal_outlives_error_reply(void)
     snprintf(o.redis_username, sizeof(o.redis_username), "tcuser");
     snprintf(o.redis_password, sizeof(o.redis_password), SECRET);
     o.pool_size = 2;
-    tc__logger lg = {capture, NULL, TC_LOG_DEBUG};
+    tc__logger lg = {capture, NULL, TC_LOG_DEBUG, NULL};
     tc__counters ctr;
     memset(&ctr, 0, sizeof(ctr));
     tc__l2 *l2;
