@@ -12,11 +12,11 @@
 /* Exit codes (documented in --help and tiercache(1)). */
 enum {
     CLI_OK = 0,
-    CLI_NOTFOUND = 1, /* get: no such key; health: degraded */
+    CLI_NOTFOUND = 1,    /* get: no such key; health: degraded */
     CLI_UNREACHABLE = 2, /* Redis unreachable or refusing us */
-    CLI_FAILED = 3,   /* any other failure (a Redis error reply, memory) */
-    CLI_USAGE = 64,   /* bad arguments or environment */
-    CLI_DATAERR = 65  /* bad input data: a warm file, a foreign value */
+    CLI_FAILED = 3,      /* any other failure (a Redis error reply, memory) */
+    CLI_USAGE = 64,      /* bad arguments or environment */
+    CLI_DATAERR = 65     /* bad input data: a warm file, a foreign value */
 };
 
 typedef struct cli {
@@ -24,8 +24,8 @@ typedef struct cli {
     tc_options opt;
     int json, raw, yes, verbose;
     uint32_t ttl_ms;
-    long count;      /* bench: calls; stats: sampled keys */
-    int argc;        /* positional arguments after the command */
+    long count; /* bench: calls; stats: sampled keys */
+    int argc;   /* positional arguments after the command */
     char **argv;
     tc_cache *c;
     char last_log[256]; /* the library's last WARN or ERROR line */

@@ -55,9 +55,9 @@ static int pings(cli *k, uint64_t *us, size_t n)
 
 static const char *breaker_name(int b)
 {
-    return b == TC_BREAKER_OPEN ? "open" : b == TC_BREAKER_HALF_OPEN
-                                               ? "half-open"
-                                               : "closed";
+    return b == TC_BREAKER_OPEN        ? "open"
+           : b == TC_BREAKER_HALF_OPEN ? "half-open"
+                                       : "closed";
 }
 
 typedef struct report {
@@ -79,7 +79,8 @@ static void health_print(cli *k, const report *r)
         json_object_set_new(o, "connected", json_boolean(r->h.l2_connected));
         json_object_set_new(o, "server_version", json_string(r->version));
         json_object_set_new(o, "coherence", json_string(r->link));
-        json_object_set_new(o, "breaker", json_string(breaker_name(r->h.breaker)));
+        json_object_set_new(o, "breaker",
+                            json_string(breaker_name(r->h.breaker)));
         json_object_set_new(o, "rtt_us", json_integer((json_int_t)r->rtt_us));
         json_object_set_new(o, "problem", json_string(r->why ? r->why : ""));
         cli_json_out(o);
@@ -159,16 +160,19 @@ static int bench_gets(cli *k, const char *key, uint64_t *us, size_t n)
     return TC_OK;
 }
 
-static void bench_print(cli *k, const uint64_t *g, const uint64_t *p,
-                        size_t n)
+static void bench_print(cli *k, const uint64_t *g, const uint64_t *p, size_t n)
 {
     if (k->json) {
         json_t *o = json_object();
         json_object_set_new(o, "calls", json_integer((json_int_t)n));
-        json_object_set_new(o, "get_p50_us", json_integer((json_int_t)quantile(g, n, .5)));
-        json_object_set_new(o, "get_p99_us", json_integer((json_int_t)quantile(g, n, .99)));
-        json_object_set_new(o, "ping_p50_us", json_integer((json_int_t)quantile(p, n, .5)));
-        json_object_set_new(o, "ping_p99_us", json_integer((json_int_t)quantile(p, n, .99)));
+        json_object_set_new(o, "get_p50_us",
+                            json_integer((json_int_t)quantile(g, n, .5)));
+        json_object_set_new(o, "get_p99_us",
+                            json_integer((json_int_t)quantile(g, n, .99)));
+        json_object_set_new(o, "ping_p50_us",
+                            json_integer((json_int_t)quantile(p, n, .5)));
+        json_object_set_new(o, "ping_p99_us",
+                            json_integer((json_int_t)quantile(p, n, .99)));
         cli_json_out(o);
         return;
     }

@@ -68,8 +68,8 @@ static void print_text(const tc__envelope *e, const tc_value *v, const got *g,
     printf("%s\n", n > 4096 ? "... (--raw for all of it)" : "");
 }
 
-static void print_json(const tc__envelope *e, const tc_value *v,
-                       const got *g, const char *key)
+static void print_json(const tc__envelope *e, const tc_value *v, const got *g,
+                       const char *key)
 {
     const unsigned char *p = v ? v->data : e->payload;
     size_t n = v ? v->len : e->payload_len;
@@ -78,7 +78,8 @@ static void print_json(const tc__envelope *e, const tc_value *v,
     json_object_set_new(o, "flags", json_integer(e->flags));
     json_object_set_new(o, "codec", json_string(flag_names(e->flags)));
     json_object_set_new(o, "absent", json_boolean(e->flags & TC__FLAG_ABSENT));
-    json_object_set_new(o, "expires_at_ms", json_integer((json_int_t)e->expires_at_ms));
+    json_object_set_new(o, "expires_at_ms",
+                        json_integer((json_int_t)e->expires_at_ms));
     json_object_set_new(o, "ttl_ms", json_integer(g->pttl));
     json_object_set_new(o, "delta_ms", json_integer(e->delta_ms));
     json_object_set_new(o, "size", json_integer((json_int_t)n));
@@ -191,8 +192,10 @@ static int confirmed(cli *k)
         return 1;
     if (!isatty(STDIN_FILENO))
         return 0;
-    fprintf(stderr, "Delete every key of namespace '%s' on this server? "
-                    "Type the namespace to confirm: ", k->opt.ns);
+    fprintf(stderr,
+            "Delete every key of namespace '%s' on this server? "
+            "Type the namespace to confirm: ",
+            k->opt.ns);
     if (!fgets(line, sizeof(line), stdin))
         return 0;
     line[strcspn(line, "\n")] = '\0';
@@ -206,8 +209,9 @@ int cmd_flush(cli *k)
         return rc;
     if (!confirmed(k))
         return cli_fail(k, CLI_USAGE, "not confirmed: nothing deleted%s",
-                        isatty(STDIN_FILENO) ? "" : " (stdin is not a "
-                                                    "terminal: pass --yes)");
+                        isatty(STDIN_FILENO) ? ""
+                                             : " (stdin is not a "
+                                               "terminal: pass --yes)");
     rc = tc_flush(k->c);
     return rc == TC_OK ? CLI_OK : cli_status(k, rc, "flush");
 }
@@ -261,8 +265,8 @@ static int keys_node(void *ud, tc__l2 *l2)
     int rc;
     strcpy(l->cursor, "0");
     do {
-        const char *argv[] = {"SCAN", l->cursor, "MATCH", l->pattern,
-                              "COUNT", "1000"};
+        const char *argv[] = {"SCAN",     l->cursor, "MATCH",
+                              l->pattern, "COUNT",   "1000"};
         size_t lens[] = {4, strlen(l->cursor), 5, strlen(l->pattern), 5, 4};
         rc = tc__l2_argv(l2, 6, argv, lens, keys_page, l);
     } while (rc == TC_OK && strcmp(l->cursor, "0") != 0);

@@ -13,9 +13,9 @@
 
 #define NSIZE 7
 #define NTTL 7
-static const char *size_names[NSIZE] = {"<64B",   "<256B",  "<1KiB", "<4KiB",
+static const char *size_names[NSIZE] = {"<64B",   "<256B",  "<1KiB",  "<4KiB",
                                         "<16KiB", "<64KiB", ">=64KiB"};
-static const char *ttl_names[NTTL] = {"<1s", "<10s", "<1m", "<10m",
+static const char *ttl_names[NTTL] = {"<1s", "<10s", "<1m",         "<10m",
                                       "<1h", "<1d",  ">=1d or none"};
 
 typedef struct scan {
@@ -75,12 +75,13 @@ static int scan_node(void *ud, tc__l2 *l2)
     int rc;
     strcpy(s->cursor, "0");
     do {
-        const char *argv[] = {"SCAN", s->cursor, "MATCH", s->pattern,
-                              "COUNT", "1000"};
+        const char *argv[] = {"SCAN",     s->cursor, "MATCH",
+                              s->pattern, "COUNT",   "1000"};
         size_t lens[] = {4, strlen(s->cursor), 5, strlen(s->pattern), 5, 4};
         rc = tc__l2_argv(l2, 6, argv, lens, page, s);
         if (s->tty) /* progress, on a terminal only */
-            fprintf(stderr, "\rscanning: %llu keys", (unsigned long long)s->keys);
+            fprintf(stderr, "\rscanning: %llu keys",
+                    (unsigned long long)s->keys);
     } while (rc == TC_OK && strcmp(s->cursor, "0") != 0);
     return rc;
 }
@@ -176,10 +177,12 @@ static void print_json(const scan *s, uint64_t mem)
     json_object_set_new(o, "sampled", json_integer((json_int_t)s->n));
     json_object_set_new(o, "memory_bytes", json_integer((json_int_t)mem));
     json_object_set_new(o, "values", json_integer((json_int_t)s->values));
-    json_object_set_new(o, "compressed", json_integer((json_int_t)s->compressed));
+    json_object_set_new(o, "compressed",
+                        json_integer((json_int_t)s->compressed));
     json_object_set_new(o, "absent", json_integer((json_int_t)s->absent));
     json_object_set_new(o, "foreign", json_integer((json_int_t)s->foreign));
-    json_object_set_new(o, "value_sizes", hist_json(size_names, s->sizes, NSIZE));
+    json_object_set_new(o, "value_sizes",
+                        hist_json(size_names, s->sizes, NSIZE));
     json_object_set_new(o, "ttls", hist_json(ttl_names, s->ttls, NTTL));
     cli_json_out(o);
 }
@@ -191,7 +194,8 @@ static void print_hist(const char *title, const char **names,
     for (int i = 0; i < n; i++)
         if (h[i])
             printf("  %-13s %8llu  %5.1f %%\n", names[i],
-                   (unsigned long long)h[i], 100.0 * (double)h[i] / (double)of);
+                   (unsigned long long)h[i],
+                   100.0 * (double)h[i] / (double)of);
 }
 
 static void print_text(const scan *s, uint64_t mem)
@@ -235,9 +239,8 @@ int cmd_stats(cli *k)
     for (size_t i = 0; rc == TC_OK && i < s.n; i++)
         measure(&s, s.sample[i], s.lens[i]);
     /* memory of the whole namespace: the sample's mean times the keys */
-    uint64_t mem = s.n ? (uint64_t)((double)s.mem / (double)s.n *
-                                    (double)s.keys)
-                       : 0;
+    uint64_t mem =
+        s.n ? (uint64_t)((double)s.mem / (double)s.n * (double)s.keys) : 0;
     if (rc == TC_OK)
         k->json ? print_json(&s, mem) : print_text(&s, mem);
     for (size_t i = 0; i < s.n; i++)

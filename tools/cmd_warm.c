@@ -24,7 +24,8 @@ typedef struct batch {
 /* NULL if line is a good entry (filled in), else what is wrong. */
 static const char *check(cli *k, json_t *j, entry *e)
 {
-    json_t *key = json_object_get(j, "key"), *val = json_object_get(j, "value");
+    json_t *key = json_object_get(j, "key"),
+           *val = json_object_get(j, "value");
     json_t *ttl = json_object_get(j, "ttl_ms");
     if (!json_is_object(j))
         return "not a JSON object";

@@ -15,7 +15,10 @@
 #include "sentinel.h"
 
 static volatile sig_atomic_t stop;
-static void on_sigint(int sig) { stop = sig; }
+static void on_sigint(int sig)
+{
+    stop = sig;
+}
 
 typedef struct watcher {
     cli *k;
@@ -102,8 +105,10 @@ static int subscribe(watcher *w, redisContext *ctx, char *err, size_t cap)
     long long id = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     r = id < 0 ? NULL
-               : redisCommand(ctx, "CLIENT TRACKING ON REDIRECT %lld BCAST "
-                                   "PREFIX %s", id, w->prefix);
+               : redisCommand(ctx,
+                              "CLIENT TRACKING ON REDIRECT %lld BCAST "
+                              "PREFIX %s",
+                              id, w->prefix);
     w->tracked = r && r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
     r = w->tracked ? redisCommand(ctx, "SUBSCRIBE __redis__:invalidate %s",
@@ -117,7 +122,9 @@ static int subscribe(watcher *w, redisContext *ctx, char *err, size_t cap)
             r = NULL;
     }
     snprintf(err, cap, "subscribe: %s",
-             ctx->err ? ctx->errstr : r ? r->str : "no reply");
+             ctx->err ? ctx->errstr
+             : r      ? r->str
+                      : "no reply");
     freeReplyObject(r);
     return -1;
 }
@@ -125,8 +132,9 @@ static int subscribe(watcher *w, redisContext *ctx, char *err, size_t cap)
 static void second_line(watcher *w, uint64_t start)
 {
     uint64_t total = w->tracking + w->channel_msgs + w->bad;
-    fprintf(stderr, "# %llu s: %llu/s (total %llu: tracking %llu, channel "
-                    "%llu)\n",
+    fprintf(stderr,
+            "# %llu s: %llu/s (total %llu: tracking %llu, channel "
+            "%llu)\n",
             (unsigned long long)((cli_now_us() - start) / 1000000),
             (unsigned long long)(total - w->total_at_second),
             (unsigned long long)total, (unsigned long long)w->tracking,

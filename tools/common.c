@@ -66,8 +66,8 @@ int cli_open(cli *k)
         k->opt.log_level = TC_LOG_DEBUG;
     int rc = tc_open(&k->c, &k->opt);
     if (rc != TC_OK)
-        return cli_fail(k, rc == TC_EINVAL ? CLI_USAGE : CLI_FAILED,
-                        "%s%s%s", tc_strerror(rc), k->last_log[0] ? ": " : "",
+        return cli_fail(k, rc == TC_EINVAL ? CLI_USAGE : CLI_FAILED, "%s%s%s",
+                        tc_strerror(rc), k->last_log[0] ? ": " : "",
                         k->last_log);
     return CLI_OK;
 }
@@ -77,8 +77,9 @@ int cli_check_key(cli *k, const char *key)
     if (!key[0])
         return cli_fail(k, CLI_USAGE, "the key is empty");
     if (key[0] == '\x01')
-        return cli_fail(k, CLI_USAGE, "keys starting with byte 0x01 are "
-                                      "reserved");
+        return cli_fail(k, CLI_USAGE,
+                        "keys starting with byte 0x01 are "
+                        "reserved");
     if (strlen(key) > k->opt.max_key_bytes)
         return cli_fail(k, CLI_USAGE, "the key is over %u bytes",
                         k->opt.max_key_bytes);

@@ -27,7 +27,8 @@ static const command commands[] = {
      "random sample of N keys and are scaled up.\n"},
     {"get", cmd_get, 1, 1, "KEY [--raw | --json]",
      "Decodes the value of KEY: payload, flags, expiry, compute time.\n"
-     "--raw writes the payload bytes only (decompressed). Exit 1: no such key;\n"
+     "--raw writes the payload bytes only (decompressed). Exit 1: no such "
+     "key;\n"
      "65: the bytes are not a tiercache value.\n"},
     {"set", cmd_set, 2, 2, "KEY VALUE [--ttl MS]",
      "Stores VALUE under KEY (tc_set: other processes' L1s hear it).\n"
@@ -46,8 +47,10 @@ static const command commands[] = {
      "every second; Ctrl-C prints the totals and exits 0.\n"},
     {"warm", cmd_warm, 1, 1, "FILE",
      "Stores the values of FILE (- for stdin), JSON lines\n"
-     "{\"key\": \"...\", \"value\": \"...\", \"ttl_ms\": N}. The whole file is\n"
-     "checked first: one bad line (exit 65, its number said) stores nothing.\n"},
+     "{\"key\": \"...\", \"value\": \"...\", \"ttl_ms\": N}. The whole file "
+     "is\n"
+     "checked first: one bad line (exit 65, its number said) stores "
+     "nothing.\n"},
     {"bench", cmd_bench, 0, 0, "[--json] [--count N]",
      "A short latency probe: N (2000) tc_get calls that go to Redis, and\n"
      "N PINGs on one connection, the floor; p50 and p99 of each.\n"},
@@ -55,9 +58,11 @@ static const command commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static const char global_help[] =
-    "Connection (else the environment: REDIS_URL, REDIS_HOST, ..., TC_NAMESPACE):\n"
+    "Connection (else the environment: REDIS_URL, REDIS_HOST, ..., "
+    "TC_NAMESPACE):\n"
     "  --url URL          redis://[user:pass@]host[:port][/db], unix:///path\n"
-    "  -h, --host HOST    -p, --port PORT    -n, --db N    -a, --pass PASSWORD\n"
+    "  -h, --host HOST    -p, --port PORT    -n, --db N    -a, --pass "
+    "PASSWORD\n"
     "  --user NAME        --socket PATH      --ns NAMESPACE\n"
     "  --sentinels H:P,.. [--master NAME]    --cluster H:P,..\n"
     "  -v, --verbose      the library's log lines on stderr\n"
@@ -69,8 +74,10 @@ static void usage_all(FILE *f)
     fprintf(f, "usage: tiercache COMMAND [options] [args]\n\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].usage);
-    fprintf(f, "\n%s\n'tiercache COMMAND --help' for one command; man "
-               "tiercache for all.\n", global_help);
+    fprintf(f,
+            "\n%s\n'tiercache COMMAND --help' for one command; man "
+            "tiercache for all.\n",
+            global_help);
 }
 
 static void usage_one(const command *c)
@@ -79,8 +86,21 @@ static void usage_one(const command *c)
            global_help);
 }
 
-enum { O_URL = 256, O_NS, O_SENT, O_MASTER, O_CLUSTER, O_USER, O_SOCKET,
-       O_JSON, O_RAW, O_YES, O_TTL, O_COUNT, O_HELP };
+enum {
+    O_URL = 256,
+    O_NS,
+    O_SENT,
+    O_MASTER,
+    O_CLUSTER,
+    O_USER,
+    O_SOCKET,
+    O_JSON,
+    O_RAW,
+    O_YES,
+    O_TTL,
+    O_COUNT,
+    O_HELP
+};
 
 static const struct option longopts[] = {
     {"url", 1, 0, O_URL},         {"host", 1, 0, 'h'},
@@ -104,8 +124,7 @@ static int number(cli *k, const char *opt, const char *s, uint64_t lo,
                     opt, s, (unsigned long long)lo, (unsigned long long)hi);
 }
 
-static int copy(cli *k, char *dst, size_t cap, const char *opt,
-                const char *s)
+static int copy(cli *k, char *dst, size_t cap, const char *opt, const char *s)
 {
     if (strlen(s) >= cap)
         return cli_fail(k, CLI_USAGE, "%s: longer than %zu bytes", opt,
@@ -138,11 +157,11 @@ static int conn_option(cli *k, int ch, const char *a)
             o->redis_db = (int)v;
         return rc;
     case 'a':
-        return copy(k, o->redis_password, sizeof(o->redis_password),
-                    "--pass", a);
+        return copy(k, o->redis_password, sizeof(o->redis_password), "--pass",
+                    a);
     case O_USER:
-        return copy(k, o->redis_username, sizeof(o->redis_username),
-                    "--user", a);
+        return copy(k, o->redis_username, sizeof(o->redis_username), "--user",
+                    a);
     case O_SOCKET:
         return copy(k, o->redis_socket, sizeof(o->redis_socket), "--socket",
                     a);
@@ -168,10 +187,18 @@ static int option(cli *k, int ch, const char *a)
     uint64_t v;
     int rc = 0;
     switch (ch) {
-    case O_JSON: k->json = 1; return 0;
-    case O_RAW: k->raw = 1; return 0;
-    case O_YES: k->yes = 1; return 0;
-    case 'v': k->verbose = 1; return 0;
+    case O_JSON:
+        k->json = 1;
+        return 0;
+    case O_RAW:
+        k->raw = 1;
+        return 0;
+    case O_YES:
+        k->yes = 1;
+        return 0;
+    case 'v':
+        k->verbose = 1;
+        return 0;
     case O_TTL:
         if (strcmp(a, "none") == 0)
             a = "0";
