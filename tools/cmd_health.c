@@ -40,11 +40,12 @@ static uint64_t quantile(const uint64_t *s, size_t n, double q)
    first failure. */
 static int pings(cli *k, uint64_t *us, size_t n)
 {
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
+    /* with an argument: on a cluster tc__l2_argv routes by argv[1] */
+    const char *argv[] = {"PING", "tiercache"};
+    size_t lens[] = {4, 9};
     for (size_t i = 0; i < n; i++) {
         uint64_t t = cli_now_us();
-        int rc = tc__l2_argv(k->c->l2, 1, argv, lens, tc__l2_reply_ok, NULL);
+        int rc = tc__l2_argv(k->c->l2, 2, argv, lens, tc__l2_reply_ok, NULL);
         if (rc != TC_OK)
             return rc;
         us[i] = cli_now_us() - t;
