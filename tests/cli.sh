@@ -168,6 +168,13 @@ rc "health" 0 tc health
 check "health: version" grep -Eq '^server     redis [0-9]+\.' "$BG_TMP/out"
 check "health: tracking" grep -q '^coherence  client tracking$' "$BG_TMP/out"
 is "health --json" "$(tc health --json | jq -r '.status + " " + .breaker')" "healthy closed"
+# A user that may not use CLIENT: no tracking, the channel only.
+bg_rcli ACL SETUSER notrack on '>pw' '~*' '&*' +@all -client >/dev/null
+rc "health without client tracking: degraded" 1 tc health --user notrack --pass pw
+check "health, degraded: says why" \
+  grep -q '^status     degraded: invalidations do not use client tracking' "$BG_TMP/out"
+rc "health with the channel chosen (TC_COHERENCE=channel)" 0 \
+  env TC_COHERENCE=channel "$TC" health
 bg_redis_kill
 rc "health, Redis killed" 2 tc health
 check "health, Redis killed: says so" grep -q '^status     unreachable' "$BG_TMP/out"

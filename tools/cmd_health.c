@@ -105,6 +105,8 @@ static const char *link_of(cli *k)
     tc_value *v = NULL;
     tc_get(k->c, "tiercache:health", &v); /* its outcome does not matter */
     tc_value_release(v);
+    if (!k->c->coh)
+        return "none (TC_COHERENCE=none)";
     if (!tc__coh_ok(k->c->coh))
         return "down";
     return tc__coh_tracking(k->c->coh) ? "client tracking"
@@ -136,7 +138,10 @@ int cmd_health(cli *k)
     } else if (r.h.breaker != TC_BREAKER_CLOSED || r.h.l2_writes_refused) {
         r.state = CLI_NOTFOUND;
         r.why = r.h.l2_writes_refused ? "writes are refused" : "breaker";
-    } else if (strcmp(r.link, "client tracking") != 0) {
+    } else if (strcmp(r.link, "down") == 0 ||
+               (k->opt.coherence == TC_COHERENCE_AUTO &&
+                strcmp(r.link, "client tracking") != 0)) {
+        /* TC_COHERENCE=channel chose the channel: that is no fault */
         r.state = CLI_NOTFOUND;
         r.why = "invalidations do not use client tracking";
     }
