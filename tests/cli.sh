@@ -88,6 +88,22 @@ rc "flush --yes" 0 tc flush --yes
 is "flush: the namespace is empty" "$(tc keys | wc -l)" 0
 is "flush: other keys kept" "$(bg_rcli GET unrelated)" keep
 
+# ---- on a terminal (script(1) gives one): flush asks, stats shows progress ----
+if command -v script >/dev/null 2>&1; then
+  tc set q 1
+  printf 'wrong\n' | timeout 20 script -qec "'$TC' flush" /dev/null >"$BG_TMP/out" 2>&1
+  is "flush on a terminal, wrong answer: exit code" $? 64
+  check "flush on a terminal: asks" grep -q "Type the namespace to confirm" "$BG_TMP/out"
+  is "flush on a terminal, wrong answer: nothing deleted" "$(tc keys)" q
+  printf '%s\n' "$ns" | timeout 20 script -qec "'$TC' flush" /dev/null >/dev/null 2>&1
+  is "flush on a terminal, namespace typed back: exit code" $? 0
+  is "flush on a terminal, confirmed: deleted" "$(tc keys | wc -l)" 0
+  tc set q 1
+  timeout 20 script -qec "'$TC' stats" /dev/null >"$BG_TMP/out" 2>&1
+  check "stats on a terminal: a progress line" grep -q "scanning: 1 keys" "$BG_TMP/out"
+  tc flush --yes
+fi
+
 # ---- usage errors: exit 64, one line, nothing changed ----
 rc "no command" 64 tc
 rc "unknown command" 64 tc frobnicate
