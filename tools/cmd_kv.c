@@ -224,7 +224,6 @@ typedef struct lister {
     size_t pfx; /* strlen("<ns>:{") */
     json_t *arr;
     long n;
-    int rc;
     char cursor[32];
 } lister;
 
@@ -285,7 +284,7 @@ int cmd_keys(cli *k)
         return cli_fail(k, CLI_FAILED, "out of memory");
     /* the glob is the caller's: its * ? [ ] work inside the braces */
     snprintf(pattern, n, "%s:{%s}", k->opt.ns, glob);
-    lister l = {k, pattern, strlen(k->opt.ns) + 2, NULL, 0, 0, "0"};
+    lister l = {k, pattern, strlen(k->opt.ns) + 2, NULL, 0, "0"};
     if (k->json)
         l.arr = json_array();
     rc = cli_each_node(k, keys_node, &l);

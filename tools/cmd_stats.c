@@ -105,7 +105,8 @@ static int reply_str(void *ud, const redisReply *r)
     return TC_OK;
 }
 
-/* Runs argv on the node of key (a cluster routes by it). */
+/* Runs argv through the cache's pool. A cluster routes it by argv[1]
+   and follows the MOVED of a command whose key comes later. */
 static int on_key(scan *s, int argc, const char **argv, size_t *lens,
                   tc__l2_reply_fn fn)
 {
