@@ -6,7 +6,7 @@ command -v clang-format >/dev/null || { echo "no clang-format: skipped"; exit 77
 cd "$top_srcdir"
 bad=0
 for f in include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c \
-  fuzz/*.c fuzz/*.h \
+  fuzz/*.c fuzz/*.h tools/*.c tools/*.h \
   examples/billgen/*.c examples/billgen/*.h; do
   [ -f "$f" ] || continue
   if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then

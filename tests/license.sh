@@ -12,6 +12,7 @@ grep -q "The tiercache authors" COPYING || { echo "COPYING: no copyright line"; 
 for f in include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/*.sh \
          examples/billgen/*.c examples/billgen/*.h \
          bench/*.c bench/*.h bench/*.gp fuzz/*.c fuzz/*.h fuzz/*.sh \
+         tools/*.c tools/*.h docs/tiercache.1 \
          scripts/* autogen.sh bootstrap \
          .ci/run tiercache.pc.in configure.ac Makefile.am; do
   [ -f "$f" ] || continue
