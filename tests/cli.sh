@@ -57,6 +57,13 @@ is "get --raw through the unix socket" \
 tc get greeting --json >"$BG_TMP/j"
 is "get --json: payload" "$(jq -r .payload "$BG_TMP/j")" hello
 is "get --json: delta_ms" "$(jq -r .delta_ms "$BG_TMP/j")" 0
+# the write version: 16 hex digits, the envelope's last 8 bytes
+ver=$(jq -r .write_version "$BG_TMP/j")
+is "get --json: write_version is 16 hex digits" \
+  "$(printf '%s' "$ver" | grep -c '^[0-9a-f]\{16\}$')" 1
+is "get --json: write_version is what GETRANGE -8 -1 holds" \
+  "$(bg_rcli GETRANGE "$ns:{greeting}" -8 -1 | head -c 8 | od -An -tx1 |
+     tr -d ' \n')" "$ver"
 check "get --json: ttl_ms in (0, 60000]" jqe \
   '.ttl_ms > 0 and .ttl_ms <= 60000 and .expires_at_ms > 1700000000000' "$BG_TMP/j"
 big=$(head -c 5000 /dev/zero | tr '\0' z)

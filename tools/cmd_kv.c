@@ -59,6 +59,10 @@ static void print_text(const tc__envelope *e, const tc_value *v, const got *g,
            e->payload_len, g->len);
     printf("expires   %s (Redis TTL %lld ms)\n", when, g->pttl);
     printf("delta_ms  %u\n", e->delta_ms);
+    if (e->wver) /* 16 hex digits, as a script would compare them */
+        printf("version   %016llx\n", (unsigned long long)e->wver);
+    else
+        printf("version   none\n");
     printf("payload   ");
     for (size_t i = 0; i < n && i < 4096; i++)
         if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
@@ -82,6 +86,13 @@ static void print_json(const tc__envelope *e, const tc_value *v, const got *g,
                         json_integer((json_int_t)e->expires_at_ms));
     json_object_set_new(o, "ttl_ms", json_integer(g->pttl));
     json_object_set_new(o, "delta_ms", json_integer(e->delta_ms));
+    if (e->wver) { /* as a string: JSON numbers lose 64-bit precision */
+        char ver[24];
+        snprintf(ver, sizeof ver, "%016llx", (unsigned long long)e->wver);
+        json_object_set_new(o, "write_version", json_string(ver));
+    } else {
+        json_object_set_new(o, "write_version", json_null());
+    }
     json_object_set_new(o, "size", json_integer((json_int_t)n));
     json_object_set_new(o, "stored_bytes", json_integer((json_int_t)g->len));
     if (s) {
