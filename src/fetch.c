@@ -301,7 +301,9 @@ static int fetch_miss(tc_cache *c, const char *key, size_t klen, uint64_t hash,
            try again, as leader or waiter, while time is left. */
         if (rc == TC_MISS && tc__mono_ms() < deadline)
             continue;
-        return deliver(rc, v, out);
+        /* ... and once it is out, the wait timed out: tc_fetch never
+           returns TC_MISS (docs/api.md). */
+        return deliver(rc == TC_MISS ? TC_ETIMEOUT : rc, v, out);
     }
 }
 
