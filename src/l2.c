@@ -580,12 +580,13 @@ int tc__l2_get(tc__l2 *l2, const char *rkey, size_t rlen, tc__l2_reader fn,
 }
 
 /* The key a command's node is chosen by: EVAL and EVALSHA name theirs
-   after the script and the key count. */
+   after the script and the key count. A command of one word (PING) has
+   none: its own name picks some node. */
 static int key_arg(int argc, const char **argv, const size_t *lens)
 {
     int script = (lens[0] == 4 && strncmp(argv[0], "EVAL", 4) == 0) ||
                  (lens[0] == 7 && strncmp(argv[0], "EVALSHA", 7) == 0);
-    return script && argc > 3 ? 3 : 1;
+    return script && argc > 3 ? 3 : argc > 1 ? 1 : 0;
 }
 
 int tc__l2_argv(tc__l2 *l2, int argc, const char **argv, const size_t *lens,
