@@ -40,8 +40,8 @@
  * one link per master, each tracking the keys that master holds, and the
  * channel on the first (Redis Cluster carries a PUBLISH to every node, so
  * one subscription hears it once); the links are up or down together: any
- * one lost empties the whole L1, and a change in the set of masters is a
- * lost link too.
+ * one lost empties (or makes suspect) the whole L1, and a change in the set of
+ * masters is a lost link too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,10 +103,14 @@ struct tc__coh {
     tc__sentinel *sentinel;
     tc__cluster *cluster;
 
-    /* Revalidation in progress (listener only): the next shard to look
-       in, when it began, what it kept and dropped so far. */
-    int reval;
-    uint32_t reval_cursor;
+    /* Revalidation (listener only): under way; the next shard to list;
+       that shard's suspect entries, pend[ipend..npend) still to check;
+       when it began, what it kept and dropped so far. reval_refused:
+       Redis refused GETRANGE, the L1 is emptied instead from then on. */
+    int reval, reval_refused;
+    uint32_t reval_shard;
+    tc__l1_check *pend;
+    size_t npend, ipend;
     uint64_t reval_t0, reval_kept, reval_dropped;
 
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
@@ -152,28 +156,40 @@ static void drop_all(tc__coh *h)
     TC__INC(h->c->ctr.l1_flushes);
 }
 
+/* ---- revalidation ---- */
+
+#define REVAL_BATCH 256
+
+/* Releases what is left of the shard being checked. */
+static void reval_release(tc__coh *h)
+{
+    for (size_t i = h->ipend; i < h->npend; i++)
+        tc_value_release(h->pend[i].v);
+    tc__free(h->pend);
+    h->pend = NULL;
+    h->npend = h->ipend = 0;
+}
+
 /* What the L1 holds may have missed messages: empty it, or make it
    suspect until a revalidation has checked it (which `subscribed`
    starts, the link being up). */
 static void forget(tc__coh *h, int subscribed)
 {
-    if (!h->c->opt.revalidate) {
+    reval_release(h); /* suspect again, whatever they were */
+    h->reval = 0;
+    if (!h->c->opt.revalidate || h->reval_refused) {
         drop_all(h);
         return;
     }
     tc__l1_suspect(h->c->l1);
     h->reval = subscribed;
-    h->reval_cursor = 0;
+    h->reval_shard = 0;
     h->reval_t0 = tc__mono_ms();
     h->reval_kept = h->reval_dropped = 0;
 }
 
-/* ---- revalidation ---- */
-
-#define REVAL_BATCH 256
-
 typedef struct reval_item {
-    tc__l1_check k;
+    const tc__l1_check *k;
     int same;
 } reval_item;
 
@@ -182,22 +198,47 @@ typedef struct reval_item {
 static int reval_reply(void *ud, const char *buf, size_t len)
 {
     reval_item *it = ud;
-    it->same = tc__wver_is(buf, len, it->k.v->wver);
+    it->same = tc__wver_is(buf, len, it->k->v->wver);
     return TC_OK;
 }
 
-/* One batch: up to REVAL_BATCH suspect entries checked in one pipelined
-   round trip (per node on a cluster), each kept or dropped. An entry
-   whose check failed (Redis erred, timed out) is dropped: only a
-   version read from Redis keeps one. */
+/* GETRANGE refused (an ACL from before revalidation): this process
+   empties its L1 on a reconnect from now on. The pool's refusal is
+   ended, since no GETRANGE will be sent again to end it. */
+static void reval_refused(tc__coh *h)
+{
+    h->reval_refused = 1;
+    tc__l2_dismiss(h->c->l2, "GETRANGE");
+    tc__log(&h->c->lg, TC_LOG_WARN, "link.revalidate.refused",
+            "redis %s refused GETRANGE: the L1 is emptied on every "
+            "reconnect instead of revalidated (grant +getrange)",
+            h->endpoint);
+    reval_release(h);
+    h->reval = 0;
+    drop_all(h);
+}
+
+/* One step: list the next shard's suspect entries, or check up to
+   REVAL_BATCH of them in one pipelined round trip (per node on a
+   cluster) and keep or drop each. An entry whose check failed (Redis
+   erred, timed out) is dropped: only a version read from Redis keeps
+   one. A fork in the middle leaves the child the references held here,
+   which tc__coh_abandon forgets; the child's L1 is emptied anyway. */
 static void revalidate_step(tc__coh *h)
 {
     tc_cache *c = h->c;
-    reval_item it[REVAL_BATCH];
-    tc__l1_check k[REVAL_BATCH];
-    tc__l2_getm g[REVAL_BATCH];
-    size_t n = tc__l1_suspects(c->l1, &h->reval_cursor, k, REVAL_BATCH);
-    if (n == 0) {
+    if (h->ipend == h->npend) {
+        reval_release(h);
+        if (h->reval_shard < tc__l1_shards(c->l1)) {
+            size_t n = tc__l1_suspects(c->l1, h->reval_shard++, &h->pend);
+            if (n != (size_t)-1) {
+                h->npend = n;
+                return;
+            }
+            h->reval = 0; /* no memory to list them: none is kept */
+            drop_all(h);
+            return;
+        }
         h->reval = 0;
         if (h->reval_kept + h->reval_dropped)
             tc__log(
@@ -208,20 +249,30 @@ static void revalidate_step(tc__coh *h)
                 (unsigned long long)h->reval_dropped);
         return;
     }
+    const tc__l1_check *k = h->pend + h->ipend;
+    size_t n = h->npend - h->ipend;
+    if (n > REVAL_BATCH)
+        n = REVAL_BATCH;
+    reval_item it[REVAL_BATCH];
+    tc__l2_getm g[REVAL_BATCH];
     size_t total = 0, nslen = strlen(c->opt.ns);
     for (size_t i = 0; i < n; i++)
         total += nslen + k[i].klen + 3;
     char *names = tc__malloc(total), *p = names;
+    int refused = 0;
     for (size_t i = 0; i < n; i++) {
-        it[i] = (reval_item){k[i], 0};
+        it[i] = (reval_item){&k[i], 0};
         if (names) {
             size_t rlen = tc__rkey_write(c, k[i].key, k[i].klen, "", p);
             g[i] = (tc__l2_getm){p, rlen, reval_reply, &it[i], TC_EBACKEND, 1};
             p += rlen;
         }
     }
-    if (names) /* else: no memory to ask, and every entry goes */
+    if (names) { /* else: no memory to ask, and every entry goes */
         tc__l2_get_many(c->l2, g, n);
+        for (size_t i = 0; i < n; i++)
+            refused |= g[i].rc == TC_EREFUSED;
+    }
     for (size_t i = 0; i < n; i++) {
         int same = names && g[i].rc == TC_OK && it[i].same;
         int verdict =
@@ -235,7 +286,10 @@ static void revalidate_step(tc__coh *h)
         }
         tc_value_release(k[i].v);
     }
+    h->ipend += n;
     tc__free(names);
+    if (refused)
+        reval_refused(h);
 }
 
 /* A tracked Redis key "<ns>:{<key>}" drops <key>; lease keys and keys of
@@ -755,10 +809,11 @@ static void serve(tc__coh *h, char *err, size_t cap)
         p[n] = (struct pollfd){h->wake[0], POLLIN, 0};
         p[n + 1] = (struct pollfd){h->watch ? h->watch->fd : -1, POLLIN, 0};
         int orphans = cl && tc__cluster_incomplete(cl);
-        /* A revalidation under way goes on between reads of the links. */
-        int got =
-            poll(p, n + 2,
-                 h->reval ? 0 : (int)(orphans ? MAP_POLL_MS : ping / 4 + 1));
+        /* A revalidation under way goes on between reads of the links:
+           then poll only looks, and its 0 is no quiet interval. */
+        int waits = !h->reval;
+        int got = poll(
+            p, n + 2, waits ? (int)(orphans ? MAP_POLL_MS : ping / 4 + 1) : 0);
         uint64_t now = tc__mono_ms();
         if (got < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
@@ -800,7 +855,7 @@ static void serve(tc__coh *h, char *err, size_t cap)
             last_ping = now;
             replay_idle(h);
             watch_sentinel(h, 0);
-        } else if ((kicks & TC__KICK_REPLAY) || got == 0) {
+        } else if ((kicks & TC__KICK_REPLAY) || (got == 0 && waits)) {
             /* asked, or a quiet quarter interval: a queue that a replay
                could not finish (the server slow to come back) is tried
                again this soon, not a whole PING interval later */
@@ -830,7 +885,8 @@ static void lost(tc__coh *h, int *was_down, const char *why)
     snprintf(h->link_error, sizeof(h->link_error), "%s", why);
     h->link_refusal = tc__conn_refusal_of("SUBSCRIBE", text);
     pthread_mutex_unlock(&h->mu);
-    h->reval = 0; /* what it did not check stays suspect */
+    reval_release(h); /* what it did not check stays suspect */
+    h->reval = 0;
     if (*was_down)
         return;
     forget(h, 0);
@@ -1014,6 +1070,12 @@ void tc__coh_abandon(tc__coh *h)
         h->running = 0;
     }
     atomic_store(&h->coherent, 0);
+    /* The parent's thread may have been inside revalidate_step: which of
+       these references it had released is not known. Left, not freed
+       twice (the memory is reachable, and the child's L1 is emptied). */
+    h->pend = NULL;
+    h->npend = h->ipend = 0;
+    h->reval = 0;
 }
 
 /* ... and a new listener starts, with a pipe of its own. The caller

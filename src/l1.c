@@ -1331,30 +1331,40 @@ void tc__l1_suspect(tc__l1 *l1)
     }
 }
 
-size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
-                       size_t max)
+size_t tc__l1_suspects(tc__l1 *l1, uint32_t i, tc__l1_check **out)
 {
-    size_t n = 0;
+    shard *s = shard_at(l1, i);
     uint64_t now = now_ms(l1);
-    for (; *cursor < l1->nshards && n < max; ++*cursor) {
-        shard *s = shard_at(l1, *cursor);
-        entry *e, *tmp;
-        pthread_mutex_lock(&s->mu); /* the table stays as it is */
-        HASH_ITER(hh, s->table, e, tmp)
-        {
-            if (e->gen == s->gen || e->expires_at <= now)
-                continue;
-            out[n].v = tc__value_ref(val_of(e));
-            out[n].key = e->key;
-            out[n].klen = e->hh.keylen;
-            if (++n == max)
-                break;
-        }
-        pthread_mutex_unlock(&s->mu);
-        if (n == max)
-            break; /* this shard may hold more: not past it yet */
+    entry *e, *tmp;
+    size_t n = 0;
+    *out = NULL;
+    /* The mutex alone: the table only changes under it (the readers that
+       go on meanwhile change nothing), and nothing is written here but
+       reference counts. One pass: resuming in the middle of a table
+       that changed in between would mean starting it over. */
+    pthread_mutex_lock(&s->mu);
+    HASH_ITER(hh, s->table, e, tmp)
+    {
+        n += e->gen != s->gen && e->expires_at > now;
     }
-    return n;
+    tc__l1_check *a = n ? tc__malloc(n * sizeof(*a)) : NULL;
+    size_t k = 0;
+    HASH_ITER(hh, s->table, e, tmp)
+    {
+        if (!a)
+            break;
+        if (e->gen == s->gen || e->expires_at <= now)
+            continue;
+        a[k].v = tc__value_ref(val_of(e));
+        a[k].key = e->key;
+        a[k].klen = e->hh.keylen;
+        k++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (n && !a)
+        return (size_t)-1;
+    *out = a;
+    return k;
 }
 
 int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same)
@@ -1363,6 +1373,9 @@ int tc__l1_confirm(tc__l1 *l1, const tc__l1_check *k, uint64_t hash, int same)
     int verdict = -1;
     lock_excl(l1, s);
     entry *e = find_locked(s, k->key, k->klen, hash);
+    /* No epoch moves: a fill racing this one read Redis after the
+       subscription (an older one was refused at the suspicion), so what
+       it brings is as new as what is confirmed here. */
     /* Still the entry that was checked, and still suspect: a newer one
        (a fill, a write) or a later suspicion is left as it is. */
     if (e && val_of(e) == k->v && e->gen != s->gen) {

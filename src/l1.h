@@ -102,12 +102,11 @@ typedef struct tc__l1_check {
     size_t klen;
 } tc__l1_check;
 
-/* Up to max suspect, unexpired entries, from shard *cursor on (0 to
-   begin); *cursor moves past the shards done. The caller releases each
-   out[i].v. Returns how many; 0 once every shard is done. Entries are
-   found again on a later call until they are confirmed or gone. */
-size_t tc__l1_suspects(tc__l1 *l1, uint32_t *cursor, tc__l1_check *out,
-                       size_t max);
+/* Every suspect, unexpired entry of shard i (< tc__l1_shards), in one
+   pass over its table: *out gets a new tc__malloc'd array (NULL when
+   there are none), whose values the caller releases before freeing it.
+   Returns how many; (size_t)-1 when there is no memory for the array. */
+size_t tc__l1_suspects(tc__l1 *l1, uint32_t i, tc__l1_check **out);
 
 /* The verdict on k (hash: its key's): same, it is served again; else it
    is dropped. Either only if the entry is still the one checked and

@@ -1063,6 +1063,26 @@ void tc__l2_health(tc__l2 *l2, tc_health_info *out)
     pthread_mutex_unlock(&l2->mu);
 }
 
+static int dismiss_on(void *ud, tc__l2 *l2)
+{
+    tc__l2_dismiss(l2, ud);
+    return TC_OK;
+}
+
+void tc__l2_dismiss(tc__l2 *l2, const char *cmd)
+{
+    if (l2->cluster) {
+        tc__cluster_each_master(l2->cluster, dismiss_on, (void *)cmd);
+        return;
+    }
+    pthread_mutex_lock(&l2->mu);
+    if (l2->refusal && strcmp(cmd, l2->refused_cmd) == 0) {
+        l2->refusal = TC_REFUSAL_NONE;
+        l2->last_error[0] = '\0';
+    }
+    pthread_mutex_unlock(&l2->mu);
+}
+
 int tc__l2_refusal(tc__l2 *l2)
 {
     if (l2->cluster)

@@ -150,6 +150,10 @@ int tc__l2_publish(tc__l2 *l2, const char *channel, const char *msg,
 void tc__l2_health(tc__l2 *l2, tc_health_info *out);
 /* The tc_refusal in force, TC_REFUSAL_NONE if none. */
 int tc__l2_refusal(tc__l2 *l2);
+/* Ends a refusal of cmd as a success of it would: for a command the
+   caller has stopped sending (and handles otherwise), which would
+   never succeed again to end it. */
+void tc__l2_dismiss(tc__l2 *l2, const char *cmd);
 
 /* fork(): the pool lock for the atfork handlers, and the child's reset. */
 void tc__l2_lock(tc__l2 *l2);

@@ -365,6 +365,51 @@ static void test_acl_minimal(void)
     th_redis_stop(r);
 }
 
+/* An ACL from before revalidation, without GETRANGE: a reconnect
+   empties the L1 instead, says so once at warn, and leaves no refusal
+   in force (nothing would ever end it). */
+static void test_acl_no_getrange(void)
+{
+    th_redis *r = th_redis_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    cmd_ok(r, "ACL SETUSER tcold " MIN_ACL, "-getrange");
+    reset_log();
+    tc_cache *c = open_as(r, "tcold", 2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(tc_set(c, "k", "v", 1, 0), TC_OK);
+    usleep(50 * 1000); /* the write's own invalidation */
+    CU_ASSERT(th_wait_value(c, "k", "v", 2000) >= 0);
+    CU_ASSERT(th_warm(c, "k"));
+    tc_stats_info s;
+    tc_stats(c, &s);
+    uint64_t flushes = s.l1_flushes;
+    for (int round = 0; round < 2; round++) {
+        cmd_ok(r, "CLIENT KILL TYPE %s", "pubsub");
+        for (uint64_t t0 = th_now_ms(); th_now_ms() - t0 < 3000;
+             usleep(1000)) {
+            tc_stats(c, &s);
+            if (s.l1_flushes > flushes && s.coherent)
+                break;
+        }
+        CU_ASSERT(s.l1_flushes > flushes);
+        flushes = s.l1_flushes;
+        /* emptied, not kept: the next read goes to Redis */
+        uint64_t l2 = s.l2_hits;
+        char buf[8];
+        CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof buf), TC_OK);
+        tc_stats(c, &s);
+        CU_ASSERT_EQUAL(s.l2_hits, l2 + 1);
+        CU_ASSERT(th_warm(c, "k"));
+    }
+    CU_ASSERT_EQUAL(s.l1_revalidated, 0);
+    tc_health_info h;
+    tc_health(c, &h);
+    CU_ASSERT_EQUAL(h.l2_refused, TC_REFUSAL_NONE);
+    CU_ASSERT_EQUAL(count_lines(TC_LOG_WARN, "refused GETRANGE", NULL), 1);
+    tc_close(c);
+    th_redis_stop(r);
+}
+
 /* Without the channels the link cannot come up: tc_health and the log
    say why in the server's words (NOPERM, the channel). */
 static void test_acl_no_channels(void)
@@ -574,6 +619,7 @@ int main(void)
         {"full_server_is_not_refused", test_full_server_is_not_refused},
         {"acl_key_pattern", test_acl_key_pattern},
         {"acl_minimal", test_acl_minimal},
+        {"acl_no_getrange", test_acl_no_getrange},
         {"acl_no_channels", test_acl_no_channels},
         {"replica", test_replica},
         {"conn_refusal_outlives_error_reply",
