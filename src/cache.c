@@ -5,20 +5,14 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "cache.h"
 #include "conn.h"
 
-/* The c == NULL check of tc__enter makes its own check redundant: the
-   key checks below run after it. */
-uint64_t tc__hash(const void *key, size_t len)
-{
-    return XXH3_64bits(key, len);
-}
-
 /* ---- validation ---- */
 
+/* The c == NULL check of tc__enter makes its own check redundant: the
+   key checks below run after it. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen)
 {
     if (!c || !key || !key[0] || key[0] == '\x01') /* 0x01: group.c */
@@ -189,7 +183,7 @@ void tc_close(tc_cache *c)
         tc__fork_unregister(c);
     /* A child closing what its parent opened: the listener is the
        parent's (its thread is not here, its pipe is shared). */
-    if (atomic_load(&c->gen) != tc__fork_gen()) {
+    if (atomic_load(&c->gen) != tc__forkgen()) {
         if (c->coh)
             tc__coh_abandon(c->coh);
         if (c->renew)
@@ -229,7 +223,7 @@ int tc__enter(tc_cache *c)
         return TC_EINVAL;
     if (in_read_fn)
         return TC_EINVAL;
-    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
+    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__forkgen())
         return tc__fork_rebuild(c);
     if (c->coh && !tc__coh_started(c->coh))
         start_listener(c);

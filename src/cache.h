@@ -227,7 +227,6 @@ int tc__lease_release(tc_cache *c, const char *key, size_t klen,
 /* ---- fork.c ---- */
 void tc__fork_register(tc_cache *c);
 void tc__fork_unregister(tc_cache *c);
-unsigned tc__fork_gen(void);
 /* In a child, the first call on c: drop what belongs to the parent. */
 int tc__fork_rebuild(tc_cache *c);
 
