@@ -134,6 +134,7 @@ int tc_open(tc_cache **out, const tc_options *opt)
     if (!c)
         return TC_ENOMEM;
     c->opt = o;
+    snprintf(c->channel, sizeof(c->channel), "%s:__tc:inval", o.ns);
     tc__topo_of(&o, &c->topo, err, sizeof(err)); /* checked above */
     /* the caller's strings: c->topo holds what they said */
     c->opt.redis_sentinels = c->opt.sentinel_master = NULL;
@@ -803,16 +804,6 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         tc__replay_push(c, kind, arg, len);
     rc = tc__soften(c, rc == TC_EREFUSED ? rc : TC_EBACKEND);
     return rc == TC_MISS ? TC_OK : rc;
-}
-
-void tc__refused(tc_cache *c, const char *what)
-{
-    int logged = 0;
-    if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
-        tc__log(&c->lg, TC_LOG_ERROR, "inval.refused",
-                "redis refused %s (check the user's ACL): invalidations "
-                "it refuses reach no other process",
-                what);
 }
 
 int tc_del(tc_cache *c, const char *key)

@@ -27,6 +27,12 @@ struct tc_cache {
     tc__flights *flights;      /* tc_fetch computations under way */
     tc__renew *renew;          /* keeps their leases alive (with l2) */
     atomic_int refused_logged; /* tc__refused said it once */
+    /* Coherence, as the writers (l2ops.c) need it without asking the
+       listener: the namespace channel, and whether Redis tracks keys for
+       us (set by the listener as it subscribes; then a key's SET or DEL
+       need not publish). */
+    char channel[TC_NS_MAX + 16]; /* "<ns>:__tc:inval" */
+    atomic_int tracking;
     tc__counters ctr;
 
     /* fork.c: the fork generation this handle was made for, and the
@@ -56,8 +62,6 @@ void tc__backend_failed(tc_cache *c);
 /* What strict mode returns for Redis trouble rc: TC_EREFUSED for a
    refusal (of this call, or of the connection), else TC_EBACKEND. */
 int tc__strict_code(tc_cache *c, int rc);
-/* Logs once per cache that Redis refuses a command we need. */
-void tc__refused(tc_cache *c, const char *what);
 /* L1, then Redis (filling the L1 under the rule). TC_OK with *out a new
    reference (possibly a cached "absent": check TC__FLAG_ABSENT), TC_MISS,
    or an error softened by tc__soften. */
@@ -137,6 +141,9 @@ int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
                uint32_t ttl_ms);
 /* After a SET: the channel message, when Redis does not track for us. */
 int tc__publish_set(tc_cache *c, const char *key, size_t klen);
+/* Logs once per cache that Redis refuses a command we need (an
+   invalidation, a PUBLISH): the writers here and replay.c's. */
+void tc__refused(tc_cache *c, const char *what);
 /* The Redis side of an invalidation (kind TC__INVAL_*): DEL a key and its
    lease, UNLINK a prefix or the whole namespace, then the message on the
    channel where one is needed. TC_OK, TC_EBACKEND or TC_ENOMEM. */
@@ -214,8 +221,6 @@ int tc__lease_take(tc_cache *c, const char *key, size_t klen,
    lease): TC_OK stored, TC_MISS lease lost, TC_EBACKEND, TC_ENOMEM. */
 int tc__lease_store(tc_cache *c, const char *key, size_t klen,
                     const char *token, const tc_value *v, uint32_t ttl_ms);
-/* A SET's reply: TC_OK (+OK), TC_MISS (nil: NX lost), TC_EBACKEND. */
-int tc__reply_is_ok(const struct redisReply *r);
 /* Extends the lease to lease_ms from now if token still holds it:
    TC_OK extended, TC_MISS lost, TC_EBACKEND. */
 int tc__lease_extend(tc_cache *c, const char *key, size_t klen,

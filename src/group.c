@@ -100,12 +100,6 @@ static int gen_get(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
     return rc == TC_OK || rc == TC_MISS || rc == TC_ECODEC ? rc : TC_EBACKEND;
 }
 
-static int set_reply(void *ud, const struct redisReply *r)
-{
-    (void)ud;
-    return tc__reply_is_ok(r);
-}
-
 /* SET [NX] a fresh token: TC_OK written (out holds it), TC_MISS another
    process was first (NX), TC_EBACKEND. */
 static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
@@ -129,7 +123,8 @@ static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
         snprintf(px, sizeof(px), "%u", GEN_TTL_MS);
         const char *argv[] = {"SET", rk.s, env, "PX", px, "NX"};
         size_t lens[] = {3, rk.len, elen, 2, strlen(px), 2};
-        rc = tc__l2_argv(c->l2, nx ? 6 : 5, argv, lens, set_reply, NULL);
+        rc = tc__l2_argv(c->l2, nx ? 6 : 5, argv, lens, tc__l2_reply_status,
+                         NULL);
         tc__rkey_done(&rk);
     }
     tc__free(env);

@@ -56,19 +56,6 @@ static int names(const tc_cache *c, const char *key, size_t klen, tc__rkey *rk,
     return TC_OK;
 }
 
-int tc__reply_is_ok(const redisReply *r)
-{
-    if (r->type == REDIS_REPLY_STATUS)
-        return TC_OK;
-    return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
-}
-
-static int status_ok(void *ud, const redisReply *r)
-{
-    (void)ud;
-    return tc__reply_is_ok(r);
-}
-
 int tc__lease_take(tc_cache *c, const char *key, size_t klen,
                    const char *token)
 {
@@ -79,7 +66,7 @@ int tc__lease_take(tc_cache *c, const char *key, size_t klen,
     snprintf(px, sizeof(px), "%u", (unsigned)c->opt.lease_ms);
     const char *argv[] = {"SET", lk.s, token, "NX", "PX", px};
     size_t lens[] = {3, lk.len, strlen(token), 2, 2, strlen(px)};
-    int rc = tc__l2_argv(c->l2, 6, argv, lens, status_ok, NULL);
+    int rc = tc__l2_argv(c->l2, 6, argv, lens, tc__l2_reply_status, NULL);
     tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;
