@@ -7,7 +7,15 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
 #include "conn.h"
+#include "flight.h"
+#include "fork.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "renew.h"
+#include "replay.h"
 
 /* ---- validation ---- */
 

@@ -52,10 +52,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "cluster.h"
 #include "coherence.h"
 #include "conn.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 #include "sentinel.h"
 
 #define TRACKING_CHANNEL "__redis__:invalidate"

@@ -20,6 +20,13 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
+#include "flight.h"
+#include "l1.h"
+#include "l2ops.h"
+#include "lease.h"
+#include "renew.h"
+#include "replay.h"
 
 /* ---- randomness for XFetch, jitter and lease tokens ---- */
 

@@ -21,7 +21,13 @@
  */
 #include <pthread.h>
 
-#include "cache.h"
+#include "coherence.h"
+#include "flight.h"
+#include "fork.h"
+#include "l1.h"
+#include "l2.h"
+#include "renew.h"
+#include "replay.h"
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static tc_cache *registry;

@@ -20,6 +20,10 @@
 #include <hiredis/hiredis.h>
 
 #include "cache.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 
 #define GEN_PREFIX "\x01gen:"
 #define GEN_TTL_MS (24u * 3600u * 1000u)

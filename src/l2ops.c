@@ -4,8 +4,9 @@
    pattern, and the message on the namespace channel). */
 #include <string.h>
 
-#include "cache.h"
 #include "cluster.h"
+#include "l2.h"
+#include "l2ops.h"
 
 size_t tc__rkey_write(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, char *dst)

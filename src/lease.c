@@ -12,7 +12,9 @@
 
 #include <hiredis/hiredis.h>
 
-#include "cache.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "lease.h"
 
 /* KEYS: value, lease. ARGV: token, envelope, px. 1 stored, 0 lease lost.
    The SHA-1 is of these exact bytes; test_fetch checks it against

@@ -8,6 +8,11 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 
 /* Refusals for room in a row, since the last value that entered, after
    which the L1 is taken to be full: most shards are. */
