@@ -34,15 +34,15 @@ int tc__lookup(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 int tc__lookup_from(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                     tc_value **out, int *from);
 /* The L1's value under key if the rule allows using the L1 now. */
-tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen,
-                      uint64_t hash);
+tc_value *tc__cache_peek(tc_cache *c, const char *key, size_t klen,
+                         uint64_t hash);
 /* Puts v in the L1 if the rule allows (link up, or the degraded age). */
-void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-                 tc_value *v, uint64_t ttl, uint64_t epoch);
+void tc__cache_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                    tc_value *v, uint64_t ttl, uint64_t epoch);
 /* The same for a write: it also moves the shard's epoch (l1.h). */
-void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
-                       uint64_t hash, tc_value *v, uint64_t ttl,
-                       uint64_t epoch);
+void tc__cache_fill_write(tc_cache *c, const char *key, size_t klen,
+                          uint64_t hash, tc_value *v, uint64_t ttl,
+                          uint64_t epoch);
 /* Writes v to Redis, then to the L1 under the fill rule; a write that did
    not reach Redis is queued for replay. v must not be shared yet: its
    expiry and delta are set here. */
@@ -65,6 +65,6 @@ int tc__worst(const int *status, size_t n);
 /* How long a value read from Redis, expiring there at expires_at (wall
    ms, 0 = unknown), may live in the L1: what Redis has left of its TTL,
    at most the default TTL. 0: do not keep it. */
-uint64_t tc__l1_ttl_of(const tc_cache *c, uint64_t expires_at);
+uint64_t tc__cache_ttl_of(const tc_cache *c, uint64_t expires_at);
 
 #endif

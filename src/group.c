@@ -81,7 +81,7 @@ static void keep(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
     v->wver = wver; /* what Redis holds, for a revalidation */
     uint64_t now = tc__wall_ms();
     if (expires_at > now)
-        tc__l1_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
+        tc__cache_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
     tc_value_release(v);
 }
 
@@ -145,7 +145,7 @@ static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
 {
     size_t gklen = strlen(gk);
     uint64_t hash = tc__hash(gk, gklen);
-    tc_value *v = tc__l1_peek(c, gk, gklen, hash);
+    tc_value *v = tc__cache_peek(c, gk, gklen, hash);
     if (v) {
         int ok = v->len == GEN_LEN;
         if (ok) {

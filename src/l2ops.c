@@ -91,8 +91,8 @@ int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
     return rc;
 }
 
-int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
-               uint32_t ttl_ms)
+int tc__write_envelope(tc_cache *c, const char *key, size_t klen,
+                       const tc_value *v, uint32_t ttl_ms)
 {
     char *buf;
     size_t blen;

@@ -38,8 +38,8 @@ unsigned tc__key_slot(const tc_cache *c, const char *key, size_t klen);
 int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
                     size_t *len);
 /* SET <ns>:{key} <envelope of v> PX ttl_ms. */
-int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
-               uint32_t ttl_ms);
+int tc__write_envelope(tc_cache *c, const char *key, size_t klen,
+                       const tc_value *v, uint32_t ttl_ms);
 /* After a SET: the channel message, when Redis does not track for us. */
 int tc__publish_set(tc_cache *c, const char *key, size_t klen);
 /* Logs once per cache that Redis refuses a command we need (an
