@@ -5,20 +5,22 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "cache.h"
+#include "coherence.h"
 #include "conn.h"
-
-/* The c == NULL check of tc__enter makes its own check redundant: the
-   key checks below run after it. */
-uint64_t tc__hash(const void *key, size_t len)
-{
-    return XXH3_64bits(key, len);
-}
+#include "flight.h"
+#include "fork.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "renew.h"
+#include "replay.h"
 
 /* ---- validation ---- */
 
+/* The c == NULL check of tc__enter makes its own check redundant: the
+   key checks below run after it. */
 int tc__check_key(const tc_cache *c, const char *key, size_t *klen)
 {
     if (!c || !key || !key[0] || key[0] == '\x01') /* 0x01: group.c */
@@ -140,6 +142,7 @@ int tc_open(tc_cache **out, const tc_options *opt)
     if (!c)
         return TC_ENOMEM;
     c->opt = o;
+    snprintf(c->channel, sizeof(c->channel), "%s:__tc:inval", o.ns);
     tc__topo_of(&o, &c->topo, err, sizeof(err)); /* checked above */
     /* the caller's strings: c->topo holds what they said */
     c->opt.redis_sentinels = c->opt.sentinel_master = NULL;
@@ -189,7 +192,7 @@ void tc_close(tc_cache *c)
         tc__fork_unregister(c);
     /* A child closing what its parent opened: the listener is the
        parent's (its thread is not here, its pipe is shared). */
-    if (atomic_load(&c->gen) != tc__fork_gen()) {
+    if (atomic_load(&c->gen) != tc__forkgen()) {
         if (c->coh)
             tc__coh_abandon(c->coh);
         if (c->renew)
@@ -229,7 +232,7 @@ int tc__enter(tc_cache *c)
         return TC_EINVAL;
     if (in_read_fn)
         return TC_EINVAL;
-    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__fork_gen())
+    if (atomic_load_explicit(&c->gen, memory_order_relaxed) != tc__forkgen())
         return tc__fork_rebuild(c);
     if (c->coh && !tc__coh_started(c->coh))
         start_listener(c);
@@ -272,15 +275,15 @@ static void fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
         tc__l1_put(c->l1, key, klen, hash, v, ttl, epoch);
 }
 
-void tc__l1_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
-                 tc_value *v, uint64_t ttl, uint64_t epoch)
+void tc__cache_fill(tc_cache *c, const char *key, size_t klen, uint64_t hash,
+                    tc_value *v, uint64_t ttl, uint64_t epoch)
 {
     fill(c, key, klen, hash, v, ttl, epoch, 0);
 }
 
-void tc__l1_fill_write(tc_cache *c, const char *key, size_t klen,
-                       uint64_t hash, tc_value *v, uint64_t ttl,
-                       uint64_t epoch)
+void tc__cache_fill_write(tc_cache *c, const char *key, size_t klen,
+                          uint64_t hash, tc_value *v, uint64_t ttl,
+                          uint64_t epoch)
 {
     fill(c, key, klen, hash, v, ttl, epoch, 1);
 }
@@ -321,7 +324,7 @@ static int fill_from_reply(void *ud, const char *buf, size_t len)
 
 /* How long a value read from Redis may live in the L1: what Redis has
    left of its TTL. 0: do not keep it. */
-uint64_t tc__l1_ttl_of(const tc_cache *c, uint64_t expires_at)
+uint64_t tc__cache_ttl_of(const tc_cache *c, uint64_t expires_at)
 {
     uint64_t now = tc__wall_ms(), left;
     if (!expires_at)
@@ -387,9 +390,9 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
     tc__rkey_done(&rk);
     if (rc == TC_OK) {
         TC__INC(c->ctr.l2_hits);
-        uint64_t ttl = tc__l1_ttl_of(c, f.v->expires_at);
+        uint64_t ttl = tc__cache_ttl_of(c, f.v->expires_at);
         if (ttl)
-            tc__l1_fill(c, key, klen, hash, f.v, ttl, epoch);
+            tc__cache_fill(c, key, klen, hash, f.v, ttl, epoch);
         *out = f.v;
         return TC_OK;
     }
@@ -399,7 +402,8 @@ static int get_l2(tc_cache *c, const char *key, size_t klen, uint64_t hash,
 }
 
 /* Hits and misses are counted by the shard; a bypassed L1 here. */
-tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen, uint64_t hash)
+tc_value *tc__cache_peek(tc_cache *c, const char *key, size_t klen,
+                         uint64_t hash)
 {
     uint64_t max_age = l1_max_age(c);
     if (max_age)
@@ -411,7 +415,7 @@ tc_value *tc__l1_peek(tc_cache *c, const char *key, size_t klen, uint64_t hash)
 int tc__lookup_from(tc_cache *c, const char *key, size_t klen, uint64_t hash,
                     tc_value **out, int *from)
 {
-    tc_value *v = tc__l1_peek(c, key, klen, hash);
+    tc_value *v = tc__cache_peek(c, key, klen, hash);
     if (v) {
         *from = TC_FROM_L1;
         *out = v;
@@ -490,7 +494,7 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
         if (status[i] != TC_OK)
             continue;
         uint64_t hash = tc__hash(keys[i], klen);
-        out[i] = tc__l1_peek(c, keys[i], klen, hash);
+        out[i] = tc__cache_peek(c, keys[i], klen, hash);
         if (out[i])
             continue;
         if (!c->l2)
@@ -540,9 +544,10 @@ void tc__mlookup(tc_cache *c, const char *const *keys, size_t n,
         if (rc == TC_OK) { /* as get_l2 */
             TC__INC(c->ctr.l2_hits);
             tc_value *v = ms[k].f.v;
-            uint64_t ttl = tc__l1_ttl_of(c, v->expires_at);
+            uint64_t ttl = tc__cache_ttl_of(c, v->expires_at);
             if (ttl)
-                tc__l1_fill(c, mk[k], ml[k], ms[k].hash, v, ttl, ms[k].epoch);
+                tc__cache_fill(c, mk[k], ml[k], ms[k].hash, v, ttl,
+                               ms[k].epoch);
             out[i] = v;
             status[i] = TC_OK;
             continue;
@@ -718,7 +723,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
     /* No replay gate here: a queued DEL that lands after this SET costs
        a miss, never a stale read. */
     uint64_t epoch = tc__l1_epoch(c->l1, hash);
-    int rc = tc__set_l2(c, key, klen, v, ttl_ms);
+    int rc = tc__write_envelope(c, key, klen, v, ttl_ms);
     if (rc == TC_ENOMEM)
         return rc; /* before anything was sent */
     /* After the SET, a message that did not go out is a lost
@@ -731,7 +736,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
             rc = TC_EBACKEND;
     }
     if (rc == TC_OK) {
-        tc__l1_fill_write(c, key, klen, hash, v, ttl_ms, epoch);
+        tc__cache_fill_write(c, key, klen, hash, v, ttl_ms, epoch);
         return TC_OK;
     }
     /* The SET may or may not have landed, and what Redis held before is
@@ -746,7 +751,7 @@ int tc__store(tc_cache *c, const char *key, size_t klen, tc_value *v,
        tell it otherwise (one process, or the link down with a degraded
        lifetime). With the link up, Redis stays the reference. */
     if (!c->coh || !tc__coh_ok(c->coh))
-        tc__l1_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
+        tc__cache_fill(c, key, klen, hash, v, ttl_ms, TC__EPOCH_ANY);
     return TC_OK;
 }
 
@@ -809,16 +814,6 @@ static int invalidate(tc_cache *c, uint32_t kind, const char *arg, size_t len)
         tc__replay_push(c, kind, arg, len);
     rc = tc__soften(c, rc == TC_EREFUSED ? rc : TC_EBACKEND);
     return rc == TC_MISS ? TC_OK : rc;
-}
-
-void tc__refused(tc_cache *c, const char *what)
-{
-    int logged = 0;
-    if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
-        tc__log(&c->lg, TC_LOG_ERROR, "inval.refused",
-                "redis refused %s (check the user's ACL): invalidations "
-                "it refuses reach no other process",
-                what);
 }
 
 int tc_del(tc_cache *c, const char *key)

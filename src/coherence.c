@@ -52,10 +52,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "cluster.h"
 #include "coherence.h"
 #include "conn.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 #include "sentinel.h"
 
 #define TRACKING_CHANNEL "__redis__:invalidate"
@@ -81,7 +84,6 @@ struct tc__coh {
     atomic_int kicks;   /* TC__KICK_*: what callers asked for since */
     atomic_int started; /* launched and settled once (tc__coh_use) */
     atomic_int coherent;
-    atomic_int tracking;
 
     pthread_mutex_t mu; /* guards the links and watch (for fork cleanup),
                            settled, and message dispatch */
@@ -116,7 +118,6 @@ struct tc__coh {
     char endpoint[TC_HOST_MAX + 16]; /* for log lines */
     char prefix[TC_NS_MAX + 4];      /* "<ns>:{" */
     size_t plen;
-    char channel[TC_NS_MAX + 16];
 };
 
 /* The generation of the master (Sentinel) or of the set of masters
@@ -136,16 +137,6 @@ int tc__coh_ok(const tc__coh *h)
     return atomic_load_explicit(&h->coherent, memory_order_acquire) &&
            atomic_load_explicit(&h->topo_gen, memory_order_relaxed) ==
                topo_now(h);
-}
-
-int tc__coh_tracking(const tc__coh *h)
-{
-    return atomic_load_explicit(&h->tracking, memory_order_relaxed);
-}
-
-const char *tc__coh_channel(const tc__coh *h)
-{
-    return h->channel;
 }
 
 /* ---- what a message does to the L1 ---- */
@@ -373,7 +364,7 @@ static void on_reply(tc__coh *h, coh_link *l, const redisReply *r)
         return;
     if (is_str(r->element[1], TRACKING_CHANNEL))
         on_tracking(h, r->element[2]);
-    else if (is_str(r->element[1], h->channel))
+    else if (is_str(r->element[1], h->c->channel))
         on_channel(h, r->element[2]);
 }
 
@@ -411,7 +402,7 @@ static int start_tracking(tc__coh *h, redisContext *ctx, int *tracking)
                 "redis %s: no client tracking (%s): invalidations go "
                 "through %s, which only processes without tracking write to",
                 h->endpoint, r->type == REDIS_REPLY_ERROR ? r->str : "?",
-                h->channel);
+                h->c->channel);
     freeReplyObject(r);
     return 0;
 }
@@ -435,10 +426,10 @@ static redisContext *subscribe(tc__coh *h, const tc__addr *a, int channel,
         want = *tracking + channel;
         if (*tracking && channel)
             r = redisCommand(ctx, "SUBSCRIBE %s %s", TRACKING_CHANNEL,
-                             h->channel);
+                             h->c->channel);
         else if (want)
             r = redisCommand(ctx, "SUBSCRIBE %s",
-                             *tracking ? TRACKING_CHANNEL : h->channel);
+                             *tracking ? TRACKING_CHANNEL : h->c->channel);
         else /* a cluster node without tracking: nothing to hear */
             r = redisCommand(ctx, "PING");
     }
@@ -567,7 +558,7 @@ static int subscribe_all(tc__coh *h, char *err, size_t cap)
             tc__addr_str(&a[i], l->where, sizeof(l->where));
         pthread_mutex_unlock(&h->mu);
     }
-    atomic_store(&h->tracking, all_track);
+    atomic_store(&h->c->tracking, all_track);
     return 0;
 }
 
@@ -690,7 +681,7 @@ static void became_coherent(tc__coh *h, int was_down)
     tc__log(&h->c->lg, TC_LOG_INFO, "link.up",
             "invalidation link %s to redis %s (%s)",
             was_down ? "up again" : "up", h->endpoint,
-            atomic_load(&h->tracking) ? "tracking" : "channel");
+            atomic_load(&h->c->tracking) ? "tracking" : "channel");
 }
 
 /* A queue left by a short failure (a pool timeout, an outage shorter
@@ -991,7 +982,6 @@ int tc__coh_create(tc__coh **out, tc_cache *c)
     h->cluster = tc__l2_cluster(c->l2);
     h->plen =
         (size_t)snprintf(h->prefix, sizeof(h->prefix), "%s:{", c->opt.ns);
-    snprintf(h->channel, sizeof(h->channel), "%s:__tc:inval", c->opt.ns);
     tc__conn_endpoint(&c->opt, h->endpoint, sizeof(h->endpoint));
     pthread_mutex_init(&h->mu, NULL);
     tc__cond_init_mono(&h->cv);

@@ -26,8 +26,6 @@ void tc__coh_stop(tc__coh *h);
 /* 1 while subscribed: every change to a namespace key made from now on
    reaches this process's L1. */
 int tc__coh_ok(const tc__coh *h);
-/* 1 when Redis tracks keys for us (set/del need not publish). */
-int tc__coh_tracking(const tc__coh *h);
 
 /* Asks the listener, without waiting, to replay the queue now
    (TC__KICK_REPLAY), or to PING its links now because a command on the
@@ -40,9 +38,6 @@ void tc__coh_kick(tc__coh *h, int what);
    has an error of its own to show) and l2_refused (a refusal, such as
    an ACL without the channels, unless the pool has one). */
 void tc__coh_health(tc__coh *h, tc_health_info *out);
-
-/* The namespace channel, "<ns>:__tc:inval". */
-const char *tc__coh_channel(const tc__coh *h);
 
 /* fork(): the prepare handler takes the listener's lock, the parent's and
    the child's release it; in the child, tc__coh_after_fork forgets the

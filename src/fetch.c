@@ -20,6 +20,13 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
+#include "flight.h"
+#include "l1.h"
+#include "l2ops.h"
+#include "lease.h"
+#include "renew.h"
+#include "replay.h"
 
 /* ---- randomness for XFetch, jitter and lease tokens ---- */
 
@@ -133,7 +140,7 @@ static int compute_leased(tc_cache *c, const char *key, size_t klen,
         sr = TC_EBACKEND;
     if (sr == TC_OK) {
         *from = TC_FROM_COMPUTED;
-        tc__l1_fill(c, key, klen, hash, v, keep, epoch);
+        tc__cache_fill(c, key, klen, hash, v, keep, epoch);
     } else if (sr == TC_MISS) {
         *shareable = 0; /* invalidated meanwhile: waiters must not get it */
         /* The lease is gone: a tc_del came after this computation began
@@ -167,7 +174,7 @@ static int compute_local(tc_cache *c, const char *key, size_t klen,
     int link_up = c->l2 && c->coh && tc__coh_ok(c->coh);
     if (rc == TC_OK && keep && !link_up) {
         (*out)->expires_at = tc__add_sat(tc__wall_ms(), keep);
-        tc__l1_fill(c, key, klen, hash, *out, keep, epoch);
+        tc__cache_fill(c, key, klen, hash, *out, keep, epoch);
     }
     return rc;
 }

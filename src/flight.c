@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
+#include "flight.h"
 
 static _Thread_local int uthash_oom;
 #define HASH_NONFATAL_OOM 1

@@ -21,17 +21,17 @@
  */
 #include <pthread.h>
 
-#include "cache.h"
+#include "coherence.h"
+#include "flight.h"
+#include "fork.h"
+#include "l1.h"
+#include "l2.h"
+#include "renew.h"
+#include "replay.h"
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static tc_cache *registry;
-static atomic_uint generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-unsigned tc__fork_gen(void)
-{
-    return atomic_load_explicit(&generation, memory_order_relaxed);
-}
 
 static void lock_cache(tc_cache *c)
 {
@@ -85,7 +85,7 @@ static void child(void)
         tc__l1_after_fork_child(c->l1);
         unlock_cache(c);
     }
-    atomic_fetch_add(&generation, 1);
+    tc__forkgen_bump();
     pthread_mutex_unlock(&registry_mu);
 }
 
@@ -99,7 +99,7 @@ void tc__fork_register(tc_cache *c)
     pthread_once(&atfork_once, install);
     pthread_mutex_init(&c->fork_mu, NULL);
     pthread_mutex_lock(&registry_mu);
-    atomic_store(&c->gen, tc__fork_gen());
+    atomic_store(&c->gen, tc__forkgen());
     c->prev = NULL;
     c->next = registry;
     if (registry)
@@ -129,7 +129,7 @@ int tc__fork_rebuild(tc_cache *c)
 {
     int rc = TC_OK, launched = 0;
     pthread_mutex_lock(&c->fork_mu);
-    unsigned now = tc__fork_gen();
+    unsigned now = tc__forkgen();
     if (atomic_load(&c->gen) != now) { /* the first thread here does it */
         if (c->l2)
             tc__l2_after_fork(c->l2);

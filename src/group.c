@@ -20,6 +20,10 @@
 #include <hiredis/hiredis.h>
 
 #include "cache.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 
 #define GEN_PREFIX "\x01gen:"
 #define GEN_TTL_MS (24u * 3600u * 1000u)
@@ -77,7 +81,7 @@ static void keep(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
     v->wver = wver; /* what Redis holds, for a revalidation */
     uint64_t now = tc__wall_ms();
     if (expires_at > now)
-        tc__l1_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
+        tc__cache_fill(c, gk, gklen, hash, v, expires_at - now, epoch);
     tc_value_release(v);
 }
 
@@ -98,12 +102,6 @@ static int gen_get(tc_cache *c, const char *gk, size_t gklen, uint64_t hash,
     if (rc == TC_OK)
         keep(c, gk, gklen, hash, out, g.expires_at, g.wver, epoch);
     return rc == TC_OK || rc == TC_MISS || rc == TC_ECODEC ? rc : TC_EBACKEND;
-}
-
-static int set_reply(void *ud, const struct redisReply *r)
-{
-    (void)ud;
-    return tc__reply_is_ok(r);
 }
 
 /* SET [NX] a fresh token: TC_OK written (out holds it), TC_MISS another
@@ -129,7 +127,8 @@ static int gen_create(tc_cache *c, const char *gk, size_t gklen, int nx,
         snprintf(px, sizeof(px), "%u", GEN_TTL_MS);
         const char *argv[] = {"SET", rk.s, env, "PX", px, "NX"};
         size_t lens[] = {3, rk.len, elen, 2, strlen(px), 2};
-        rc = tc__l2_argv(c->l2, nx ? 6 : 5, argv, lens, set_reply, NULL);
+        rc = tc__l2_argv(c->l2, nx ? 6 : 5, argv, lens, tc__l2_reply_status,
+                         NULL);
         tc__rkey_done(&rk);
     }
     tc__free(env);
@@ -146,7 +145,7 @@ static int read_gen(tc_cache *c, const char *gk, char out[GEN_LEN + 1])
 {
     size_t gklen = strlen(gk);
     uint64_t hash = tc__hash(gk, gklen);
-    tc_value *v = tc__l1_peek(c, gk, gklen, hash);
+    tc_value *v = tc__cache_peek(c, gk, gklen, hash);
     if (v) {
         int ok = v->len == GEN_LEN;
         if (ok) {

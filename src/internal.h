@@ -65,6 +65,12 @@ static inline uint64_t tc__add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* ---- forkgen.c ---- */
+/* The fork generation: 0 in the first process, one more in each child
+   (fork.c's child handler bumps it). One relaxed load. */
+unsigned tc__forkgen(void);
+void tc__forkgen_bump(void);
+
 /* ---- rand.c ---- */
 /* 64 random bits; per thread, seeded from the kernel, and again after a
    fork. Not for secrets. */
@@ -226,6 +232,7 @@ typedef struct tc__counters {
 #define TC__INC(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
 #define TC__GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)
 
+/* ---- hash.c ---- */
 /* 64-bit hash of a key: shard selection and the uthash bucket. */
 uint64_t tc__hash(const void *key, size_t len);
 

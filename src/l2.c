@@ -612,6 +612,14 @@ int tc__l2_reply_ok(void *ud, const redisReply *r)
     return r->type == REDIS_REPLY_ERROR ? TC_EBACKEND : TC_OK;
 }
 
+int tc__l2_reply_status(void *ud, const redisReply *r)
+{
+    (void)ud;
+    if (r->type == REDIS_REPLY_STATUS)
+        return TC_OK;
+    return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
+}
+
 /* ASKING, then the command, on one connection: a slot being imported
    takes the command only so. */
 int tc__l2_argv_asking(tc__l2 *l2, int argc, const char **argv,

@@ -53,6 +53,9 @@ int tc__l2_argv_asking(tc__l2 *l2, int argc, const char **argv,
 /* A reply_fn for commands whose reply says only whether they worked:
    TC_OK for anything but an error reply. */
 int tc__l2_reply_ok(void *ud, const struct redisReply *r);
+/* A reply_fn for a SET's reply, which says more: TC_OK (+OK), TC_MISS
+   (nil: an NX lost), TC_EBACKEND (anything else). */
+int tc__l2_reply_status(void *ud, const struct redisReply *r);
 
 /* The Sentinel or Cluster behind l2, NULL if none (the listener follows
    them too). */

@@ -4,8 +4,9 @@
    pattern, and the message on the namespace channel). */
 #include <string.h>
 
-#include "cache.h"
 #include "cluster.h"
+#include "l2.h"
+#include "l2ops.h"
 
 size_t tc__rkey_write(const tc_cache *c, const char *key, size_t klen,
                       const char *suffix, char *dst)
@@ -90,8 +91,8 @@ int tc__envelope_of(const tc_cache *c, const tc_value *v, char **buf,
     return rc;
 }
 
-int tc__set_l2(tc_cache *c, const char *key, size_t klen, const tc_value *v,
-               uint32_t ttl_ms)
+int tc__write_envelope(tc_cache *c, const char *key, size_t klen,
+                       const tc_value *v, uint32_t ttl_ms)
 {
     char *buf;
     size_t blen;
@@ -168,7 +169,7 @@ static int publish(tc_cache *c, uint32_t kind, const char *arg, size_t len)
     size_t blen;
     if (tc__inval_encode(&m, &buf, &blen) != TC_OK)
         return TC_ENOMEM;
-    int rc = tc__l2_publish(c->l2, tc__coh_channel(c->coh), buf, blen);
+    int rc = tc__l2_publish(c->l2, c->channel, buf, blen);
     tc__free(buf);
     return rc;
 }
@@ -178,7 +179,9 @@ static int publish(tc_cache *c, uint32_t kind, const char *arg, size_t len)
    and it reaches entries that only some L1s hold. */
 static int needs_publish(const tc_cache *c, uint32_t kind)
 {
-    return c->coh && (kind != TC__INVAL_KEY || !tc__coh_tracking(c->coh));
+    return c->coh &&
+           (kind != TC__INVAL_KEY ||
+            !atomic_load_explicit(&c->tracking, memory_order_relaxed));
 }
 
 int tc__publish_set(tc_cache *c, const char *key, size_t klen)
@@ -186,6 +189,16 @@ int tc__publish_set(tc_cache *c, const char *key, size_t klen)
     return needs_publish(c, TC__INVAL_KEY)
                ? publish(c, TC__INVAL_KEY, key, klen)
                : TC_OK;
+}
+
+void tc__refused(tc_cache *c, const char *what)
+{
+    int logged = 0;
+    if (atomic_compare_exchange_strong(&c->refused_logged, &logged, 1))
+        tc__log(&c->lg, TC_LOG_ERROR, "inval.refused",
+                "redis refused %s (check the user's ACL): invalidations "
+                "it refuses reach no other process",
+                what);
 }
 
 int tc__invalidate_l2(tc_cache *c, uint32_t kind, const char *arg, size_t len)
@@ -216,7 +229,7 @@ static void publish_keys(tc_cache *c, const char *const *keys,
     tc__l2_cmd cmds[PUBLISH_PIPE];
     char *bufs[PUBLISH_PIPE];
     size_t at[PUBLISH_PIPE], m = 0;
-    const char *channel = tc__coh_channel(c->coh);
+    const char *channel = c->channel;
     for (size_t i = 0; i <= n; i++) {
         if (i < n && rcs[i] == TC_OK && tc__l2_cluster(c->l2)) {
             rcs[i] = publish(c, TC__INVAL_KEY, keys[i], lens[i]);

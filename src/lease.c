@@ -12,7 +12,9 @@
 
 #include <hiredis/hiredis.h>
 
-#include "cache.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "lease.h"
 
 /* KEYS: value, lease. ARGV: token, envelope, px. 1 stored, 0 lease lost.
    The SHA-1 is of these exact bytes; test_fetch checks it against
@@ -56,19 +58,6 @@ static int names(const tc_cache *c, const char *key, size_t klen, tc__rkey *rk,
     return TC_OK;
 }
 
-int tc__reply_is_ok(const redisReply *r)
-{
-    if (r->type == REDIS_REPLY_STATUS)
-        return TC_OK;
-    return r->type == REDIS_REPLY_NIL ? TC_MISS : TC_EBACKEND;
-}
-
-static int status_ok(void *ud, const redisReply *r)
-{
-    (void)ud;
-    return tc__reply_is_ok(r);
-}
-
 int tc__lease_take(tc_cache *c, const char *key, size_t klen,
                    const char *token)
 {
@@ -79,7 +68,7 @@ int tc__lease_take(tc_cache *c, const char *key, size_t klen,
     snprintf(px, sizeof(px), "%u", (unsigned)c->opt.lease_ms);
     const char *argv[] = {"SET", lk.s, token, "NX", "PX", px};
     size_t lens[] = {3, lk.len, strlen(token), 2, 2, strlen(px)};
-    int rc = tc__l2_argv(c->l2, 6, argv, lens, status_ok, NULL);
+    int rc = tc__l2_argv(c->l2, 6, argv, lens, tc__l2_reply_status, NULL);
     tc__rkey_done(&lk);
     tc__rkey_done(&rk);
     return rc;

@@ -10,20 +10,18 @@
 static _Thread_local uint64_t state;
 static _Thread_local unsigned seeded_gen = ~0u;
 
-unsigned tc__fork_gen(void); /* fork.c */
-
 static void seed(void)
 {
     uint64_t s = 0;
     if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
         s = tc__wall_ms() ^ ((uint64_t)(uintptr_t)&state << 16);
     state = s ? s : 0x9E3779B97F4A7C15ULL;
-    seeded_gen = tc__fork_gen();
+    seeded_gen = tc__forkgen();
 }
 
 uint64_t tc__rand64(void)
 {
-    if (seeded_gen != tc__fork_gen())
+    if (seeded_gen != tc__forkgen())
         seed();
     uint64_t x = state;
     x ^= x >> 12;

@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache.h"
+#include "handle.h"
+#include "lease.h"
 #include "renew.h"
 
 struct tc__held {

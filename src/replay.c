@@ -26,7 +26,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "cache.h"
+#include "coherence.h"
+#include "l2ops.h"
+#include "replay.h"
 
 typedef struct item {
     struct item *next;

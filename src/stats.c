@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
+#include "l1.h"
+#include "l2.h"
 
 void tc__hist_add(tc__hist *h, uint64_t us)
 {

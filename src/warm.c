@@ -8,6 +8,11 @@
 #include <string.h>
 
 #include "cache.h"
+#include "coherence.h"
+#include "l1.h"
+#include "l2.h"
+#include "l2ops.h"
+#include "replay.h"
 
 /* Refusals for room in a row, since the last value that entered, after
    which the L1 is taken to be full: most shards are. */
@@ -84,7 +89,7 @@ static int warm_value(void *ud, const char *rkey, size_t rlen, uint64_t epoch,
         w->foreign++;
         return 0;
     }
-    uint64_t ttl = tc__l1_ttl_of(c, e.expires_at_ms);
+    uint64_t ttl = tc__cache_ttl_of(c, e.expires_at_ms);
     if (!ttl)
         return 0;
     tc_value *v = tc__value_new(e.payload, e.payload_len);

@@ -21,6 +21,7 @@
 #include "cache.h"
 #include "harness.h"
 #include "history.h"
+#include "replay.h"
 
 /*
  * The faults, and what each asserts (TF_ASSERT_*):

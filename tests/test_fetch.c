@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "lease.h"
 #include "harness.h"
 
 static long long raw_int(const char *fmt, const char *arg)

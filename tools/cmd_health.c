@@ -109,8 +109,8 @@ static const char *link_of(cli *k)
         return "none (TC_COHERENCE=none)";
     if (!tc__coh_ok(k->c->coh))
         return "down";
-    return tc__coh_tracking(k->c->coh) ? "client tracking"
-                                       : "channel (no client tracking)";
+    return atomic_load(&k->c->tracking) ? "client tracking"
+                                        : "channel (no client tracking)";
 }
 
 int cmd_health(cli *k)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "l2ops.h"
 
 /* ---- get ---- */
 
