@@ -153,9 +153,12 @@ int tc_warm(tc_cache *c, const char *prefix, size_t max_entries)
     tc__l2_scan_fns fns = {warm_key, warm_value, &w};
     uint64_t t0 = tc__mono_ms();
     rc = tc__l2_scan_get(c->l2, pattern, &fns);
+    /* The prefix is the start of keys: not above debug (the namespace
+       and its length say enough here). */
     tc__log(&c->lg, TC_LOG_INFO, "warm.done",
-            "tc_warm %s: %llu entries in %llu ms (%llu raced, %llu foreign)",
-            pattern, (unsigned long long)w.filled,
+            "tc_warm of namespace %s, a prefix of %zu bytes: %llu entries "
+            "in %llu ms (%llu raced, %llu foreign)",
+            c->opt.ns, plen, (unsigned long long)w.filled,
             (unsigned long long)(tc__mono_ms() - t0),
             (unsigned long long)w.stale, (unsigned long long)w.foreign);
     tc__free(pattern);

@@ -332,6 +332,10 @@ static void test_events_and_secrets(void)
     authed_cmd(r, "ACL SETUSER default +@all");
     CU_ASSERT_EQUAL(tc_set(c, KEY, VALUE, strlen(VALUE), 0), TC_OK);
 
+    /* warming by a prefix of keys, which its info line must not show */
+    CU_ASSERT_EQUAL(tc_warm(c, KEY, 0), TC_OK);
+    CU_ASSERT_EQUAL(event_level("warm.done"), TC_LOG_INFO);
+
     /* the DEBUG lines do hold keys: what the check below looks for */
     CU_ASSERT_EQUAL(tc_del_prefix(c, KEY), TC_OK);
     CU_ASSERT(lines_with(KEY, TC_LOG_DEBUG) > 0);
