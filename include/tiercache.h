@@ -520,7 +520,8 @@ typedef struct tc_stats_info {
     /* revalidation (tc_options.revalidate): L1 entries a reconnect kept,
        Redis holding the same write, and those it dropped */
     uint64_t l1_revalidated, l1_revalidate_drops;
-    uint64_t reserved[12];
+    uint64_t lag_sum_us; /* lag_hist's observations added up, in us */
+    uint64_t reserved[11];
     /* Latency histograms, buckets as lag_hist's but the last one also
        counts everything longer; *_sum_us adds up every observation.
        l2: a Redis command through the pool, from asking for a connection

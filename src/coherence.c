@@ -312,13 +312,8 @@ static void on_tracking(tc__coh *h, const redisReply *keys)
 static void record_lag(tc__coh *h, uint64_t sent_at_ms)
 {
     uint64_t now = tc__wall_ms();
-    uint64_t lag_us = now > sent_at_ms ? (now - sent_at_ms) * 1000 : 0;
-    unsigned b = 0;
-    while (lag_us > 1 && b < TC_LAG_BUCKETS - 1) {
-        lag_us >>= 1;
-        b++;
-    }
-    TC__INC(h->c->ctr.lag_hist[b]);
+    tc__hist_add(&h->c->ctr.lag,
+                 now > sent_at_ms ? (now - sent_at_ms) * 1000 : 0);
 }
 
 /* Anyone may publish on the channel: a message that does not decode is

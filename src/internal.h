@@ -212,7 +212,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
 
 /* ---- stats ---- */
 /* A latency histogram: bucket i counts [2^i, 2^(i+1)) us (0: < 2 us, the
-   last one open-ended), as lag_hist; relaxed atomics, no lock. */
+   last one open-ended); relaxed atomics, no lock. */
 typedef struct tc__hist {
     atomic_uint_fast64_t b[TC_LAG_BUCKETS];
     atomic_uint_fast64_t sum_us;
@@ -226,8 +226,7 @@ typedef struct tc__counters {
     /* coherence */
     atomic_uint_fast64_t invalidations, link_losses, l1_flushes, replay_queued,
         replay_done, replay_overflows;
-    atomic_uint_fast64_t lag_hist[TC_LAG_BUCKETS];
-    tc__hist l2_lat, compute_lat;
+    tc__hist lag, l2_lat, compute_lat;
 } tc__counters;
 #define TC__INC(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
 #define TC__GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)

@@ -73,8 +73,7 @@ void tc_stats(tc_cache *c, tc_stats_info *out)
     out->replay_queued = TC__GET(k->replay_queued);
     out->replay_done = TC__GET(k->replay_done);
     out->replay_overflows = TC__GET(k->replay_overflows);
-    for (int i = 0; i < TC_LAG_BUCKETS; i++)
-        out->lag_hist[i] = TC__GET(k->lag_hist[i]);
+    hist_copy(&k->lag, out->lag_hist, &out->lag_sum_us);
     hist_copy(&k->l2_lat, out->l2_hist, &out->l2_sum_us);
     hist_copy(&k->compute_lat, out->compute_hist, &out->compute_sum_us);
     out->coherent = c->coh ? (uint64_t)tc__coh_ok(c->coh) : 0;
@@ -119,6 +118,8 @@ static void put(out *o, const char *fmt, ...)
         o->len += (size_t)n;
 }
 
+/* Room for collect's rows: a row more than it has fails to compile. */
+#define METRICS_MAX 40
 static size_t collect(const tc_stats_info *s, metric *m)
 {
     const metric rows[] = {
@@ -171,6 +172,8 @@ static size_t collect(const tc_stats_info *s, metric *m)
         {"breaker_state", "gauge", "0 closed, 1 open, 2 half-open",
          s->breaker},
     };
+    _Static_assert(sizeof(rows) <= METRICS_MAX * sizeof(metric),
+                   "METRICS_MAX is too small for the rows");
     memcpy(m, rows, sizeof(rows));
     return sizeof(rows) / sizeof(rows[0]);
 }
@@ -221,7 +224,7 @@ static void put_hists(out *o, tc_format fmt, const tc_stats_info *s)
 {
     const hist hs[] = {
         {"inval_lag_seconds", "inval_lag", "channel invalidation lag",
-         s->lag_hist, NULL},
+         s->lag_hist, &s->lag_sum_us},
         {"l2_command_duration_seconds", "l2_command",
          "Redis command round trips through the pool", s->l2_hist,
          &s->l2_sum_us},
@@ -240,7 +243,7 @@ size_t tc_stats_format(tc_cache *c, tc_format fmt, char *buf, size_t cap)
         return 0;
     tc_stats_info s; /* one snapshot for the counters and histograms */
     tc_stats(c, &s);
-    metric m[32];
+    metric m[METRICS_MAX];
     size_t n = collect(&s, m);
     out o = {buf, cap, 0};
     if (cap)

@@ -135,15 +135,17 @@ static int histogram_ok(const char *text, const char *h)
         prev = last;
         buckets++;
     }
-    char count[128];
+    char count[128], sum[128];
     snprintf(count, sizeof(count), "%s_count", h);
-    return buckets == TC_LAG_BUCKETS && inf && sample(text, count) == last;
+    snprintf(sum, sizeof(sum), "%s_sum", h);
+    return buckets == TC_LAG_BUCKETS && inf && sample(text, count) == last &&
+           sample(text, sum) >= 0;
 }
 
 static void test_histogram_shape(void)
 {
     const char *good = "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
-                       "h_count 2\n";
+                       "h_sum 0.5\nh_count 2\n";
     const char *no_inf = "h_bucket{le=\"1\"} 1\nh_bucket{le=\"2\"} 2\n"
                          "h_count 2\n";
     const char *down = "h_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\n"
