@@ -303,8 +303,6 @@ static void shard_policy_free(shard *s)
     tc__free(s->ghost);
 }
 
-void tc__l1_destroy(tc__l1 *l1);
-
 int tc__l1_create(tc__l1 **out, const tc__l1_config *cfg)
 {
     *out = NULL;

@@ -46,5 +46,14 @@ for f in "$src"/*.c "$src"/*.h; do
     fi
   done < "$tmp"
 done
+# ... nor goes round the table by declaring another module's function
+# itself: a module's functions are declared in its header, and only
+# there (a file-scope prototype in a .c file is such a declaration).
+grep -nE '^[a-z][^(=]*[ *]tc__[a-z0-9_]+\([^)]*\);' "$src"/*.c |
+  grep -v '^[^:]*:[0-9]*:static ' > "$tmp" || :
+while IFS= read -r hit; do
+  echo "FAIL: ${hit#"$top_srcdir"/}: a prototype in a .c file (put it in a header)"
+  bad=1
+done < "$tmp"
 [ "$bad" = 0 ] || exit 1
-echo "ok: $n includes in src/, none reaching up a layer"
+echo "ok: $n includes in src/, none reaching up a layer; no prototype in a .c file"
