@@ -42,6 +42,15 @@ int cli_open(cli *k);
 int cli_check_key(cli *k, const char *key);
 /* Runs fn on every master's pool (one Redis: on it). */
 int cli_each_node(cli *k, int (*fn)(void *, tc__l2 *), void *ud);
+/* SCAN MATCH pattern on every master: key(ud, name, len) for each Redis
+   key found, page(ud) after each page (may be NULL). TC_OK or the first
+   failure. */
+typedef struct cli_scan_fns {
+    void (*key)(void *ud, const char *name, size_t len);
+    void (*page)(void *ud);
+    void *ud;
+} cli_scan_fns;
+int cli_scan(cli *k, const char *pattern, const cli_scan_fns *fns);
 /* Wall clock, microseconds, and "YYYY-MM-DDTHH:MM:SS.mmmZ" of ms. */
 uint64_t cli_now_us(void);
 void cli_iso(uint64_t wall_ms, char *buf, size_t cap);

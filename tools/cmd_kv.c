@@ -232,15 +232,14 @@ int cmd_flush(cli *k)
 
 typedef struct lister {
     cli *k;
-    const char *pattern;
     size_t pfx; /* strlen("<ns>:{") */
     json_t *arr;
     long n;
-    char cursor[32];
 } lister;
 
-static void one_key(lister *l, const char *s, size_t len)
+static void one_key(void *ud, const char *s, size_t len)
 {
+    lister *l = ud;
     if (len < l->pfx + 1 || s[len - 1] != '}' || s[l->pfx] == '\x01')
         return; /* a lease, or a group generation */
     const char *key = s + l->pfx;
@@ -255,35 +254,6 @@ static void one_key(lister *l, const char *s, size_t len)
     json_array_append_new(l->arr, j ? j : json_string("(not UTF-8)"));
 }
 
-static int keys_page(void *ud, const redisReply *r)
-{
-    lister *l = ud;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY)
-        return TC_EBACKEND;
-    snprintf(l->cursor, sizeof(l->cursor), "%s", r->element[0]->str);
-    for (size_t i = 0; i < r->element[1]->elements; i++)
-        one_key(l, r->element[1]->element[i]->str,
-                r->element[1]->element[i]->len);
-    return TC_OK;
-}
-
-/* SCAN of one node until its cursor comes back to 0. */
-static int keys_node(void *ud, tc__l2 *l2)
-{
-    lister *l = ud;
-    int rc;
-    strcpy(l->cursor, "0");
-    do {
-        const char *argv[] = {"SCAN",     l->cursor, "MATCH",
-                              l->pattern, "COUNT",   "1000"};
-        size_t lens[] = {4, strlen(l->cursor), 5, strlen(l->pattern), 5, 4};
-        rc = tc__l2_argv(l2, 6, argv, lens, keys_page, l);
-    } while (rc == TC_OK && strcmp(l->cursor, "0") != 0);
-    return rc;
-}
-
 int cmd_keys(cli *k)
 {
     const char *glob = k->argc ? k->argv[0] : "*";
@@ -296,10 +266,11 @@ int cmd_keys(cli *k)
         return cli_fail(k, CLI_FAILED, "out of memory");
     /* the glob is the caller's: its * ? [ ] work inside the braces */
     snprintf(pattern, n, "%s:{%s}", k->opt.ns, glob);
-    lister l = {k, pattern, strlen(k->opt.ns) + 2, NULL, 0, "0"};
+    lister l = {k, strlen(k->opt.ns) + 2, NULL, 0};
     if (k->json)
         l.arr = json_array();
-    rc = cli_each_node(k, keys_node, &l);
+    cli_scan_fns fns = {one_key, NULL, &l};
+    rc = cli_scan(k, pattern, &fns);
     free(pattern);
     if (rc != TC_OK) {
         json_decref(l.arr);

@@ -20,7 +20,7 @@ static const char *ttl_names[NTTL] = {"<1s", "<10s", "<1m",         "<10m",
 
 typedef struct scan {
     cli *k;
-    char cursor[32], pattern[TC_NS_MAX + 8];
+    char pattern[TC_NS_MAX + 8];
     uint64_t keys, leases, seen;
     char **sample; /* up to cap Redis key names */
     size_t *lens, n, cap;
@@ -48,42 +48,23 @@ static void keep(scan *s, const char *name, size_t len)
     s->lens[slot] = len;
 }
 
-static int page(void *ud, const redisReply *r)
+static void one_key(void *ud, const char *name, size_t len)
 {
     scan *s = ud;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY)
-        return TC_EBACKEND;
-    snprintf(s->cursor, sizeof(s->cursor), "%s", r->element[0]->str);
-    for (size_t i = 0; i < r->element[1]->elements; i++) {
-        const redisReply *e = r->element[1]->element[i];
-        if (e->len && e->str[e->len - 1] != '}') {
-            s->leases++; /* <ns>:{key}:lease */
-            continue;
-        }
-        s->keys++;
-        s->seen++;
-        keep(s, e->str, e->len);
+    if (len && name[len - 1] != '}') {
+        s->leases++; /* <ns>:{key}:lease */
+        return;
     }
-    return TC_OK;
+    s->keys++;
+    s->seen++;
+    keep(s, name, len);
 }
 
-static int scan_node(void *ud, tc__l2 *l2)
+static void one_page(void *ud)
 {
     scan *s = ud;
-    int rc;
-    strcpy(s->cursor, "0");
-    do {
-        const char *argv[] = {"SCAN",     s->cursor, "MATCH",
-                              s->pattern, "COUNT",   "1000"};
-        size_t lens[] = {4, strlen(s->cursor), 5, strlen(s->pattern), 5, 4};
-        rc = tc__l2_argv(l2, 6, argv, lens, page, s);
-        if (s->tty) /* progress, on a terminal only */
-            fprintf(stderr, "\rscanning: %llu keys",
-                    (unsigned long long)s->keys);
-    } while (rc == TC_OK && strcmp(s->cursor, "0") != 0);
-    return rc;
+    if (s->tty) /* progress, on a terminal only */
+        fprintf(stderr, "\rscanning: %llu keys", (unsigned long long)s->keys);
 }
 
 static int reply_ll(void *ud, const redisReply *r)
@@ -234,7 +215,8 @@ int cmd_stats(cli *k)
     }
     s.tty = isatty(STDERR_FILENO);
     snprintf(s.pattern, sizeof(s.pattern), "%s:{*", k->opt.ns);
-    rc = cli_each_node(k, scan_node, &s);
+    cli_scan_fns fns = {one_key, one_page, &s};
+    rc = cli_scan(k, s.pattern, &fns);
     if (s.tty)
         fputc('\n', stderr);
     for (size_t i = 0; rc == TC_OK && i < s.n; i++)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* What the commands share: error lines and exit codes, opening the
    cache from the environment and the flags, clocks, JSON output. */
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,6 +91,49 @@ int cli_each_node(cli *k, int (*fn)(void *, tc__l2 *), void *ud)
 {
     tc__cluster *cl = tc__l2_cluster(k->c->l2);
     return cl ? tc__cluster_each_master(cl, fn, ud) : fn(ud, k->c->l2);
+}
+
+typedef struct scan_state {
+    const char *pattern;
+    const cli_scan_fns *fns;
+    char cursor[32];
+} scan_state;
+
+static int scan_page(void *ud, const redisReply *r)
+{
+    scan_state *s = ud;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY)
+        return TC_EBACKEND;
+    snprintf(s->cursor, sizeof(s->cursor), "%s", r->element[0]->str);
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+        s->fns->key(s->fns->ud, r->element[1]->element[i]->str,
+                    r->element[1]->element[i]->len);
+    return TC_OK;
+}
+
+/* One node, until its cursor comes back to 0. */
+static int scan_node(void *ud, tc__l2 *l2)
+{
+    scan_state *s = ud;
+    int rc;
+    strcpy(s->cursor, "0");
+    do {
+        const char *argv[] = {"SCAN",     s->cursor, "MATCH",
+                              s->pattern, "COUNT",   "1000"};
+        size_t lens[] = {4, strlen(s->cursor), 5, strlen(s->pattern), 5, 4};
+        rc = tc__l2_argv(l2, 6, argv, lens, scan_page, s);
+        if (s->fns->page)
+            s->fns->page(s->fns->ud);
+    } while (rc == TC_OK && strcmp(s->cursor, "0") != 0);
+    return rc;
+}
+
+int cli_scan(cli *k, const char *pattern, const cli_scan_fns *fns)
+{
+    scan_state s = {pattern, fns, "0"};
+    return cli_each_node(k, scan_node, &s);
 }
 
 uint64_t cli_now_us(void)
