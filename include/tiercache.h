@@ -353,12 +353,16 @@ typedef int (*tc_compute_fn)(void *ud, void **val, size_t *len,
 TC_EXTERN int tc_fetch(tc_cache *c, const char *key, uint32_t ttl_ms,
                        tc_compute_fn fn, void *ud, tc_value **out);
 
+/* tc_compute_fn told which key it computes (tc_mfetch). */
+typedef int (*tc_mcompute_fn)(void *ud, const char *key, void **val,
+                              size_t *len, uint32_t *ttl_ms);
 /* tc_fetch of n keys: one tc_mget for all, then a computation for each
    key that missed (single-flight and leases as tc_fetch, one key after
-   another, on the calling thread). status[i] and out[i] are keys[i]'s, as
-   tc_fetch would return them; the return is as tc_mget's. */
+   another, on the calling thread): fn(ud, key, ...), as tc_fetch's fn.
+   status[i] and out[i] are keys[i]'s, as tc_fetch would return them; the
+   return is as tc_mget's. */
 TC_EXTERN int tc_mfetch(tc_cache *c, const char *const *keys, size_t n,
-                        uint32_t ttl_ms, tc_compute_fn fn, void *ud,
+                        uint32_t ttl_ms, tc_mcompute_fn fn, void *ud,
                         tc_value **out, int *status);
 
 /* Where the value a tc_fetch_from returned came from. */

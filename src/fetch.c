@@ -353,8 +353,21 @@ int tc_fetch_from(tc_cache *c, const char *key, uint32_t ttl_ms,
     return rc;
 }
 
+/* tc_mfetch's callback behind tc_fetch's: it is told its key. */
+typedef struct keyed {
+    tc_mcompute_fn fn;
+    void *ud;
+    const char *key;
+} keyed;
+
+static int keyed_compute(void *ud, void **val, size_t *len, uint32_t *ttl_ms)
+{
+    const keyed *k = ud;
+    return k->fn(k->ud, k->key, val, len, ttl_ms);
+}
+
 int tc_mfetch(tc_cache *c, const char *const *keys, size_t n, uint32_t ttl_ms,
-              tc_compute_fn fn, void *ud, tc_value **out, int *status)
+              tc_mcompute_fn fn, void *ud, tc_value **out, int *status)
 {
     if (n == 0)
         return c ? TC_OK : TC_EINVAL;
@@ -371,14 +384,15 @@ int tc_mfetch(tc_cache *c, const char *const *keys, size_t n, uint32_t ttl_ms,
         uint64_t hash = tc__hash(keys[i], klen);
         tc_value *v = out[i];
         out[i] = NULL;
+        keyed k = {fn, ud, keys[i]};
         if (status[i] == TC_OK) {
             if (should_refresh(c, v))
-                v = refresh(c, keys[i], klen, hash, ttl, fn, ud, v);
+                v = refresh(c, keys[i], klen, hash, ttl, keyed_compute, &k, v);
             status[i] = deliver(TC_OK, v, &out[i]);
         } else {
             int from;
-            status[i] = fetch_miss(c, keys[i], klen, hash, ttl, fn, ud,
-                                   &out[i], &from);
+            status[i] = fetch_miss(c, keys[i], klen, hash, ttl, keyed_compute,
+                                   &k, &out[i], &from);
         }
     }
     return tc__worst(status, n);

@@ -257,15 +257,19 @@ typedef struct counted {
     int ms;
 } counted;
 
-static int counted_fn(void *ud, void **val, size_t *len, uint32_t *ttl)
+/* "computed:<key>": each value says which key it was computed for. */
+static int counted_fn(void *ud, const char *key, void **val, size_t *len,
+                      uint32_t *ttl)
 {
     counted *cn = ud;
     (void)ttl;
     atomic_fetch_add(&cn->computes, 1);
     if (cn->ms)
         usleep((useconds_t)cn->ms * 1000);
-    *val = strdup("computed");
-    *len = 8;
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "computed:%s", key);
+    *val = strdup(buf);
+    *len = (size_t)n;
     return *val ? 0 : TC_ECOMPUTE;
 }
 
@@ -280,9 +284,10 @@ static void test_mfetch_once(void)
     CU_ASSERT(tc_mfetch(c, keys, 5, 0, counted_fn, &cn, out, st) == TC_EINVAL);
     CU_ASSERT(atomic_load(&cn.computes) == 3);
     CU_ASSERT(st[0] == TC_OK && value_is(out[0], "stored"));
-    CU_ASSERT(st[1] == TC_OK && value_is(out[1], "computed"));
+    CU_ASSERT(st[1] == TC_OK && value_is(out[1], "computed:m1"));
+    CU_ASSERT(st[2] == TC_OK && value_is(out[2], "computed:m2"));
     CU_ASSERT(st[3] == TC_EINVAL && !out[3]);
-    CU_ASSERT(st[4] == TC_OK && value_is(out[4], "computed"));
+    CU_ASSERT(st[4] == TC_OK && value_is(out[4], "computed:m3"));
     release_all(out, 5);
     CU_ASSERT(tc_mfetch(c, keys + 1, 2, 0, counted_fn, &cn, out, st) == TC_OK);
     CU_ASSERT(atomic_load(&cn.computes) == 3); /* cached now */
@@ -313,9 +318,12 @@ static void *fetcher(void *ud)
     if (tc_mfetch(s->c, keys, STAMPEDE_KEYS, 0, counted_fn, s->cn, out, st) !=
         TC_OK)
         atomic_fetch_add(&s->bad, 1);
-    for (int k = 0; k < STAMPEDE_KEYS; k++)
-        if (st[k] != TC_OK || !value_is(out[k], "computed"))
+    for (int k = 0; k < STAMPEDE_KEYS; k++) {
+        char want[32];
+        snprintf(want, sizeof(want), "computed:%s", keys[k]);
+        if (st[k] != TC_OK || !value_is(out[k], want))
             atomic_fetch_add(&s->bad, 1);
+    }
     release_all(out, STAMPEDE_KEYS);
     return NULL;
 }
