@@ -8,6 +8,7 @@
  * revalidation took beside the same GETRANGEs sent raw, pipelined as
  * the listener sends them.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,9 @@ static uint64_t calls_of(const th_redis *r, const char *cmd)
     return n;
 }
 
-/* The listener's own account: "L1 revalidated in <ms> ms: ...". */
-static double logged_ms = -1;
+/* The listener's own account, "L1 revalidated in <ms> ms: ...": written
+   on its thread, read on ours; -1 before it. */
+static _Atomic double logged_ms = -1;
 static void on_log(void *ud, int level, const char *msg)
 {
     (void)ud, (void)level;
