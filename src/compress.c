@@ -10,6 +10,7 @@
  * a buffer of exactly that size, so a frame that lies (a bomb) fails
  * instead of growing anything.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <lz4frame.h>
@@ -33,12 +34,65 @@ int tc__flags_ok(uint32_t flags)
     return !(codec && (flags & TC__FLAG_ABSENT));
 }
 
+/* ---- per-thread contexts ----
+
+   Making a zstd context costs more than compressing a 1 KiB value with
+   it (docs/benchmarks.md, "compress"), and an LZ4 one is a ~100 KiB
+   allocation. So each thread keeps one of each kind, made at its first
+   use and freed at its exit; zstd resets its contexts at each frame, and
+   the LZ4 one is reset before each (a frame that failed leaves it
+   mid-way). Without memory for them, the one-shot calls are used. */
+typedef struct codec_ctx {
+    ZSTD_CCtx *zc;
+    ZSTD_DCtx *zd;
+    LZ4F_dctx *ld;
+} codec_ctx;
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static int ctx_key_ok;
+
+static void ctx_free(void *p)
+{
+    codec_ctx *x = p;
+    ZSTD_freeCCtx(x->zc);
+    ZSTD_freeDCtx(x->zd);
+    if (x->ld)
+        LZ4F_freeDecompressionContext(x->ld);
+    tc__free(x);
+}
+
+static void ctx_init(void)
+{
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
+/* This thread's contexts (the fields made on demand), or NULL. */
+static codec_ctx *ctx_get(void)
+{
+    pthread_once(&ctx_once, ctx_init);
+    if (!ctx_key_ok)
+        return NULL;
+    codec_ctx *x = pthread_getspecific(ctx_key);
+    if (!x && (x = tc__calloc(1, sizeof(*x))) &&
+        pthread_setspecific(ctx_key, x) != 0) {
+        tc__free(x);
+        x = NULL;
+    }
+    return x;
+}
+
 /* ---- compress ---- */
 
 static size_t zstd_frame(const unsigned char *src, size_t len,
                          unsigned char *dst, size_t cap)
 {
-    size_t n = ZSTD_compress(dst, cap, src, len, ZSTD_LEVEL);
+    codec_ctx *x = ctx_get();
+    if (x && !x->zc)
+        x->zc = ZSTD_createCCtx();
+    size_t n = x && x->zc
+                   ? ZSTD_compressCCtx(x->zc, dst, cap, src, len, ZSTD_LEVEL)
+                   : ZSTD_compress(dst, cap, src, len, ZSTD_LEVEL);
     return ZSTD_isError(n) ? 0 : n;
 }
 
@@ -117,7 +171,11 @@ static int zstd_size(const unsigned char *src, size_t len, size_t max,
 static int zstd_into(const unsigned char *src, size_t len, unsigned char *dst,
                      size_t n)
 {
-    size_t r = ZSTD_decompress(dst, n, src, len);
+    codec_ctx *x = ctx_get();
+    if (x && !x->zd)
+        x->zd = ZSTD_createDCtx();
+    size_t r = x && x->zd ? ZSTD_decompressDCtx(x->zd, dst, n, src, len)
+                          : ZSTD_decompress(dst, n, src, len);
     return !ZSTD_isError(r) && r == n ? 0 : -1;
 }
 
@@ -166,12 +224,21 @@ static int lz4_into(LZ4F_dctx *d, const unsigned char *src, size_t len,
 static int lz4_value(const unsigned char *src, size_t len, size_t max,
                      tc_value **out)
 {
-    LZ4F_dctx *d;
+    LZ4F_dctx *d = NULL;
     size_t n, hdr;
     int rc = TC_ECODEC;
+    codec_ctx *x = ctx_get();
 
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)))
+    if (x && !x->ld &&
+        LZ4F_isError(LZ4F_createDecompressionContext(&x->ld, LZ4F_VERSION)))
+        x->ld = NULL;
+    if (x && x->ld) {
+        d = x->ld;
+        LZ4F_resetDecompressionContext(d);
+    } else if (LZ4F_isError(
+                   LZ4F_createDecompressionContext(&d, LZ4F_VERSION))) {
         return TC_ENOMEM;
+    }
     if (lz4_size(d, src, len, max, &n, &hdr) == 0) {
         tc_value *v = tc__value_new(NULL, n);
         if (!v)
@@ -183,7 +250,8 @@ static int lz4_value(const unsigned char *src, size_t len, size_t max,
             rc = TC_OK;
         }
     }
-    LZ4F_freeDecompressionContext(d);
+    if (!x || d != x->ld)
+        LZ4F_freeDecompressionContext(d);
     return rc;
 }
 
