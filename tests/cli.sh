@@ -144,6 +144,7 @@ check "warm: the line number" grep -q 'bad.jsonl:2: ' "$BG_TMP/err"
 is "warm: nothing stored from a bad file" "$(bg_rcli EXISTS "$ns:{w3}")" 0
 printf '{"key": "w5", "value": "x"\n' >"$BG_TMP/bad2.jsonl"
 rc "warm: broken JSON" 65 tc warm "$BG_TMP/bad2.jsonl"
+rc "warm: a directory is a read error, not an empty file" 65 tc warm "$BG_TMP"
 
 # ---- stats ----
 rc "stats" 0 tc stats
@@ -198,6 +199,21 @@ check "health, degraded: says why" \
   grep -q '^status     degraded: invalidations do not use client tracking' "$BG_TMP/out"
 rc "health with the channel chosen (TC_COHERENCE=channel)" 0 \
   env TC_COHERENCE=channel "$TC" health
+# ---- what names the server wins over the environment's cluster ----
+rc "--url over REDIS_CLUSTER" 0 \
+  env -u REDIS_URL REDIS_CLUSTER=127.0.0.1:1 "$TC" get w1 --url "$REDIS_URL"
+rc "-h/-p over REDIS_SENTINELS" 0 \
+  env -u REDIS_URL REDIS_SENTINELS=127.0.0.1:1 "$TC" get w1 -h 127.0.0.1 -p "$REDIS_PORT"
+# ---- error replies and refusals ----
+bg_rcli HSET "$ns:{hash}" f v >/dev/null
+rc "get of a hash: an error reply (WRONGTYPE), not unreachable" 3 tc get hash
+one_line "get of a hash" get
+rc "a wrong password: refused" 2 tc get w1 -a wrong-pw
+# ---- a key that is not UTF-8, in JSON ----
+tc set $'k\xff' v >/dev/null
+tc get $'k\xff' --json >"$BG_TMP/j"
+is "get --json: a non-UTF-8 key as key_hex" "$(jq -r .key_hex "$BG_TMP/j")" 6bff
+
 bg_redis_kill
 rc "health, Redis killed" 2 tc health
 check "health, Redis killed: says so" grep -q '^status     unreachable' "$BG_TMP/out"

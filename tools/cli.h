@@ -59,6 +59,10 @@ struct json_t;
 void cli_json_out(struct json_t *j);
 /* A JSON string of bytes: itself when valid UTF-8, else NULL. */
 struct json_t *cli_json_bytes(const void *p, size_t n);
+/* Sets o[name] to the bytes as a string when they are UTF-8, else
+   o[name + "_hex"] to their hex, so that no byte is lost. */
+void cli_json_set_bytes(struct json_t *o, const char *name, const void *p,
+                        size_t n);
 
 int cmd_health(cli *k);
 int cmd_stats(cli *k);

@@ -78,8 +78,8 @@ static void print_json(const tc__envelope *e, const tc_value *v, const got *g,
 {
     const unsigned char *p = v ? v->data : e->payload;
     size_t n = v ? v->len : e->payload_len;
-    json_t *o = json_object(), *s = cli_json_bytes(p, n);
-    json_object_set_new(o, "key", json_string(key));
+    json_t *o = json_object();
+    cli_json_set_bytes(o, "key", key, strlen(key));
     json_object_set_new(o, "flags", json_integer(e->flags));
     json_object_set_new(o, "codec", json_string(flag_names(e->flags)));
     json_object_set_new(o, "absent", json_boolean(e->flags & TC__FLAG_ABSENT));
@@ -96,17 +96,7 @@ static void print_json(const tc__envelope *e, const tc_value *v, const got *g,
     }
     json_object_set_new(o, "size", json_integer((json_int_t)n));
     json_object_set_new(o, "stored_bytes", json_integer((json_int_t)g->len));
-    if (s) {
-        json_object_set_new(o, "payload", s);
-    } else { /* not text: hex, so no byte is lost */
-        char *hex = malloc(2 * n + 1);
-        for (size_t i = 0; hex && i < n; i++)
-            sprintf(hex + 2 * i, "%02x", p[i]);
-        if (hex)
-            hex[2 * n] = '\0';
-        json_object_set_new(o, "payload_hex", json_string(hex ? hex : ""));
-        free(hex);
-    }
+    cli_json_set_bytes(o, "payload", p, n); /* or payload_hex */
     cli_json_out(o);
 }
 
@@ -250,8 +240,14 @@ static void one_key(void *ud, const char *s, size_t len)
         putchar('\n');
         return;
     }
-    json_t *j = cli_json_bytes(key, n);
-    json_array_append_new(l->arr, j ? j : json_string("(not UTF-8)"));
+    /* a key that is not UTF-8: {"key_hex": "..."} in its place */
+    json_t *j = cli_json_bytes(key, n), *x;
+    if (!j && (x = json_object())) {
+        cli_json_set_bytes(x, "key", key, n);
+        j = x;
+    }
+    if (j)
+        json_array_append_new(l->arr, j);
 }
 
 int cmd_keys(cli *k)

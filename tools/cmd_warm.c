@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* warm: stores the values of a JSON-lines file with tc_set. The whole
    file is read and checked first, so a bad line stores nothing. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,11 @@ static int read_all(cli *k, FILE *f, const char *name, batch *b)
             json_decref(j);
         }
     }
+    /* getline's -1 is also a read error (a directory, EIO): not an
+       empty file */
+    if (rc == CLI_OK && ferror(f))
+        rc = cli_fail(k, CLI_DATAERR, "%s: %s (nothing stored)", name,
+                      strerror(errno));
     free(line);
     return rc;
 }

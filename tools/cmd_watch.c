@@ -151,7 +151,9 @@ static int serve(watcher *w, redisContext *ctx)
         uint64_t now = cli_now_us();
         if (now >= next) {
             second_line(w, start);
-            next += 1000000;
+            /* from now: after a suspension, next + 1 s would still be in
+               the past, and poll's wait below would underflow */
+            next = now + 1000000;
         }
         int n = poll(&p, 1, (int)((next - now) / 1000) + 1);
         if (n < 0 && errno == EINTR)

@@ -28,10 +28,13 @@ int cli_status(cli *k, int rc, const char *what)
     tc_health(k->c, &h);
     /* The library's own words say which server and why. */
     const char *why = h.last_error[0] ? h.last_error : k->last_log;
-    int code = rc == TC_EBACKEND || rc == TC_EREFUSED ? CLI_UNREACHABLE
-               : rc == TC_EINVAL || rc == TC_ETOOBIG  ? CLI_USAGE
-               : rc == TC_ECODEC                      ? CLI_DATAERR
-                                                      : CLI_FAILED;
+    /* A failure while the server is connected is an error reply (say
+       WRONGTYPE), not an unreachable Redis. */
+    int code = rc == TC_EBACKEND && h.l2_connected      ? CLI_FAILED
+               : rc == TC_EBACKEND || rc == TC_EREFUSED ? CLI_UNREACHABLE
+               : rc == TC_EINVAL || rc == TC_ETOOBIG    ? CLI_USAGE
+               : rc == TC_ECODEC                        ? CLI_DATAERR
+                                                        : CLI_FAILED;
     if (why[0])
         return cli_fail(k, code, "%s: %s (%s)", what, tc_strerror(rc), why);
     return cli_fail(k, code, "%s: %s", what, tc_strerror(rc));
@@ -67,8 +70,12 @@ int cli_open(cli *k)
         k->opt.log_level = TC_LOG_DEBUG;
     int rc = tc_open(&k->c, &k->opt);
     if (rc != TC_OK)
-        return cli_fail(k, rc == TC_EINVAL ? CLI_USAGE : CLI_FAILED, "%s%s%s",
-                        tc_strerror(rc), k->last_log[0] ? ": " : "",
+        return cli_fail(k,
+                        rc == TC_EINVAL ? CLI_USAGE
+                        : rc == TC_EREFUSED || rc == TC_EBACKEND
+                            ? CLI_UNREACHABLE
+                            : CLI_FAILED,
+                        "%s%s%s", tc_strerror(rc), k->last_log[0] ? ": " : "",
                         k->last_log);
     return CLI_OK;
 }
@@ -134,6 +141,24 @@ int cli_scan(cli *k, const char *pattern, const cli_scan_fns *fns)
 {
     scan_state s = {pattern, fns, "0"};
     return cli_each_node(k, scan_node, &s);
+}
+
+void cli_json_set_bytes(json_t *o, const char *name, const void *p, size_t n)
+{
+    json_t *s = cli_json_bytes(p, n);
+    if (s) {
+        json_object_set_new(o, name, s);
+        return;
+    }
+    char field[64], *hex = malloc(2 * n + 1);
+    const unsigned char *b = p;
+    for (size_t i = 0; hex && i < n; i++)
+        sprintf(hex + 2 * i, "%02x", b[i]);
+    if (hex)
+        hex[2 * n] = '\0';
+    snprintf(field, sizeof(field), "%s_hex", name);
+    json_object_set_new(o, field, json_string(hex ? hex : ""));
+    free(hex);
 }
 
 uint64_t cli_now_us(void)

@@ -140,6 +140,13 @@ static int conn_option(cli *k, int ch, const char *a)
     uint64_t v;
     char err[160];
     int rc = 0;
+    /* A server named here wins over Sentinels or a Cluster from the
+       environment, which would otherwise be used instead (a flush sent
+       to the wrong Redis). */
+    if (ch == O_URL || ch == 'h' || ch == 'p' || ch == O_SOCKET) {
+        o->redis_sentinels = NULL;
+        o->redis_cluster = NULL;
+    }
     switch (ch) {
     case O_URL:
         if (tc__parse_redis_url(a, o, err, sizeof(err)) != TC_OK)
@@ -149,6 +156,7 @@ static int conn_option(cli *k, int ch, const char *a)
         o->redis_socket[0] = '\0'; /* the socket would win over it */
         return copy(k, o->redis_host, sizeof(o->redis_host), "--host", a);
     case 'p':
+        o->redis_socket[0] = '\0';
         if (!(rc = number(k, "--port", a, 1, 65535, &v)))
             o->redis_port = (int)v;
         return rc;
