@@ -515,7 +515,7 @@ typedef struct tc_stats_info {
     uint64_t replay_done;   /* ... and replayed when it came back */
     uint64_t replay_overflows; /* queue overflowed: namespace flushed */
     /* Lag of channel invalidations, sender's clock to the drop here:
-       bucket i counts lags in [2^i, 2^(i+1)) microseconds (0: < 2 us). */
+       bucket i counts lags in (2^i, 2^(i+1)] microseconds (0: <= 2 us). */
     uint64_t lag_hist[TC_LAG_BUCKETS];
     /* values over max_value_bytes: tc_set refused them (and deleted the
        older value), tc_fetch returned them uncached */

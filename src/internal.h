@@ -211,7 +211,7 @@ tc__num_result tc__parse_whole(const char *s, uint64_t min, uint64_t max,
                                uint64_t *out);
 
 /* ---- stats ---- */
-/* A latency histogram: bucket i counts [2^i, 2^(i+1)) us (0: < 2 us, the
+/* A latency histogram: bucket i counts (2^i, 2^(i+1)] us (0: <= 2 us, the
    last one open-ended); relaxed atomics, no lock. */
 typedef struct tc__hist {
     atomic_uint_fast64_t b[TC_LAG_BUCKETS];

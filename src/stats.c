@@ -11,8 +11,11 @@
 
 void tc__hist_add(tc__hist *h, uint64_t us)
 {
+    /* bucket i holds (2^i, 2^(i+1)] us, so that its le (<=, in
+       Prometheus) counts a value on the boundary */
     unsigned b = 0;
-    for (uint64_t v = us; v > 1 && b < TC_LAG_BUCKETS - 1; v >>= 1)
+    for (uint64_t v = us ? us - 1 : 0; v > 1 && b < TC_LAG_BUCKETS - 1;
+         v >>= 1)
         b++;
     TC__INC(h->b[b]);
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
@@ -185,7 +188,7 @@ typedef struct hist {
     const char *json;
     const char *help;
     const uint64_t *b;
-    const uint64_t *sum_us; /* NULL: not kept (the lag's) */
+    const uint64_t *sum_us; /* the observations added up, in us */
 } hist;
 
 /* Prometheus: cumulative buckets with their upper bounds 2^(i+1) us in

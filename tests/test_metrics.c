@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "internal.h" /* tc__hist */
 
 /* promtool's exit status on text, -1 if it could not be run. */
 static int promtool_check(const char *text)
@@ -168,6 +169,31 @@ static void test_histogram_shape(void)
     tc_close(c);
 }
 
+/* le is "at most" in Prometheus: a value on a bucket's bound is in it. */
+static void test_bucket_bounds(void)
+{
+    static const struct {
+        uint64_t us;
+        int bucket;
+    } cases[] = {{0, 0},
+                 {1, 0},
+                 {2, 0},
+                 {3, 1},
+                 {4, 1},
+                 {5, 2},
+                 {8, 2},
+                 {9, 3},
+                 {1024, 9},
+                 {1025, 10},
+                 {UINT64_MAX / 2, 23}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tc__hist h;
+        memset(&h, 0, sizeof(h));
+        tc__hist_add(&h, cases[i].us);
+        CU_ASSERT_EQUAL(atomic_load(&h.b[cases[i].bucket]), 1);
+    }
+}
+
 int main(void)
 {
     if (system("command -v promtool >/dev/null 2>&1") != 0) {
@@ -178,6 +204,7 @@ int main(void)
         {"promtool_passes", test_promtool_passes},
         {"promtool_refuses", test_promtool_refuses},
         {"histogram_shape", test_histogram_shape},
+        {"bucket_bounds", test_bucket_bounds},
         {NULL, NULL},
     };
     return th_run_redis("metrics", tests);
