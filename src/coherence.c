@@ -866,6 +866,10 @@ static void settle(tc__coh *h)
 static void lost(tc__coh *h, int *was_down, const char *why)
 {
     atomic_store_explicit(&h->coherent, 0, memory_order_release);
+    /* Whether the next server tracks is not known until it is
+       subscribed to (a failover may reach one that refuses): writes
+       publish their keys on the channel meanwhile. */
+    atomic_store(&h->c->tracking, 0);
     const char *text = strncmp(why, "subscribe: ", 11) == 0 ? why + 11 : why;
     pthread_mutex_lock(&h->mu);
     snprintf(h->link_error, sizeof(h->link_error), "%s", why);
