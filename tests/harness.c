@@ -32,6 +32,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "internal.h" /* the envelope of th_kill_links_and_set */
+
 /* configure stores the path it found, or "" when it found none. */
 #ifndef TC_REDIS_SERVER
 #define TC_REDIS_SERVER ""
@@ -549,6 +551,39 @@ void th_redis_thaw(th_redis *r)
         return;
     kill(r->pid, SIGCONT);
     r->frozen = 0;
+}
+
+int th_kill_links_and_set(const th_redis *r, const char *rkey,
+                          const char *value)
+{
+    tc__envelope e = {0,
+                      tc__wall_ms() + 60000,
+                      0,
+                      (const unsigned char *)value,
+                      strlen(value),
+                      0};
+    char *env;
+    size_t elen;
+    if (tc__env_encode(&e, &env, &elen) != TC_OK)
+        return -1;
+    redisContext *x = th_redis_connect(r);
+    int rc = x ? 0 : -1;
+    if (x) {
+        redisAppendCommand(x, "MULTI");
+        redisAppendCommand(x, "CLIENT KILL TYPE pubsub");
+        redisAppendCommand(x, "SET %s %b", rkey, env, elen);
+        redisAppendCommand(x, "EXEC");
+        for (int i = 0; i < 4; i++) {
+            redisReply *rep = NULL;
+            if (redisGetReply(x, (void **)&rep) != REDIS_OK || !rep ||
+                rep->type == REDIS_REPLY_ERROR)
+                rc = -1;
+            freeReplyObject(rep);
+        }
+        redisFree(x);
+    }
+    tc__free(env);
+    return rc;
 }
 
 void th_redis_stop(th_redis *r)

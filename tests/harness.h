@@ -66,6 +66,12 @@ int th_redis_restart(th_redis *r);
    kernel accepts them) but nothing is answered. */
 void th_redis_freeze(th_redis *r);
 void th_redis_thaw(th_redis *r); /* SIGCONT */
+/* CLIENT KILL TYPE pubsub on r and, in the same MULTI, SET rkey to a
+   tiercache value holding `value` (an envelope without a write version,
+   60 s to live): a change no invalidation reports, which a reconnect
+   must catch. 0, or -1 if r did not answer as it should. */
+int th_kill_links_and_set(const th_redis *r, const char *rkey,
+                          const char *value);
 /* Prints the end of its log file on stderr: why it failed. */
 void th_redis_dump_log(const th_redis *r);
 /* Kills it, removes its directory and frees it. NULL-safe. */

@@ -305,28 +305,11 @@ static void test_revalidate(void)
             CU_ASSERT(th_get_str(a, keys[j][i], buf, sizeof buf) == TC_OK);
     CU_ASSERT_EQUAL(stats_of(a).l1_entries, MASTERS * RV_PER);
     /* every node's link cut, with a change no message reports */
-    tc__envelope e = {
-        0, tc__wall_ms() + 60000, 0, (const unsigned char *)"new", 3, 0};
-    char *env;
-    size_t elen;
-    CU_ASSERT_FATAL(tc__env_encode(&e, &env, &elen) == TC_OK);
     for (int j = 0; j < nm; j++) {
-        redisContext *x = th_redis_connect(m[j]);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(x);
         char rkey[64];
         snprintf(rkey, sizeof rkey, "rvc:{%s}", keys[j][0]);
-        redisAppendCommand(x, "MULTI");
-        redisAppendCommand(x, "CLIENT KILL TYPE pubsub");
-        redisAppendCommand(x, "SET %s %b", rkey, env, elen);
-        redisAppendCommand(x, "EXEC");
-        for (int i = 0; i < 4; i++) {
-            redisReply *r = NULL;
-            CU_ASSERT_EQUAL(redisGetReply(x, (void **)&r), REDIS_OK);
-            freeReplyObject(r);
-        }
-        redisFree(x);
+        CU_ASSERT_EQUAL(th_kill_links_and_set(m[j], rkey, "new"), 0);
     }
-    tc__free(env);
     uint64_t t0 = th_now_ms();
     tc_stats_info s;
     do {

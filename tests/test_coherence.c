@@ -238,24 +238,7 @@ static void test_client_kill_pubsub(void)
     /* changed while the link is down (in the kill's own transaction: the
        link may be back a moment later, when a change would be heard):
        never the old value */
-    tc__envelope e = {
-        0, tc__wall_ms() + 60000, 0, (const unsigned char *)"v2", 2, 0};
-    char *env;
-    size_t elen;
-    CU_ASSERT_FATAL(tc__env_encode(&e, &env, &elen) == TC_OK);
-    redisContext *x = th_redis_connect(th_srv);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
-    redisAppendCommand(x, "MULTI");
-    redisAppendCommand(x, "CLIENT KILL TYPE pubsub");
-    redisAppendCommand(x, "SET kill:{k} %b", env, elen);
-    redisAppendCommand(x, "EXEC");
-    for (int i = 0; i < 4; i++) {
-        redisReply *r = NULL;
-        CU_ASSERT_EQUAL(redisGetReply(x, (void **)&r), REDIS_OK);
-        freeReplyObject(r);
-    }
-    redisFree(x);
-    tc__free(env);
+    CU_ASSERT_EQUAL(th_kill_links_and_set(th_srv, "kill:{k}", "v2"), 0);
     CU_ASSERT(WAIT_STAT(c, link_losses, 1));
     char buf[16];
     CU_ASSERT_EQUAL(th_get_str(c, "k", buf, sizeof(buf)), TC_OK);
