@@ -204,9 +204,7 @@ static void reval_refused(tc__coh *h)
             "redis %s refused GETRANGE: the L1 is emptied on every "
             "reconnect instead of revalidated (grant +getrange)",
             h->endpoint);
-    reval_release(h);
-    h->reval = 0;
-    drop_all(h);
+    forget(h, 0); /* empties it now, reval_refused being set */
 }
 
 /* One step: list the next shard's suspect entries, or check up to

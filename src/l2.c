@@ -1084,10 +1084,7 @@ void tc__l2_dismiss(tc__l2 *l2, const char *cmd)
         return;
     }
     pthread_mutex_lock(&l2->mu);
-    if (l2->refusal && strcmp(cmd, l2->refused_cmd) == 0) {
-        l2->refusal = TC_REFUSAL_NONE;
-        l2->last_error[0] = '\0';
-    }
+    accepted_locked(l2, cmd);
     pthread_mutex_unlock(&l2->mu);
 }
 
