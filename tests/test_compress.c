@@ -257,48 +257,42 @@ static void lz4_patch_size(unsigned char *f, uint64_t size)
     f[14] = (unsigned char)(XXH32(f + 4, 10, 0) >> 8);
 }
 
-static void test_zstd_bomb(void)
+/* A bomb of one codec: a frame of 1 MiB of zeros, under keys name and
+   name2; make builds it, patch makes it lie about its size. */
+static void bomb(const char *name, uint32_t flag,
+                 size_t (*make)(const void *, size_t, unsigned char **),
+                 void (*patch)(unsigned char *, uint64_t))
 {
     size_t big = 1024 * 1024;
-    char *zeros = calloc(1, big);
+    char *zeros = calloc(1, big), name2[16];
     unsigned char *f;
-    size_t n = zstd_of(zeros, big, &f);
+    size_t n = make(zeros, big, &f);
     /* declares 1 MiB, the reader's max_value_bytes is 64 KiB */
-    put_env("zbomb", TC__FLAG_ZSTD, f, n);
-    expect_refused("zbomb");
+    put_env(name, flag, f, n);
+    expect_refused(name);
     /* declares 1000 bytes, expands to 1 MiB */
-    zstd_patch_size(f, 1000);
-    put_env("zbomb2", TC__FLAG_ZSTD, f, n);
-    expect_refused("zbomb2");
+    patch(f, 1000);
+    snprintf(name2, sizeof(name2), "%s2", name);
+    put_env(name2, flag, f, n);
+    expect_refused(name2);
     /* declares 1 GiB: refused before any allocation (that would fail
        with TC_ENOMEM, not TC_ECODEC) */
     tc_value *v = NULL;
-    zstd_patch_size(f, 1ull << 30);
-    CU_ASSERT_EQUAL(tc__decompress(TC__FLAG_ZSTD, f, n, 64 * 1024, &v),
-                    TC_ECODEC);
+    patch(f, 1ull << 30);
+    CU_ASSERT_EQUAL(tc__decompress(flag, f, n, 64 * 1024, &v), TC_ECODEC);
     CU_ASSERT_PTR_NULL(v);
     free(f);
     free(zeros);
 }
 
+static void test_zstd_bomb(void)
+{
+    bomb("zbomb", TC__FLAG_ZSTD, zstd_of, zstd_patch_size);
+}
+
 static void test_lz4_bomb(void)
 {
-    size_t big = 1024 * 1024;
-    char *zeros = calloc(1, big);
-    unsigned char *f;
-    size_t n = lz4_of(zeros, big, &f);
-    put_env("lbomb", TC__FLAG_LZ4, f, n);
-    expect_refused("lbomb");
-    lz4_patch_size(f, 1000);
-    put_env("lbomb2", TC__FLAG_LZ4, f, n);
-    expect_refused("lbomb2");
-    tc_value *v = NULL;
-    lz4_patch_size(f, 1ull << 30);
-    CU_ASSERT_EQUAL(tc__decompress(TC__FLAG_LZ4, f, n, 64 * 1024, &v),
-                    TC_ECODEC);
-    CU_ASSERT_PTR_NULL(v);
-    free(f);
-    free(zeros);
+    bomb("lbomb", TC__FLAG_LZ4, lz4_of, lz4_patch_size);
 }
 
 static void test_truncated_and_trailing(void)

@@ -51,11 +51,7 @@ static int slow_compute(void *ud, void **val, size_t *len, uint32_t *ttl)
 
 static void test_promtool_passes(void)
 {
-    tc_options o;
-    th_options(th_srv, &o);
-    snprintf(o.ns, sizeof(o.ns), "metrics");
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(th_srv, "metrics", NULL);
     CU_ASSERT_EQUAL(tc_set(c, "a", "1", 1, 0), TC_OK);
     tc_value *v = NULL;
     CU_ASSERT_EQUAL(tc_fetch(c, "f", 0, slow_compute, NULL, &v), TC_OK);
@@ -155,10 +151,7 @@ static void test_histogram_shape(void)
     CU_ASSERT(!histogram_ok(good, "h")); /* too few buckets */
     CU_ASSERT(!histogram_ok(no_inf, "h"));
     CU_ASSERT(!histogram_ok(down, "h"));
-    tc_options o;
-    th_options(th_srv, &o);
-    tc_cache *c;
-    CU_ASSERT_FATAL(tc_open(&c, &o) == TC_OK);
+    tc_cache *c = th_open(th_srv, NULL, NULL);
     CU_ASSERT_EQUAL(tc_set(c, "a", "1", 1, 0), TC_OK);
     static char text[65536];
     CU_ASSERT_FATAL(tc_stats_format(c, TC_FORMAT_PROMETHEUS, text,
