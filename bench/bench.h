@@ -185,6 +185,9 @@ tc_cache *open_cache(const th_redis *r, int unix_socket,
 /* A raw hiredis connection set up like tiercache's own, with a 2 s
    timeout. */
 redisContext *raw_connect(const th_redis *r, int unix_socket);
+/* One raw GET of rkey on ctx, timed: nanoseconds. Anything but a string
+   back ends the run (die, naming the scenario). */
+uint64_t raw_get_ns(redisContext *ctx, const char *rkey, const char *scenario);
 /* The Redis name of a key, as docs/data-format.md has it. */
 void redis_key(char *out, size_t cap, const tc_options *o, const char *key);
 /* One timed operation: its i-th run, returning nanoseconds. */

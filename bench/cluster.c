@@ -138,19 +138,6 @@ static uint64_t get_tc(get_world *g, int side, size_t i)
     return dt;
 }
 
-static uint64_t get_raw(redisContext *ctx, const char *rkey)
-{
-    uint64_t t0 = now_ns();
-    redisReply *rep = redisCommand(ctx, "GET %s", rkey);
-    int ok = rep && rep->type == REDIS_REPLY_STRING;
-    if (rep)
-        freeReplyObject(rep);
-    uint64_t dt = now_ns() - t0;
-    if (!ok)
-        die("cluster: raw GET %s: %s", rkey, rep ? "not a string" : "failed");
-    return dt;
-}
-
 static uint64_t op_get_tc_cluster(void *ctx, size_t i)
 {
     return get_tc(ctx, TC_CLUSTER, i);
@@ -164,13 +151,14 @@ static uint64_t op_get_tc_single(void *ctx, size_t i)
 static uint64_t op_get_raw_owner(void *ctx, size_t i)
 {
     get_world *g = ctx;
-    return get_raw(g->owner[i % MASTERS], g->rkey[TC_CLUSTER][i % MASTERS]);
+    return raw_get_ns(g->owner[i % MASTERS], g->rkey[TC_CLUSTER][i % MASTERS],
+                      "cluster");
 }
 
 static uint64_t op_get_raw_single(void *ctx, size_t i)
 {
     get_world *g = ctx;
-    return get_raw(g->single, g->rkey[TC_SINGLE][i % MASTERS]);
+    return raw_get_ns(g->single, g->rkey[TC_SINGLE][i % MASTERS], "cluster");
 }
 
 /* Key names until each master has one. */

@@ -135,14 +135,8 @@ static uint64_t tc_get_op(void *ctx, size_t i)
 static uint64_t raw_get_op(void *ctx, size_t i)
 {
     hit_case *h = ctx;
-    uint64_t t0 = now_ns();
-    redisReply *rep = redisCommand(h->raw, "GET %s", h->rkey);
-    int ok = rep && rep->type == REDIS_REPLY_STRING;
-    freeReplyObject(rep);
-    uint64_t dt = now_ns() - t0;
-    if (!ok)
-        die("compress: raw GET %s failed", h->rkey);
-    return dt;
+    (void)i;
+    return raw_get_ns(h->raw, h->rkey, "compress");
 }
 
 static void l2_hits(const th_redis *r, const bench_cfg *cfg)

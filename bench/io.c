@@ -150,18 +150,25 @@ static uint64_t tc_get_op(void *ctx, size_t i)
     return dt;
 }
 
-static uint64_t raw_get_op(void *ctx, size_t i)
+uint64_t raw_get_ns(redisContext *ctx, const char *rkey, const char *scenario)
 {
-    get_case *g = ctx;
     uint64_t t0 = now_ns();
-    redisReply *rep = redisCommand(g->raw, "GET %s", g->rkey);
+    redisReply *rep = redisCommand(ctx, "GET %s", rkey);
     int ok = rep && rep->type == REDIS_REPLY_STRING;
     if (rep)
         freeReplyObject(rep);
     uint64_t dt = now_ns() - t0;
     if (!ok)
-        die("l2: raw GET %s: %s", g->rkey, rep ? "not a string" : "failed");
+        die("%s: raw GET %s: %s", scenario, rkey,
+            rep ? "not a string" : "failed");
     return dt;
+}
+
+static uint64_t raw_get_op(void *ctx, size_t i)
+{
+    get_case *g = ctx;
+    (void)i;
+    return raw_get_ns(g->raw, g->rkey, "l2");
 }
 
 static void l2_report(const get_case *g, const char *sock, uint64_t *lat_tc,
